@@ -1,0 +1,113 @@
+//! Raw command-line flags, as clap parses them. [`super::plan`] turns them
+//! into a validated plan.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::engine::zoom::{Zoom, DEFAULT_ZOOM};
+
+const ABOUT: &str = "Find and repair differences between two stores without copying what is equal.";
+
+const LONG_ABOUT: &str = "\
+Find and repair differences between two stores without copying what is equal.
+
+rangesync cuts each table into ranges of primary keys, computes a fingerprint of every
+range inside each store, and narrows only the ranges whose fingerprints differ, zoom
+level by zoom level. Only the rows that differ are fetched and written. Run it again
+at any time: it is idempotent, and a run that was interrupted is repaired by the next.
+
+Endpoints: sqlite://PATH (relative) or sqlite:///PATH (absolute).";
+
+const EXAMPLES: &str = "\
+Examples:
+  Compare two SQLite files (exit code 1 if they differ):
+    rangesync diff sqlite://prod.db sqlite://replica.db
+
+  Repair the replica, removing rows the source no longer has:
+    rangesync sync sqlite://prod.db sqlite://replica.db --delete
+
+  See what a sync would do, as JSON, for two tables only:
+    rangesync sync sqlite://prod.db sqlite://replica.db --table orders --table customers --dry-run --format json
+
+Exit codes: 0 in sync / success, 1 differences found (diff), 2 bad input,
+3 a store failed, 4 a safety limit stopped the run.";
+
+#[derive(Debug, Parser)]
+#[command(name = "rangesync", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Print only errors (no progress bar, no summary in text format).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log more to stderr: -v for progress of each table, -vv for each query batch.
+    /// RUST_LOG overrides this.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare SOURCE and TARGET; write nothing. Exit code 0 if equal, 1 if not.
+    #[command(after_help = EXAMPLES)]
+    Diff(CompareArgs),
+    /// Compare, then write into TARGET only the rows that differ.
+    #[command(after_help = EXAMPLES)]
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Where the data is right, e.g. sqlite://prod.db. Only read, never written.
+    pub source: String,
+
+    /// Where the data should match SOURCE, e.g. sqlite://replica.db.
+    pub target: String,
+
+    /// Compare only this table (repeatable). Default: every table of SOURCE;
+    /// a table TARGET lacks counts as all rows missing (and `sync` creates it).
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+
+    /// Range sizes in rows, coarse to fine. The first level fingerprints the whole
+    /// table; each next level only re-cuts the ranges that differ; after the last,
+    /// (key, row hash) pairs are compared inside the ranges still differing.
+    #[arg(long, value_name = "ROWS,ROWS,...", default_value = DEFAULT_ZOOM, value_parser = parse_zoom)]
+    pub zoom: Zoom,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub compare: CompareArgs,
+
+    /// Also delete rows of TARGET whose keys SOURCE does not have.
+    /// Without it nothing is ever deleted.
+    #[arg(long)]
+    pub delete: bool,
+
+    /// Compare and report what would be written, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Rows written (or deleted) per transaction.
+    #[arg(long, value_name = "ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A table per dataset and a one-line summary.
+    Text,
+    /// One JSON object on stdout (see docs/report.md).
+    Json,
+}
+
+fn parse_zoom(s: &str) -> Result<Zoom, String> {
+    s.parse()
+}

@@ -1,0 +1,75 @@
+//! The command line: flags → plan → run → report.
+
+pub mod args;
+pub mod output;
+pub mod plan;
+pub mod progress;
+pub mod run;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::engine::error::EngineError;
+use args::{Cli, Command, Format};
+use plan::Plan;
+
+/// Entry point of the binary: parses flags, runs, prints, and maps the
+/// outcome to the exit codes of the contract.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.quiet, cli.verbose);
+    let plan = match cli.command {
+        Command::Diff(a) => Plan::diff(a),
+        Command::Sync(a) => Plan::sync(a),
+    };
+    let plan = match plan {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(&EngineError::Usage(format!("cannot start the async runtime: {e}"))),
+    };
+    let bar = progress::Bar::new(cli.quiet);
+    let result = runtime.block_on(run::execute(&plan, &bar));
+    match result {
+        Ok(report) => {
+            let rendered = match plan.format {
+                Format::Json => Some(output::json(&report)),
+                Format::Text if !cli.quiet => Some(output::text(&report, &plan.target.to_string())),
+                Format::Text => None,
+            };
+            if let Some(text) = rendered {
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe (`| head`) is not an error worth a panic.
+                let _ = writeln!(stdout, "{}", text.trim_end());
+            }
+            let differs = !report.in_sync;
+            if plan.command_name() == "diff" && differs {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &EngineError) -> ExitCode {
+    eprintln!("rangesync: {e}");
+    ExitCode::from(e.exit_code())
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "rangesync=info,warn",
+        (false, _) => "rangesync=debug,info",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

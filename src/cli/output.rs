@@ -1,0 +1,98 @@
+//! Rendering the report: a table and a summary for people, one JSON object
+//! for programs.
+
+use std::fmt::Write;
+
+use crate::engine::report::Report;
+
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).expect("the report serialises")
+}
+
+/// The human summary. Deterministic apart from the elapsed time at the end.
+pub fn text(report: &Report, target: &str) -> String {
+    let sync = report.command == "sync";
+    let mut out = String::new();
+    let mut header = vec!["TABLE", "SOURCE ROWS", "TARGET ROWS", "MISSING", "EXTRA", "CHANGED"];
+    if sync {
+        header.extend(["INSERTED", "UPDATED", "DELETED"]);
+    }
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for d in &report.datasets {
+        let mut name = d.name.clone();
+        if d.created {
+            name.push_str(if report.dry_run { " (would create)" } else { " (created)" });
+        }
+        let mut row = vec![name];
+        for n in [d.source_rows, d.target_rows, d.missing, d.extra, d.changed] {
+            row.push(n.to_string());
+        }
+        if sync {
+            for n in [d.inserted, d.updated, d.deleted] {
+                row.push(n.to_string());
+            }
+        }
+        rows.push(row);
+    }
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    for r in &rows {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| if i == 0 { format!("{c:<w$}", w = widths[i]) } else { format!("{c:>w$}", w = widths[i]) })
+            .collect();
+        writeln!(out, "{}", cells.join("  ").trim_end()).unwrap();
+    }
+    for d in &report.datasets {
+        for s in &d.sample {
+            writeln!(out, "  {}: {} key {}", d.name, s.kind, s.key).unwrap();
+        }
+        if d.sample.len() as u64 > 0 && d.differences() > d.sample.len() as u64 {
+            writeln!(out, "  {}: … and {} more", d.name, d.differences() - d.sample.len() as u64).unwrap();
+        }
+    }
+    out.push('\n');
+    out.push_str(&summary(report, target));
+    out.push('\n');
+    out
+}
+
+fn summary(report: &Report, target: &str) -> String {
+    let total = |f: fn(&crate::engine::report::DatasetReport) -> u64| report.datasets.iter().map(f).sum::<u64>();
+    let (missing, extra, changed) = (total(|d| d.missing), total(|d| d.extra), total(|d| d.changed));
+    let differing_tables = report.datasets.iter().filter(|d| d.differences() > 0).count();
+    let work = format!(
+        "{} ranges compared, {} row hashes and {} rows fetched",
+        total(|d| d.ranges_compared),
+        total(|d| d.hashes_fetched),
+        total(|d| d.rows_fetched)
+    );
+    let elapsed = format!("{:.2}s", report.elapsed_ms as f64 / 1000.0);
+    let tables = report.datasets.len();
+    let mut s = if missing + extra + changed == 0 {
+        format!("{}: {tables} table(s) in sync; {work} in {elapsed}.", report.command)
+    } else {
+        format!(
+            "{}: {} difference(s) in {differing_tables} of {tables} table(s): {missing} missing, {extra} extra, {changed} changed; {work} in {elapsed}.",
+            report.command,
+            missing + extra + changed
+        )
+    };
+    if report.command == "sync" {
+        let (ins, upd, del) = (total(|d| d.inserted), total(|d| d.updated), total(|d| d.deleted));
+        if report.dry_run {
+            s.push_str(&format!("\nDry run: nothing was written to {target}."));
+        } else if ins + upd + del > 0 {
+            s.push_str(&format!("\nWrote {target}: {ins} inserted, {upd} updated, {del} deleted."));
+        }
+        let remaining = total(|d| d.remaining);
+        if !report.dry_run && remaining > 0 {
+            let kept = if extra > del { " Extra rows are kept unless --delete is given." } else { "" };
+            s.push_str(&format!("\n{remaining} difference(s) remain.{kept}"));
+        } else if !report.dry_run {
+            s.push_str("\nThe target is now in sync.");
+        }
+    }
+    s
+}

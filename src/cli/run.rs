@@ -1,0 +1,151 @@
+//! Executes a plan: opens both stores, checks every table before touching
+//! any, then compares (and in `sync`, repairs) them one by one.
+
+use std::time::Instant;
+
+use crate::connector::{self, Access};
+use crate::engine::apply::{Applier, ReportOnly, WriteGuard};
+use crate::engine::diff::{self, DiffOptions, DiffSink};
+use crate::engine::empty::EmptyDataset;
+use crate::engine::error::EngineError;
+use crate::engine::matching;
+use crate::engine::progress::Progress;
+use crate::engine::report::{DatasetReport, Report};
+use crate::engine::retry::RetryPolicy;
+use crate::engine::store::{Dataset, Projection, Store, TableSchema};
+
+use super::plan::{Mode, Plan};
+
+/// One table, checked and ready to compare.
+struct TablePlan {
+    source: TableSchema,
+    /// `None` when the target lacks the table.
+    target: Option<TableSchema>,
+    projection: Projection,
+}
+
+pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let target_access = match plan.mode {
+        Mode::Sync { dry_run: false, .. } => Access::Write,
+        _ => Access::Read,
+    };
+    let (source, target) = tokio::try_join!(
+        async { connector::open(&plan.source, Access::Read).await.map_err(EngineError::from) },
+        open_target(plan, target_access),
+    )?;
+    let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
+    if let Mode::Sync { delete: true, .. } = plan.mode {
+        if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
+            return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
+        }
+    }
+    let mut reports = Vec::new();
+    for table in &tables {
+        tracing::info!(table = %table.source.name, "comparing");
+        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), progress).await?);
+    }
+    let in_sync = reports.iter().all(|r| r.remaining == 0);
+    Ok(Report {
+        in_sync,
+        datasets: reports,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        command: plan.command_name(),
+        dry_run: plan.dry_run(),
+    })
+}
+
+/// A missing SQLite target file is fine for a dry run or a diff: it is
+/// simply empty. It is created only when a real sync writes to it.
+async fn open_target(plan: &Plan, access: Access) -> Result<Option<Box<dyn Store>>, EngineError> {
+    match connector::open(&plan.target, access).await {
+        Ok(store) => Ok(Some(store)),
+        Err(crate::engine::StoreError::Invalid(msg)) if msg.contains("no such file") && plan.dry_run() => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Checks every requested table on both sides before any work starts.
+async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Store>) -> Result<Vec<TablePlan>, EngineError> {
+    let source_tables = source.list_tables().await?;
+    let names = if plan.tables.is_empty() {
+        source_tables.clone()
+    } else {
+        for t in &plan.tables {
+            if !source_tables.contains(t) {
+                let known = if source_tables.is_empty() { "it has no tables".to_string() } else { format!("it has: {}", source_tables.join(", ")) };
+                return Err(EngineError::Usage(format!("table {t} not found in {} ({known})", plan.source)));
+            }
+        }
+        plan.tables.clone()
+    };
+    let target_url = plan.target.to_string();
+    let mut out = Vec::new();
+    for name in names {
+        let src = source
+            .table_schema(&name)
+            .await?
+            .ok_or_else(|| EngineError::Usage(format!("table {name} vanished from {}", plan.source)))?;
+        let tgt = match target {
+            Some(t) => t.table_schema(&name).await?,
+            None => None,
+        };
+        if tgt.is_none() {
+            if let (Mode::Sync { dry_run: false, .. }, Some(t)) = (plan.mode, target) {
+                if !t.capabilities().can_create_tables {
+                    return Err(EngineError::Usage(format!("table {name} does not exist in {target_url}, which cannot create tables")));
+                }
+            }
+        }
+        let projection = matching::projection(&src, tgt.as_ref(), &plan.source.to_string(), &target_url)?;
+        out.push(TablePlan { source: src, target: tgt, projection });
+    }
+    Ok(out)
+}
+
+async fn run_table(
+    plan: &Plan,
+    table: &TablePlan,
+    source: &dyn Store,
+    target: Option<&dyn Store>,
+    progress: &dyn Progress,
+) -> Result<DatasetReport, EngineError> {
+    let retry = RetryPolicy::default();
+    let guard = match plan.mode {
+        Mode::Diff => WriteGuard { dry_run: true, allow_delete: false, retry },
+        Mode::Sync { delete, dry_run } => WriteGuard { dry_run, allow_delete: delete, retry },
+    };
+    let name = &table.source.name;
+    let src = source.dataset(&table.projection).await?;
+    let mut created = false;
+    let tgt: Box<dyn Dataset> = match (target, &table.target) {
+        (Some(t), Some(_)) => t.dataset(&table.projection).await?,
+        (Some(t), None) if plan.mode != Mode::Diff => {
+            created = true;
+            if guard.create_table(t, &table.source).await? {
+                t.dataset(&table.projection).await?
+            } else {
+                Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) })
+            }
+        }
+        _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
+    };
+    let options = DiffOptions { zoom: plan.zoom.clone(), diff_batch: plan.batch_size, retry };
+    let mut applier;
+    let mut report_only = ReportOnly;
+    let sink: &mut dyn DiffSink = match plan.mode {
+        Mode::Sync { dry_run: false, .. } => {
+            applier = Applier {
+                source: src.as_ref(),
+                target: tgt.as_ref(),
+                guard,
+                key_positions: table.projection.key_positions(),
+            };
+            &mut applier
+        }
+        _ => &mut report_only,
+    };
+    let mut report = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
+    report.created = created;
+    Ok(report)
+}

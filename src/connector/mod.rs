@@ -1,0 +1,33 @@
+//! Stores rangesync can read and write, one folder per store. Each
+//! implements [`crate::engine::store::Store`]; [`open`] picks one from an
+//! endpoint URL.
+
+pub mod endpoint;
+pub mod sqlite;
+
+pub use endpoint::Endpoint;
+
+use crate::engine::error::StoreError;
+use crate::engine::store::Store;
+
+/// Whether the store will be written to (the target of `sync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// Read and write; a store that can be created (a SQLite file) is
+    /// created when missing.
+    Write,
+}
+
+/// Connects to the store an endpoint names.
+pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    match endpoint {
+        Endpoint::Sqlite(location) => {
+            let mode = match access {
+                Access::Read => sqlite::OpenMode::ReadOnly,
+                Access::Write => sqlite::OpenMode::Create,
+            };
+            Ok(Box::new(sqlite::SqliteStore::open(location, mode, &endpoint.redacted()).await?))
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Between SQLite values and rangesync's [`Value`].
+
+use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
+use sqlx::{Decode, Row, TypeInfo, ValueRef};
+
+use crate::engine::error::StoreError;
+use crate::engine::value::Value;
+
+pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
+
+/// Reads column `i` of `row` by its storage class (SQLite types values,
+/// not columns), so nothing is converted on the way out.
+pub fn decode(row: &SqliteRow, i: usize, what: &str) -> Result<Value, StoreError> {
+    let raw = row.try_get_raw(i).map_err(|e| invalid(what, i, e))?;
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let kind = raw.type_info().name().to_string();
+    let v = match kind.as_str() {
+        "INTEGER" => Value::Int(<i64 as Decode<Sqlite>>::decode(raw).map_err(|e| invalid(what, i, e))?),
+        "REAL" => Value::Float(<f64 as Decode<Sqlite>>::decode(raw).map_err(|e| invalid(what, i, e))?),
+        "TEXT" => {
+            let bytes = <Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(|e| invalid(what, i, e))?;
+            Value::Text(String::from_utf8(bytes).map_err(|_| {
+                StoreError::Invalid(format!("{what}: column {} holds text that is not valid UTF-8", i + 1))
+            })?)
+        }
+        _ => Value::Blob(<Vec<u8> as Decode<Sqlite>>::decode(raw).map_err(|e| invalid(what, i, e))?),
+    };
+    Ok(v)
+}
+
+fn invalid(what: &str, i: usize, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Read { context: format!("{what}, column {}", i + 1), reason: e.to_string(), retryable: false }
+}
+
+/// Binds a value as the SQLite storage class that holds it without loss.
+/// Values of richer stores are stored the way SQLite applications
+/// conventionally keep them (ISO-8601 text for dates, 0/1 for booleans).
+pub fn bind<'q>(q: SqliteQuery<'q>, v: &Value) -> Result<SqliteQuery<'q>, StoreError> {
+    Ok(match v {
+        Value::Null => q.bind(None::<i64>),
+        Value::Bool(b) => q.bind(*b as i64),
+        Value::Int(i) => q.bind(*i),
+        Value::UInt(u) => q.bind(i64::try_from(*u).map_err(|_| {
+            StoreError::Invalid(format!("the value {u} does not fit SQLite's 64-bit signed integer"))
+        })?),
+        Value::Float(f) => q.bind(*f),
+        Value::Decimal(d) => q.bind(d.clone()),
+        Value::Text(s) => q.bind(s.clone()),
+        Value::Blob(b) => q.bind(b.clone()),
+        Value::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
+        Value::Time(t) => q.bind(t.format("%H:%M:%S%.f").to_string()),
+        Value::Timestamp(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+        Value::TimestampTz(t) => q.bind(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+        Value::Uuid(u) => q.bind(u.to_vec()),
+        Value::Json(j) => q.bind(j.clone()),
+    })
+}
+
+/// Binds every value in order.
+pub fn bind_all<'q>(mut q: SqliteQuery<'q>, values: &[Value]) -> Result<SqliteQuery<'q>, StoreError> {
+    for v in values {
+        q = bind(q, v)?;
+    }
+    Ok(q)
+}

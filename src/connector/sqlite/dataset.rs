@@ -1,0 +1,264 @@
+//! One SQLite table seen through a projection: the engine's range
+//! operations as SQL.
+
+use async_trait::async_trait;
+use futures_util::stream::{self, BoxStream, StreamExt};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::convert::{bind_all, decode};
+use super::functions::{FINGERPRINT_FN, HASH_FN};
+use super::schema::binary_key_collation;
+use super::sql::TableSql;
+use super::store_error;
+use crate::engine::error::StoreError;
+use crate::engine::fingerprint::{Fingerprint, RowHash};
+use crate::engine::key::Key;
+use crate::engine::range::KeyRange;
+use crate::engine::store::{Dataset, Projection, Row as DataRow, StoreResult};
+use crate::engine::value::Value;
+
+/// SQLite refuses compound selects of more than 500 terms.
+const MAX_TERMS: usize = 400;
+/// Bound parameters per statement, well under SQLite's 32766.
+const MAX_PARAMS: usize = 30_000;
+/// Rows per INSERT or keys per SELECT/DELETE statement.
+const MAX_ROWS_PER_STATEMENT: usize = 500;
+
+pub struct SqliteDataset {
+    pool: SqlitePool,
+    sql: TableSql,
+    key_len: usize,
+    what: String,
+}
+
+impl SqliteDataset {
+    pub async fn open(pool: SqlitePool, p: &Projection, url: &str) -> StoreResult<Self> {
+        let binary = binary_key_collation(&pool, &p.table, &p.key, url).await?;
+        let sql = TableSql::new(p, &binary);
+        let ds = SqliteDataset { pool, sql, key_len: p.key.len(), what: format!("table {} in {url}", p.table) };
+        ds.refuse_null_keys(p).await?;
+        Ok(ds)
+    }
+
+    /// SQLite lets a non-integer primary key hold NULL (a legacy quirk);
+    /// such rows cannot be matched by key, so say so instead of skipping them.
+    async fn refuse_null_keys(&self, p: &Projection) -> StoreResult<()> {
+        let cond: Vec<String> = self.sql.key_columns.iter().map(|k| format!("{k} IS NULL")).collect();
+        let sql = format!("SELECT {} FROM {} WHERE {} LIMIT 1", self.sql.key_list(), self.sql.table, cond.join(" OR "));
+        let found = sqlx::query(AssertSqlSafe(sql))
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| self.read_error("its primary key", e))?;
+        if found.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "{} has rows whose primary key ({}) is NULL; rangesync matches rows by key and cannot compare them",
+                self.what,
+                p.key.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    fn read_error(&self, what: &str, e: sqlx::Error) -> StoreError {
+        store_error(false, &format!("{what} of {}", self.what), e)
+    }
+
+    fn write_error(&self, e: sqlx::Error) -> StoreError {
+        store_error(true, &self.what, e)
+    }
+
+    fn decode_key(&self, row: &SqliteRow, first: usize) -> StoreResult<Key> {
+        (first..first + self.key_len).map(|i| decode(row, i, &self.what)).collect::<Result<_, _>>().map(Key)
+    }
+
+    /// How many ranges fit one compound statement.
+    fn ranges_per_statement(&self) -> usize {
+        MAX_TERMS.min(MAX_PARAMS / (2 * self.key_len).max(1)).max(1)
+    }
+
+    fn rows_per_statement(&self, values_per_row: usize) -> usize {
+        MAX_ROWS_PER_STATEMENT.min(MAX_PARAMS / values_per_row.max(1)).max(1)
+    }
+
+    async fn fetch_all(&self, sql: String, binds: &[Value], what: &str) -> StoreResult<Vec<SqliteRow>> {
+        bind_all(sqlx::query(AssertSqlSafe(sql)), binds)?
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.read_error(what, e))
+    }
+}
+
+#[async_trait]
+impl Dataset for SqliteDataset {
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+
+    /// Boundary keys come from the primary-key order: `row_number()` over
+    /// the key inside each range keeps every `size`-th key, one statement
+    /// for many ranges, and only the boundary keys leave SQLite.
+    async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
+        let aliases: Vec<String> = (0..self.key_len).map(|i| format!("rangesync_k{i}")).collect();
+        let inner_cols: Vec<String> =
+            self.sql.key_columns.iter().zip(&aliases).map(|(k, a)| format!("{k} AS {a}")).collect();
+        let mut out: Vec<Vec<(i64, Key)>> = vec![Vec::new(); ranges.len()];
+        for (chunk_no, chunk) in ranges.chunks(self.ranges_per_statement()).enumerate() {
+            let base = chunk_no * self.ranges_per_statement();
+            let mut binds = Vec::new();
+            let terms: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let pred = self.sql.range_predicate(r, &mut binds);
+                    format!(
+                        "SELECT {p} AS rangesync_p, rangesync_rn, {outer} FROM (SELECT {inner}, row_number() OVER (ORDER BY {order}) AS rangesync_rn FROM {t} WHERE {pred}) WHERE rangesync_rn % {size} = 1 AND rangesync_rn > 1",
+                        p = base + i,
+                        outer = aliases.join(", "),
+                        inner = inner_cols.join(", "),
+                        order = self.sql.order_by(),
+                        t = self.sql.table,
+                    )
+                })
+                .collect();
+            for row in self.fetch_all(terms.join(" UNION ALL "), &binds, "range boundaries").await? {
+                let p: i64 = row.try_get(0).map_err(|e| self.read_error("range boundaries", e))?;
+                let rn: i64 = row.try_get(1).map_err(|e| self.read_error("range boundaries", e))?;
+                out[p as usize].push((rn, self.decode_key(&row, 2)?));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|mut cuts| {
+                cuts.sort_by_key(|(rn, _)| *rn);
+                cuts.into_iter().map(|(_, k)| k).collect()
+            })
+            .collect())
+    }
+
+    /// One aggregate per range, computed by `rangesync_fp` inside SQLite.
+    async fn fingerprints(&self, ranges: &[KeyRange]) -> StoreResult<Vec<Fingerprint>> {
+        let mut out = vec![Fingerprint::EMPTY; ranges.len()];
+        for (chunk_no, chunk) in ranges.chunks(self.ranges_per_statement()).enumerate() {
+            let base = chunk_no * self.ranges_per_statement();
+            let mut binds = Vec::new();
+            let terms: Vec<String> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let pred = self.sql.range_predicate(r, &mut binds);
+                    format!(
+                        "SELECT {p}, {FINGERPRINT_FN}({cols}) FROM {t} WHERE {pred}",
+                        p = base + i,
+                        cols = self.sql.columns,
+                        t = self.sql.table
+                    )
+                })
+                .collect();
+            for row in self.fetch_all(terms.join(" UNION ALL "), &binds, "fingerprints").await? {
+                let p: i64 = row.try_get(0).map_err(|e| self.read_error("fingerprints", e))?;
+                let blob: Vec<u8> = row.try_get(1).map_err(|e| self.read_error("fingerprints", e))?;
+                out[p as usize] = Fingerprint::from_bytes(&blob).ok_or_else(|| {
+                    StoreError::Invalid(format!("{}: {FINGERPRINT_FN} returned {} bytes", self.what, blob.len()))
+                })?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        let mut binds = Vec::new();
+        let pred = self.sql.range_predicate(range, &mut binds);
+        let sql = format!(
+            "SELECT {keys}, {HASH_FN}({cols}) FROM {t} WHERE {pred} ORDER BY {order}",
+            keys = self.sql.key_list(),
+            cols = self.sql.columns,
+            t = self.sql.table,
+            order = self.sql.order_by()
+        );
+        let query = match bind_all(sqlx::query(AssertSqlSafe(sql)), &binds) {
+            Ok(q) => q,
+            Err(e) => return stream::once(async { Err(e) }).boxed(),
+        };
+        query
+            .fetch(&self.pool)
+            .map(move |row| {
+                let row = row.map_err(|e| self.read_error("row hashes", e))?;
+                let key = self.decode_key(&row, 0)?;
+                let blob: &[u8] = row.try_get(self.key_len).map_err(|e| self.read_error("row hashes", e))?;
+                let hash: [u8; 16] = blob.try_into().map_err(|_| {
+                    StoreError::Invalid(format!("{}: {HASH_FN} returned {} bytes", self.what, blob.len()))
+                })?;
+                Ok((key, RowHash(hash)))
+            })
+            .boxed()
+    }
+
+    async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<DataRow>> {
+        let width = self.sql.column_names.len();
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(self.rows_per_statement(self.key_len)) {
+            let mut binds = Vec::new();
+            let cond = self.sql.key_in(chunk, &mut binds);
+            let sql = format!("SELECT {} FROM {} WHERE {cond}", self.sql.columns, self.sql.table);
+            for row in self.fetch_all(sql, &binds, "rows").await? {
+                rows.push((0..width).map(|i| decode(&row, i, &self.what)).collect::<Result<Vec<_>, _>>()?);
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn upsert(&self, rows: &[DataRow]) -> StoreResult<u64> {
+        let width = self.sql.column_names.len();
+        let non_key: Vec<String> = self
+            .sql
+            .column_names
+            .iter()
+            .map(|c| super::sql::ident(c))
+            .filter(|c| !self.sql.key_columns.contains(c))
+            .collect();
+        let action = if non_key.is_empty() {
+            "NOTHING".to_string()
+        } else {
+            let sets: Vec<String> = non_key.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+            format!("UPDATE SET {}", sets.join(", "))
+        };
+        let tuple = format!("({})", vec!["?"; width].join(", "));
+        let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
+        let mut written = 0;
+        for chunk in rows.chunks(self.rows_per_statement(width)) {
+            let sql = format!(
+                "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO {action}",
+                t = self.sql.table,
+                cols = self.sql.columns,
+                values = vec![tuple.as_str(); chunk.len()].join(", "),
+                keys = self.sql.key_list(),
+            );
+            let flat: Vec<Value> = chunk.iter().flatten().cloned().collect();
+            bind_all(sqlx::query(AssertSqlSafe(sql)), &flat)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.write_error(e))?;
+            written += chunk.len() as u64;
+        }
+        tx.commit().await.map_err(|e| self.write_error(e))?;
+        Ok(written)
+    }
+
+    async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
+        let mut deleted = 0;
+        for chunk in keys.chunks(self.rows_per_statement(self.key_len)) {
+            let mut binds = Vec::new();
+            let cond = self.sql.key_in(chunk, &mut binds);
+            let sql = format!("DELETE FROM {} WHERE {cond}", self.sql.table);
+            deleted += bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.write_error(e))?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(|e| self.write_error(e))?;
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,203 @@
+//! rangesync's hash functions, registered inside SQLite.
+//!
+//! SQLite has no hash function of its own. Registering two functions on each
+//! connection lets SQLite compute fingerprints where the data lives: a range
+//! is hashed inside the database engine and only 24 bytes come back, instead
+//! of every row crossing the driver. Both functions feed SQLite's values
+//! through the same canonical encoding as [`Value::encode`], so a hash
+//! computed here equals the one computed in Rust for the same row.
+//!
+//! - `rangesync_hash(c1, ..., cn)`: scalar, the 16-byte row hash;
+//! - `rangesync_fp(c1, ..., cn)`: aggregate, the 24-byte fingerprint
+//!   (count, sum of row hashes).
+//!
+//! [`Value::encode`]: crate::engine::value::Value::encode
+
+use std::ffi::{c_int, c_void, CStr};
+use std::ptr::NonNull;
+
+use libsqlite3_sys as ffi;
+
+use crate::engine::fingerprint::{Fingerprint, RowHash, RowHasher};
+use crate::engine::value::CanonicalSink;
+
+pub const HASH_FN: &str = "rangesync_hash";
+pub const FINGERPRINT_FN: &str = "rangesync_fp";
+
+/// Registers both functions on one connection.
+///
+/// # Safety contract
+/// `db` must be a valid, open handle that no other thread uses during the
+/// call (sqlx's `LockedSqliteHandle` guarantees both).
+pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
+    let flags = ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC;
+    // SAFETY: `db` is valid and locked by the caller; the names are static
+    // NUL-terminated strings; the callbacks are `extern "C"` functions that
+    // never unwind (see `guard`).
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db.as_ptr(),
+            c"rangesync_hash".as_ptr(),
+            -1,
+            flags,
+            std::ptr::null_mut(),
+            Some(row_hash),
+            None,
+            None,
+            None,
+        )
+    };
+    check(db, rc, HASH_FN)?;
+    // SAFETY: as above.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db.as_ptr(),
+            c"rangesync_fp".as_ptr(),
+            -1,
+            flags,
+            std::ptr::null_mut(),
+            None,
+            Some(fp_step),
+            Some(fp_final),
+            None,
+        )
+    };
+    check(db, rc, FINGERPRINT_FN)
+}
+
+fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String> {
+    if rc == ffi::SQLITE_OK {
+        return Ok(());
+    }
+    // SAFETY: sqlite3_errmsg returns a NUL-terminated string owned by SQLite.
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())) };
+    Err(format!("cannot register SQLite function {name}: {}", msg.to_string_lossy()))
+}
+
+/// Feeds one SQLite value into the canonical encoding.
+///
+/// # Safety
+/// `v` must be a valid `sqlite3_value` for the duration of the call.
+unsafe fn encode_value(sink: &mut RowHasher, v: *mut ffi::sqlite3_value) {
+    // SAFETY (whole body): `v` is valid; text/blob pointers are read before
+    // any other call on `v` that could invalidate them, and their length is
+    // read right after, as SQLite's documentation prescribes.
+    unsafe {
+        match ffi::sqlite3_value_type(v) {
+            ffi::SQLITE_INTEGER => sink.integer(ffi::sqlite3_value_int64(v) as i128),
+            ffi::SQLITE_FLOAT => sink.float(ffi::sqlite3_value_double(v)),
+            ffi::SQLITE_TEXT => {
+                let p = ffi::sqlite3_value_text(v);
+                let n = ffi::sqlite3_value_bytes(v) as usize;
+                sink.text(bytes(p as *const u8, n));
+            }
+            ffi::SQLITE_BLOB => {
+                let p = ffi::sqlite3_value_blob(v);
+                let n = ffi::sqlite3_value_bytes(v) as usize;
+                sink.blob(bytes(p as *const u8, n));
+            }
+            _ => sink.null(),
+        }
+    }
+}
+
+/// # Safety
+/// `p` must point to `n` readable bytes, or `n` must be 0.
+unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts(p, n) }
+    }
+}
+
+/// # Safety
+/// `argv` must point to `argc` valid values.
+unsafe fn hash_args(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
+    let mut h = RowHasher::new();
+    // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
+    let args = unsafe { bytes_of_args(argc, argv) };
+    for &v in args {
+        // SAFETY: each argument is a valid value during the callback.
+        unsafe { encode_value(&mut h, v) };
+    }
+    h.finish()
+}
+
+unsafe fn bytes_of_args<'a>(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> &'a [*mut ffi::sqlite3_value] {
+    if argc <= 0 || argv.is_null() {
+        &[]
+    } else {
+        // SAFETY: SQLite passes `argc` argument pointers in `argv`.
+        unsafe { std::slice::from_raw_parts(argv, argc as usize) }
+    }
+}
+
+/// Runs a callback body, turning a panic into an SQL error instead of
+/// unwinding into C (which would be undefined behaviour).
+fn guard(ctx: *mut ffi::sqlite3_context, body: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
+        // SAFETY: ctx is the live context of the current callback.
+        unsafe { ffi::sqlite3_result_error(ctx, c"rangesync hash function failed".as_ptr(), -1) };
+    }
+}
+
+unsafe extern "C" fn row_hash(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
+    guard(ctx, || {
+        // SAFETY: SQLite calls us with valid ctx/argc/argv; the blob is
+        // copied by SQLite (SQLITE_TRANSIENT) before `h` goes away.
+        unsafe {
+            let h = hash_args(argc, argv);
+            ffi::sqlite3_result_blob(ctx, h.0.as_ptr() as *const c_void, 16, ffi::SQLITE_TRANSIENT());
+        }
+    });
+}
+
+/// Aggregate state, zero-initialised by SQLite on the first step. Plain
+/// `u64`s keep the alignment within what `sqlite3_malloc` guarantees.
+#[repr(C)]
+struct FpState {
+    count: u64,
+    sum_lo: u64,
+    sum_hi: u64,
+}
+
+impl FpState {
+    fn fingerprint(&self) -> Fingerprint {
+        Fingerprint { count: self.count, sum: ((self.sum_hi as u128) << 64) | self.sum_lo as u128 }
+    }
+}
+
+unsafe extern "C" fn fp_step(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
+    guard(ctx, || {
+        // SAFETY: sqlite3_aggregate_context returns zeroed memory of the
+        // asked size that lives until xFinal, or NULL when out of memory.
+        unsafe {
+            let state = ffi::sqlite3_aggregate_context(ctx, std::mem::size_of::<FpState>() as c_int) as *mut FpState;
+            if state.is_null() {
+                ffi::sqlite3_result_error_nomem(ctx);
+                return;
+            }
+            let h = hash_args(argc, argv);
+            let mut fp = (*state).fingerprint();
+            fp.add_row(h);
+            (*state).count = fp.count;
+            (*state).sum_lo = fp.sum as u64;
+            (*state).sum_hi = (fp.sum >> 64) as u64;
+        }
+    });
+}
+
+unsafe extern "C" fn fp_final(ctx: *mut ffi::sqlite3_context) {
+    guard(ctx, || {
+        // SAFETY: asking for 0 bytes returns the state if a step ran, else
+        // NULL (no rows): then the fingerprint is empty.
+        unsafe {
+            let state = ffi::sqlite3_aggregate_context(ctx, 0) as *const FpState;
+            let fp = if state.is_null() { Fingerprint::EMPTY } else { (*state).fingerprint() };
+            let bytes = fp.to_bytes();
+            ffi::sqlite3_result_blob(ctx, bytes.as_ptr() as *const c_void, 24, ffi::SQLITE_TRANSIENT());
+        }
+    });
+}

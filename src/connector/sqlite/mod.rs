@@ -1,0 +1,169 @@
+//! SQLite, the embedded default store.
+//!
+//! Fingerprints are computed inside SQLite by rangesync's own functions
+//! (see [`functions`]), so equal ranges never leave the database engine.
+//! Keys are ordered and compared with binary collation. The source file is
+//! opened read-only: a `sync` can never write to it by mistake.
+
+mod convert;
+mod dataset;
+pub mod functions;
+mod schema;
+pub mod sql;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::AssertSqlSafe;
+
+use crate::engine::error::StoreError;
+use crate::engine::store::{Capabilities, Dataset, Projection, Store, StoreResult, TableSchema};
+
+pub use dataset::SqliteDataset;
+
+/// How a SQLite file is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Reads only; the file must exist.
+    ReadOnly,
+    /// Reads and writes; the file must exist.
+    ReadWrite,
+    /// Reads and writes; a missing file is created.
+    Create,
+}
+
+/// Where the database lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    /// A private in-memory database (tests).
+    Memory,
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    url: String,
+}
+
+impl SqliteStore {
+    pub async fn open(location: &Location, mode: OpenMode, url: &str) -> StoreResult<Self> {
+        let options = match location {
+            Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:")
+                .map_err(|e| connect_error(url, e.to_string()))?,
+            Location::File(path) => {
+                check_file(path, mode, url)?;
+                SqliteConnectOptions::new()
+                    .filename(path)
+                    .read_only(mode == OpenMode::ReadOnly)
+                    .create_if_missing(mode == OpenMode::Create)
+            }
+        }
+        .busy_timeout(Duration::from_secs(10));
+        // One connection per side is all the engine uses at once; a second
+        // lets a write batch run while nothing else waits on the first.
+        let max = if *location == Location::Memory { 1 } else { 2 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(if *location == Location::Memory { 1 } else { 0 })
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    let mut handle = conn.lock_handle().await?;
+                    functions::register(handle.as_raw_handle()).map_err(|e| sqlx::Error::Configuration(e.into()))
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(|e| connect_error(url, e.to_string()))?;
+        // Fail now, with the path in the message, if the file is not a database.
+        sqlx::query("SELECT count(*) FROM sqlite_schema")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| connect_error(url, e.to_string()))?;
+        Ok(SqliteStore { pool, url: url.to_string() })
+    }
+}
+
+fn check_file(path: &Path, mode: OpenMode, url: &str) -> StoreResult<()> {
+    if mode != OpenMode::Create && !path.exists() {
+        return Err(StoreError::Invalid(format!("{url}: no such file {}", path.display())));
+    }
+    if path.is_dir() {
+        return Err(StoreError::Invalid(format!("{url}: {} is a directory, not a SQLite file", path.display())));
+    }
+    Ok(())
+}
+
+fn connect_error(url: &str, reason: String) -> StoreError {
+    StoreError::Connect { endpoint: url.to_string(), reason, retryable: false }
+}
+
+/// Maps a driver error, marking busy/locked databases as worth a retry.
+pub(crate) fn store_error(write: bool, context: &str, e: sqlx::Error) -> StoreError {
+    let retryable = match &e {
+        sqlx::Error::Database(db) => {
+            // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+            db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+        _ => false,
+    };
+    let reason = e.to_string();
+    if write {
+        StoreError::Write { context: context.to_string(), reason, retryable }
+    } else {
+        StoreError::Read { context: context.to_string(), reason, retryable }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn describe(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true }
+    }
+
+    async fn list_tables(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| store_error(false, &format!("the table list of {}", self.url), e))?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
+        schema::read(&self.pool, name, &self.url).await
+    }
+
+    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
+        if schema.dialect != "sqlite" || schema.definition.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "table {} cannot be created in {}: its definition comes from {}, and only SQLite definitions are understood yet",
+                schema.name, self.url, schema.dialect
+            )));
+        }
+        let context = format!("the definition of table {} into {}", schema.name, self.url);
+        let mut tx = self.pool.begin().await.map_err(|e| store_error(true, &context, e))?;
+        for stmt in &schema.definition {
+            sqlx::query(AssertSqlSafe(stmt.clone()))
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| store_error(true, &context, e))?;
+        }
+        tx.commit().await.map_err(|e| store_error(true, &context, e))
+    }
+
+    async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {
+        let ds = SqliteDataset::open(self.pool.clone(), projection, &self.url).await?;
+        Ok(Box::new(ds))
+    }
+}

@@ -1,0 +1,123 @@
+//! Applying the difference to the target.
+//!
+//! Every mutation goes through [`WriteGuard`]: it is the one place that
+//! honours `--dry-run` and `--delete`, so no code path can write around them.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+
+use super::diff::{DiffKind, DiffSink, Difference};
+use super::error::EngineError;
+use super::key::Key;
+use super::report::DatasetReport;
+use super::retry::RetryPolicy;
+use super::store::{Dataset, Row, Store, TableSchema};
+
+/// The single gate in front of every write.
+#[derive(Clone, Copy, Debug)]
+pub struct WriteGuard {
+    pub dry_run: bool,
+    pub allow_delete: bool,
+    pub retry: RetryPolicy,
+}
+
+impl WriteGuard {
+    /// Upserts `rows`; returns how many were written (0 in a dry run).
+    pub async fn upsert(&self, target: &dyn Dataset, rows: &[Row]) -> Result<u64, EngineError> {
+        if self.dry_run || rows.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.retry.run("upsert", || target.upsert(rows)).await?)
+    }
+
+    /// Deletes `keys` when `--delete` was given; returns how many were removed.
+    pub async fn delete(&self, target: &dyn Dataset, keys: &[Key]) -> Result<u64, EngineError> {
+        if self.dry_run || !self.allow_delete || keys.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.retry.run("delete", || target.delete(keys)).await?)
+    }
+
+    /// Creates a missing table; returns whether it was created.
+    pub async fn create_table(&self, target: &dyn Store, schema: &TableSchema) -> Result<bool, EngineError> {
+        if self.dry_run {
+            return Ok(false);
+        }
+        self.retry.run("create table", || target.create_table(schema)).await?;
+        Ok(true)
+    }
+}
+
+/// The sink of `sync`: fetches the source rows of missing and changed keys
+/// and upserts them, and deletes extra keys when allowed.
+pub struct Applier<'a> {
+    pub source: &'a dyn Dataset,
+    pub target: &'a dyn Dataset,
+    pub guard: WriteGuard,
+    /// Key positions inside a projected row.
+    pub key_positions: Vec<usize>,
+}
+
+#[async_trait]
+impl DiffSink for Applier<'_> {
+    async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
+        let mut to_copy: HashMap<Vec<u8>, DiffKind> = HashMap::new();
+        let mut copy_keys = Vec::new();
+        let mut extra_keys = Vec::new();
+        for d in batch {
+            match d.kind {
+                DiffKind::Extra => extra_keys.push(d.key),
+                kind => {
+                    to_copy.insert(key_bytes(&d.key), kind);
+                    copy_keys.push(d.key);
+                }
+            }
+        }
+        let extras = extra_keys.len() as u64;
+        let mut unresolved = 0;
+        if !copy_keys.is_empty() {
+            let rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
+            report.rows_fetched += rows.len() as u64;
+            // A key that vanished from the source since it was compared was
+            // deleted by a live writer: the next run settles it.
+            unresolved += copy_keys.len() as u64 - rows.len() as u64;
+            let written = self.guard.upsert(self.target, &rows).await?;
+            if written > 0 {
+                for row in &rows {
+                    let key = Key(self.key_positions.iter().map(|&i| row[i].clone()).collect());
+                    match to_copy.get(&key_bytes(&key)) {
+                        Some(DiffKind::Missing) => report.inserted += 1,
+                        Some(DiffKind::Changed) => report.updated += 1,
+                        _ => {}
+                    }
+                }
+            } else {
+                unresolved += rows.len() as u64;
+            }
+        }
+        let deleted = self.guard.delete(self.target, &extra_keys).await?;
+        report.deleted += deleted;
+        report.remaining += unresolved + (extras - deleted);
+        Ok(())
+    }
+}
+
+/// The sink of `diff`: counts only; every difference remains.
+pub struct ReportOnly;
+
+#[async_trait]
+impl DiffSink for ReportOnly {
+    async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
+        report.remaining += batch.len() as u64;
+        Ok(())
+    }
+}
+
+fn key_bytes(k: &Key) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in &k.0 {
+        v.encode(&mut out);
+    }
+    out
+}

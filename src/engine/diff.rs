@@ -1,0 +1,415 @@
+//! The level-by-level narrowing.
+//!
+//! Level 0 cuts the whole keyspace into chunks of the first zoom size and
+//! fingerprints every chunk on both sides: the one full scan per side. Each
+//! further level cuts only the chunks whose fingerprints differ, and asks for
+//! all their children's fingerprints in one batched call per side. Chunks
+//! still mismatched after the finest level are compared as ordered streams
+//! of (key, row hash) pairs, and only keys whose hashes differ are handed to
+//! the [`DiffSink`] (which, in `sync`, fetches those full rows and writes
+//! them).
+//!
+//! Boundaries are read from the side holding more rows in a chunk, so a
+//! target crowded with extra rows is cut as finely as a full source.
+//! Work is depth-first in batches of at most [`MAX_RANGES_PER_CALL`] ranges, so
+//! memory stays bounded whatever the table size.
+
+use std::cmp::Ordering;
+
+use async_trait::async_trait;
+use futures_util::future::BoxFuture;
+use futures_util::StreamExt;
+
+use super::error::{EngineError, StoreError};
+use super::fingerprint::{Fingerprint, RowHash};
+use super::key::Key;
+use super::progress::Progress;
+use super::range::KeyRange;
+use super::report::{DatasetReport, SampleDifference};
+use super::retry::RetryPolicy;
+use super::store::Dataset;
+use super::zoom::Zoom;
+
+/// Most ranges asked of a store in one call.
+pub const MAX_RANGES_PER_CALL: usize = 2000;
+/// Differences buffered before the sink applies them (and pair streams are
+/// reopened after the last settled key).
+pub const DEFAULT_DIFF_BATCH: usize = 1000;
+const SAMPLE_SIZE: usize = 5;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiffKind {
+    /// In the source, not in the target.
+    Missing,
+    /// In the target, not in the source.
+    Extra,
+    /// In both, with different values.
+    Changed,
+}
+
+impl DiffKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiffKind::Missing => "missing",
+            DiffKind::Extra => "extra",
+            DiffKind::Changed => "changed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    pub kind: DiffKind,
+    pub key: Key,
+}
+
+/// Receives differences in batches, after every read stream is closed (so a
+/// store that locks on write, like SQLite, is free to be written).
+#[async_trait]
+pub trait DiffSink: Send {
+    async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError>;
+}
+
+/// A sink that only counts: what `diff` uses.
+pub struct CountOnly;
+
+#[async_trait]
+impl DiffSink for CountOnly {
+    async fn apply(&mut self, _batch: Vec<Difference>, _r: &mut DatasetReport) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+pub struct DiffOptions {
+    pub zoom: Zoom,
+    pub diff_batch: usize,
+    pub retry: RetryPolicy,
+}
+
+impl Default for DiffOptions {
+    fn default() -> Self {
+        DiffOptions { zoom: Zoom::default(), diff_batch: DEFAULT_DIFF_BATCH, retry: RetryPolicy::default() }
+    }
+}
+
+/// A range still under suspicion, with what each side holds in it (unknown
+/// for the whole keyspace before level 0).
+struct Span {
+    range: KeyRange,
+    counts: Option<(Fingerprint, Fingerprint)>,
+}
+
+impl Span {
+    fn larger_count(&self) -> Option<u64> {
+        self.counts.map(|(s, t)| s.count.max(t.count))
+    }
+    /// Boundaries come from the side holding more rows here.
+    fn split_on_target(&self) -> bool {
+        self.counts.is_some_and(|(s, t)| t.count > s.count)
+    }
+}
+
+/// Compares one dataset pair and feeds the differences to `sink`.
+pub async fn compare(
+    name: &str,
+    source: &dyn Dataset,
+    target: &dyn Dataset,
+    options: &DiffOptions,
+    sink: &mut dyn DiffSink,
+    progress: &dyn Progress,
+) -> Result<DatasetReport, EngineError> {
+    let mut run = Comparison {
+        source,
+        target,
+        options,
+        sink,
+        progress,
+        report: DatasetReport { name: name.to_string(), ..Default::default() },
+        count_rows_in_pairs: options.zoom.fingerprint_levels().is_empty(),
+    };
+    run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await?;
+    progress.finish();
+    Ok(run.report)
+}
+
+struct Comparison<'a> {
+    source: &'a dyn Dataset,
+    target: &'a dyn Dataset,
+    options: &'a DiffOptions,
+    sink: &'a mut dyn DiffSink,
+    progress: &'a dyn Progress,
+    report: DatasetReport,
+    /// With no fingerprint level, row counts come from the pair streams.
+    count_rows_in_pairs: bool,
+}
+
+impl<'a> Comparison<'a> {
+    fn narrow(&mut self, level: usize, parents: Vec<Span>) -> BoxFuture<'_, Result<(), EngineError>> {
+        Box::pin(async move {
+            let levels = self.options.zoom.fingerprint_levels();
+            if level == levels.len() {
+                for span in parents {
+                    self.compare_pairs(span.range).await?;
+                }
+                return Ok(());
+            }
+            let size = levels[level];
+            // A chunk already no bigger than this level's size gains nothing
+            // from being cut and fingerprinted again.
+            let (small, big): (Vec<Span>, Vec<Span>) =
+                parents.into_iter().partition(|s| s.larger_count().is_some_and(|n| n <= size));
+            if !small.is_empty() {
+                self.narrow(level + 1, small).await?;
+            }
+            for group in batches_by_children(big, size) {
+                let children = self.split(group, size).await?;
+                let mismatched = self.fingerprint(level, children).await?;
+                self.descend(level, mismatched).await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Cuts each parent at boundary keys read from its larger side.
+    async fn split(&mut self, parents: Vec<Span>, size: u64) -> Result<Vec<KeyRange>, EngineError> {
+        let (on_target, on_source): (Vec<&Span>, Vec<&Span>) =
+            parents.iter().partition(|s| s.split_on_target());
+        let src_ranges: Vec<KeyRange> = on_source.iter().map(|s| s.range.clone()).collect();
+        let tgt_ranges: Vec<KeyRange> = on_target.iter().map(|s| s.range.clone()).collect();
+        let retry = self.options.retry;
+        let (src_cuts, tgt_cuts) = tokio::try_join!(
+            split_on(self.source, &src_ranges, size, retry),
+            split_on(self.target, &tgt_ranges, size, retry),
+        )?;
+        let mut children = Vec::new();
+        for (range, cuts) in src_ranges.iter().zip(src_cuts).chain(tgt_ranges.iter().zip(tgt_cuts)) {
+            check_cuts(range, &cuts)?;
+            children.extend(range.split_at(cuts));
+        }
+        Ok(children)
+    }
+
+    /// Fingerprints `children` on both sides; returns the mismatched ones.
+    async fn fingerprint(&mut self, level: usize, children: Vec<KeyRange>) -> Result<Vec<Span>, EngineError> {
+        let retry = self.options.retry;
+        let (src, tgt) = tokio::try_join!(
+            retry.run("fingerprints", || self.source.fingerprints(&children)),
+            retry.run("fingerprints", || self.target.fingerprints(&children)),
+        )?;
+        if src.len() != children.len() || tgt.len() != children.len() {
+            return Err(StoreError::Invalid(format!(
+                "a store answered {} and {} fingerprints for {} ranges",
+                src.len(),
+                tgt.len(),
+                children.len()
+            ))
+            .into());
+        }
+        self.report.ranges_compared += children.len() as u64;
+        if level == 0 {
+            self.report.source_rows += src.iter().map(|f| f.count).sum::<u64>();
+            self.report.target_rows += tgt.iter().map(|f| f.count).sum::<u64>();
+            self.progress.begin(&self.report.name, children.len() as u64);
+        }
+        let mut mismatched = Vec::new();
+        let mut settled = 0;
+        for ((range, s), t) in children.into_iter().zip(src).zip(tgt) {
+            if s == t {
+                settled += 1;
+            } else {
+                mismatched.push(Span { range, counts: Some((s, t)) });
+            }
+        }
+        if level == 0 {
+            self.progress.advance(settled, 0);
+        }
+        Ok(mismatched)
+    }
+
+    /// Goes down into the mismatched children, a batch at a time; at level 0
+    /// each finished batch moves the progress bar.
+    async fn descend(&mut self, level: usize, mismatched: Vec<Span>) -> Result<(), EngineError> {
+        if level > 0 {
+            return self.narrow(level + 1, mismatched).await;
+        }
+        let per_batch = 64;
+        let mut rest = mismatched;
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(per_batch));
+            let n = rest.len() as u64;
+            self.narrow(level + 1, rest).await?;
+            self.progress.advance(n, self.report.differences());
+            rest = tail;
+        }
+        Ok(())
+    }
+
+    /// Merges the two ordered (key, row hash) streams of `range`. When the
+    /// buffer of differences fills up, both streams are closed, the batch is
+    /// applied, and the range resumes after the last settled key.
+    async fn compare_pairs(&mut self, range: KeyRange) -> Result<(), EngineError> {
+        let mut range = range;
+        loop {
+            let (batch, resume) = self.merge_until_full(&range).await?;
+            self.sink.apply(batch, &mut self.report).await?;
+            match resume {
+                Some(rest) => range = rest,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    async fn merge_until_full(&mut self, range: &KeyRange) -> Result<(Vec<Difference>, Option<KeyRange>), EngineError> {
+        let mut src = OrderedPairs::new(self.source, range);
+        let mut tgt = OrderedPairs::new(self.target, range);
+        let (mut a, mut b) = tokio::try_join!(src.next(), tgt.next())?;
+        let mut batch = Vec::new();
+        while a.is_some() || b.is_some() {
+            let order = match (&a, &b) {
+                (Some(x), Some(y)) => x.0.cmp(&y.0),
+                (Some(_), None) => Ordering::Less,
+                _ => Ordering::Greater,
+            };
+            let settled_key;
+            match order {
+                Ordering::Less => {
+                    let (k, _) = a.take().expect("source pair present");
+                    settled_key = k.clone();
+                    batch.push(Difference { kind: DiffKind::Missing, key: k });
+                    a = src.next().await?;
+                }
+                Ordering::Greater => {
+                    let (k, _) = b.take().expect("target pair present");
+                    settled_key = k.clone();
+                    batch.push(Difference { kind: DiffKind::Extra, key: k });
+                    b = tgt.next().await?;
+                }
+                Ordering::Equal => {
+                    let (k, hs) = a.take().expect("source pair present");
+                    let (_, ht) = b.take().expect("target pair present");
+                    if hs != ht {
+                        settled_key = k.clone();
+                        batch.push(Difference { kind: DiffKind::Changed, key: k });
+                    } else {
+                        settled_key = k;
+                    }
+                    (a, b) = tokio::try_join!(src.next(), tgt.next())?;
+                }
+            }
+            if batch.len() >= self.options.diff_batch && (a.is_some() || b.is_some()) {
+                self.tally(&src, &tgt, &batch);
+                return Ok((batch, Some(range.after(settled_key))));
+            }
+        }
+        self.tally(&src, &tgt, &batch);
+        Ok((batch, None))
+    }
+
+    fn tally(&mut self, src: &OrderedPairs<'_>, tgt: &OrderedPairs<'_>, batch: &[Difference]) {
+        let r = &mut self.report;
+        r.hashes_fetched += src.read + tgt.read;
+        if self.count_rows_in_pairs {
+            r.source_rows += src.read;
+            r.target_rows += tgt.read;
+        }
+        for d in batch {
+            match d.kind {
+                DiffKind::Missing => r.missing += 1,
+                DiffKind::Extra => r.extra += 1,
+                DiffKind::Changed => r.changed += 1,
+            }
+            if r.sample.len() < SAMPLE_SIZE {
+                r.sample.push(SampleDifference { kind: d.kind.as_str(), key: d.key.to_string() });
+            }
+        }
+    }
+}
+
+/// Groups parents so that one call yields about [`MAX_RANGES_PER_CALL`] children.
+fn batches_by_children(parents: Vec<Span>, size: u64) -> Vec<Vec<Span>> {
+    let mut groups = Vec::new();
+    let mut current = Vec::new();
+    let mut expected = 0u64;
+    for p in parents {
+        expected += p.larger_count().map_or(MAX_RANGES_PER_CALL as u64, |n| n.div_ceil(size).max(1));
+        current.push(p);
+        if expected >= MAX_RANGES_PER_CALL as u64 || current.len() >= MAX_RANGES_PER_CALL {
+            groups.push(std::mem::take(&mut current));
+            expected = 0;
+        }
+    }
+    if !current.is_empty() {
+        groups.push(current);
+    }
+    groups
+}
+
+async fn split_on(
+    side: &dyn Dataset,
+    ranges: &[KeyRange],
+    size: u64,
+    retry: RetryPolicy,
+) -> Result<Vec<Vec<Key>>, StoreError> {
+    if ranges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cuts = retry.run("split", || side.split(ranges, size)).await?;
+    if cuts.len() != ranges.len() {
+        return Err(StoreError::Invalid(format!(
+            "{} answered {} splits for {} ranges",
+            side.describe(),
+            cuts.len(),
+            ranges.len()
+        )));
+    }
+    Ok(cuts)
+}
+
+/// A store whose order disagrees with the engine's would make the merge
+/// report phantom differences; stop instead.
+fn check_cuts(range: &KeyRange, cuts: &[Key]) -> Result<(), StoreError> {
+    for w in cuts.windows(2) {
+        if w[0] >= w[1] {
+            return Err(out_of_order(&format!("split of {range}"), &w[0], &w[1]));
+        }
+    }
+    if let Some(bad) = cuts.iter().find(|k| !range.contains(k)) {
+        return Err(StoreError::Invalid(format!(
+            "a store returned the boundary {bad} outside the range {range}; its key order differs from rangesync's"
+        )));
+    }
+    Ok(())
+}
+
+fn out_of_order(what: &str, before: &Key, after: &Key) -> StoreError {
+    StoreError::Invalid(format!(
+        "{what}: key {after} came after {before}; the store orders keys differently from rangesync (binary order expected)"
+    ))
+}
+
+/// A pair stream that counts what it reads and checks the key order.
+struct OrderedPairs<'a> {
+    stream: futures_util::stream::BoxStream<'a, Result<(Key, RowHash), StoreError>>,
+    last: Option<Key>,
+    read: u64,
+    what: String,
+}
+
+impl<'a> OrderedPairs<'a> {
+    fn new(side: &'a dyn Dataset, range: &'a KeyRange) -> Self {
+        OrderedPairs { stream: side.row_hashes(range), last: None, read: 0, what: side.describe() }
+    }
+
+    async fn next(&mut self) -> Result<Option<(Key, RowHash)>, StoreError> {
+        let Some(item) = self.stream.next().await else { return Ok(None) };
+        let (key, hash) = item?;
+        if let Some(last) = &self.last {
+            if key <= *last {
+                return Err(out_of_order(&self.what, last, &key));
+            }
+        }
+        self.last = Some(key.clone());
+        self.read += 1;
+        Ok(Some((key, hash)))
+    }
+}

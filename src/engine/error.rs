@@ -1,0 +1,61 @@
+//! Errors of the engine and of the stores it drives.
+
+use thiserror::Error;
+
+/// What went wrong in a store, with enough context to act on it. Messages
+/// name the store by its redacted URL, never with a password.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store cannot be reached or opened.
+    #[error("cannot open {endpoint}: {reason}")]
+    Connect { endpoint: String, reason: String, retryable: bool },
+    /// A read failed.
+    #[error("reading {context} failed: {reason}")]
+    Read { context: String, reason: String, retryable: bool },
+    /// A write failed.
+    #[error("writing {context} failed: {reason}")]
+    Write { context: String, reason: String, retryable: bool },
+    /// The request itself cannot be served: an unknown table, a table
+    /// without a primary key, a value the store cannot hold. Retrying will
+    /// not help; the user must change the input.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// Transient failures (busy database, dropped connection) that a retry
+    /// with backoff may clear.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Connect { retryable, .. }
+            | StoreError::Read { retryable, .. }
+            | StoreError::Write { retryable, .. } => *retryable,
+            StoreError::Invalid(_) => false,
+        }
+    }
+}
+
+/// Errors of a run, each mapped to one exit code of the contract.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// Bad input: flags, URLs, schemas that do not match. Exit code 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A store failed after retries. Exit code 3.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A safety limit stopped the run. Exit code 4.
+    #[error("{0}")]
+    SafetyLimit(String),
+}
+
+impl EngineError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            EngineError::Usage(_) => 2,
+            EngineError::Store(StoreError::Invalid(_)) => 2,
+            EngineError::Store(_) => 3,
+            EngineError::SafetyLimit(_) => 4,
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The report of a run: what the contract's JSON shows, and what the text
+//! summary prints.
+
+use serde::Serialize;
+
+/// One table's (or measurement's) counts. Field names are part of the
+/// contract: fields may be added, never renamed.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct DatasetReport {
+    pub name: String,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    /// Keys in the source, not in the target.
+    pub missing: u64,
+    /// Keys in the target, not in the source.
+    pub extra: u64,
+    /// Same key, different values.
+    pub changed: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    pub ranges_compared: u64,
+    pub hashes_fetched: u64,
+    pub rows_fetched: u64,
+    /// The table did not exist on the target and was created (or, in a dry
+    /// run, would be).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub created: bool,
+    /// Differences left after this run (extras kept without `--delete`,
+    /// rows that changed at the source while the run went on, a dry run).
+    pub remaining: u64,
+    /// A few differing keys, to start looking.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sample: Vec<SampleDifference>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SampleDifference {
+    pub kind: &'static str,
+    pub key: String,
+}
+
+impl DatasetReport {
+    pub fn differences(&self) -> u64 {
+        self.missing + self.extra + self.changed
+    }
+}
+
+/// The whole run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub in_sync: bool,
+    pub datasets: Vec<DatasetReport>,
+    pub elapsed_ms: u64,
+    pub command: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+}

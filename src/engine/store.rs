@@ -1,0 +1,148 @@
+//! The interface a store offers the engine. Connectors implement these
+//! traits; the engine sees nothing else of them.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+
+use super::error::StoreError;
+use super::fingerprint::{Fingerprint, RowHash};
+use super::key::Key;
+use super::range::KeyRange;
+use super::value::Value;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What a store can do; the planner checks these before it promises a user
+/// anything (a delete, a created table, a fingerprint computed in place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Rows can be deleted by key.
+    pub can_delete: bool,
+    /// Missing tables can be created from another store's definition.
+    pub can_create_tables: bool,
+    /// Fingerprints are computed inside the store (only a few bytes per
+    /// range leave it), rather than by streaming rows out and hashing them.
+    pub fingerprint_pushdown: bool,
+}
+
+/// The kind of values a column holds, as far as matching two tables goes:
+/// two columns of different classes would hash equal values differently,
+/// so the planner refuses to pair them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeClass {
+    Integer,
+    Float,
+    /// Exact numbers, or SQLite's NUMERIC affinity.
+    Numeric,
+    Text,
+    Blob,
+    /// No declared type: values keep whatever type they were given.
+    Any,
+}
+
+/// One column of a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// The type as the store declares it (e.g. `INTEGER`, `varchar(20)`).
+    pub declared_type: String,
+    pub class: TypeClass,
+    pub not_null: bool,
+}
+
+/// A table as a store describes it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSchema {
+    pub name: String,
+    pub columns: Vec<Column>,
+    /// Primary-key columns in key order; empty when the table has none.
+    pub key: Vec<String>,
+    /// Statements that recreate the table (and its indexes) on a store of
+    /// the same kind, when the store can tell.
+    pub definition: Vec<String>,
+    /// Which store family wrote `definition` (e.g. `sqlite`).
+    pub dialect: &'static str,
+}
+
+impl TableSchema {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Which columns a dataset reads, in which order. Both sides of a
+/// comparison use the same projection, so their row hashes line up even
+/// when the physical column order differs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Projection {
+    pub table: String,
+    pub columns: Vec<String>,
+    /// Key columns, a prefix-free subset of `columns`, in key order.
+    pub key: Vec<String>,
+}
+
+impl Projection {
+    /// Position of each key column inside `columns`.
+    pub fn key_positions(&self) -> Vec<usize> {
+        self.key
+            .iter()
+            .map(|k| self.columns.iter().position(|c| c == k).expect("key column is projected"))
+            .collect()
+    }
+}
+
+/// A row: values in projection order.
+pub type Row = Vec<Value>;
+
+/// A connected store (a database file, a server).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// The endpoint with any secret removed, for messages and reports.
+    fn describe(&self) -> &str;
+
+    fn capabilities(&self) -> Capabilities;
+
+    /// Names of the tables (datasets) this store holds.
+    async fn list_tables(&self) -> StoreResult<Vec<String>>;
+
+    /// The schema of a table, or `None` when it does not exist.
+    async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>>;
+
+    /// Creates a table from another store's schema. Called only through the
+    /// engine's write guard, so `--dry-run` never reaches it.
+    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()>;
+
+    /// Opens a dataset for reading and writing the projected columns.
+    async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>>;
+}
+
+/// One table (or measurement) of a store, seen through a projection.
+///
+/// Every range method takes many ranges at once so a store can answer a
+/// whole level of the narrowing in few round trips.
+#[async_trait]
+pub trait Dataset: Send + Sync {
+    /// Where this dataset lives, for messages: `table orders in sqlite://a.db`.
+    fn describe(&self) -> String;
+
+    /// For each range, the keys that cut it into chunks of about
+    /// `rows_per_chunk` rows, read from the store's key order (an index),
+    /// sorted, each inside its range. A range with fewer rows gets none.
+    async fn split(&self, ranges: &[KeyRange], rows_per_chunk: u64) -> StoreResult<Vec<Vec<Key>>>;
+
+    /// The fingerprint of each range.
+    async fn fingerprints(&self, ranges: &[KeyRange]) -> StoreResult<Vec<Fingerprint>>;
+
+    /// (key, row hash) of every row in the range, in key order.
+    fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>>;
+
+    /// The full rows of these keys (any order; absent keys are skipped).
+    async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>>;
+
+    /// Inserts or replaces these rows in one transaction; returns how many
+    /// were written. Repeating it is harmless.
+    async fn upsert(&self, rows: &[Row]) -> StoreResult<u64>;
+
+    /// Deletes these keys in one transaction; returns how many were removed.
+    async fn delete(&self, keys: &[Key]) -> StoreResult<u64>;
+}

@@ -25,14 +25,14 @@ Examples:
   Repair the replica, removing rows the source no longer has:
     rangesync sync sqlite://prod.db sqlite://replica.db --delete
 
-  See what a sync would do, as JSON, for two tables only:
-    rangesync sync sqlite://prod.db sqlite://replica.db --table orders --table customers --dry-run --format json
+  See what a sync of one table would do, as JSON:
+    rangesync sync sqlite://prod.db sqlite://replica.db --table orders --dry-run --format json
 
 Exit codes: 0 in sync / success, 1 differences found (diff), 2 bad input,
 3 a store failed, 4 a safety limit stopped the run.";
 
 #[derive(Debug, Parser)]
-#[command(name = "rangesync", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES)]
+#[command(name = "rangesync", version, about = ABOUT, long_about = LONG_ABOUT, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

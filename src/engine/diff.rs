@@ -162,8 +162,16 @@ impl<'a> Comparison<'a> {
                 self.narrow(level + 1, small).await?;
             }
             for group in batches_by_children(big, size) {
+                let started = std::time::Instant::now();
+                let parents = group.len();
                 let children = self.split(group, size).await?;
+                let split_time = started.elapsed();
+                let ranges = children.len();
                 let mismatched = self.fingerprint(level, children).await?;
+                tracing::debug!(
+                    table = %self.report.name, level, parents, ranges, mismatched = mismatched.len(),
+                    ?split_time, fingerprint_time = ?(started.elapsed() - split_time), "level batch"
+                );
                 self.descend(level, mismatched).await?;
             }
             Ok(())

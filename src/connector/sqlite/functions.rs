@@ -115,14 +115,21 @@ unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
 /// # Safety
 /// `argv` must point to `argc` valid values.
 unsafe fn hash_args(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
-    let mut h = RowHasher::new();
-    // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
-    let args = unsafe { bytes_of_args(argc, argv) };
-    for &v in args {
-        // SAFETY: each argument is a valid value during the callback.
-        unsafe { encode_value(&mut h, v) };
+    thread_local! {
+        // One buffer per thread (SQLite runs a statement on one thread), so
+        // hashing a million rows allocates once.
+        static HASHER: std::cell::RefCell<RowHasher> = std::cell::RefCell::new(RowHasher::new());
     }
-    h.finish()
+    HASHER.with_borrow_mut(|h| {
+        h.reset();
+        // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
+        let args = unsafe { bytes_of_args(argc, argv) };
+        for &v in args {
+            // SAFETY: each argument is a valid value during the callback.
+            unsafe { encode_value(h, v) };
+        }
+        h.finish()
+    })
 }
 
 unsafe fn bytes_of_args<'a>(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> &'a [*mut ffi::sqlite3_value] {

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, ConnectOptions};
 
 use crate::engine::error::StoreError;
 use crate::engine::store::{Capabilities, Dataset, Projection, Store, StoreResult, TableSchema};
@@ -61,7 +61,11 @@ impl SqliteStore {
                     .create_if_missing(mode == OpenMode::Create)
             }
         }
-        .busy_timeout(Duration::from_secs(10));
+        .busy_timeout(Duration::from_secs(10))
+        // rangesync's own tracing reports slow phases; sqlx's per-statement
+        // warnings would flood stderr on every large range.
+        .log_statements(log::LevelFilter::Trace)
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(10));
         // One connection per side is all the engine uses at once; a second
         // lets a write batch run while nothing else waits on the first.
         let max = if *location == Location::Memory { 1 } else { 2 };

@@ -1,0 +1,122 @@
+//! Helpers shared by the integration tests: run the real binary, build
+//! SQLite files with plain SQL, and compare two files independently of
+//! rangesync (SQLite's own EXCEPT over every column and its type).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::str::FromStr;
+
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+pub fn rangesync(args: &[&str]) -> Run {
+    let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("the binary runs");
+    Run {
+        code: out.status.code().expect("exited, not killed"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+pub fn url(p: &Path) -> String {
+    format!("sqlite://{}", p.display())
+}
+
+/// Runs SQL statements on a SQLite file, creating it if needed.
+pub async fn exec(path: &Path, sql: &str) {
+    let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+        .unwrap()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql(AssertSqlSafe(sql.to_string())).execute(&mut c).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
+    c.close().await.unwrap();
+}
+
+pub async fn scalar(path: &Path, sql: &str) -> i64 {
+    let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display())).unwrap().connect().await.unwrap();
+    let v: i64 = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_one(&mut c).await.unwrap().get(0);
+    c.close().await.unwrap();
+    v
+}
+
+/// Rows of `table` present in `a` and not in `b`, and the other way round,
+/// compared by SQLite itself on every column plus each column's type (so
+/// 1 and 1.0, or '' and NULL, are told apart).
+pub async fn independent_diff(a: &Path, b: &Path, table: &str) -> (i64, i64) {
+    let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", a.display())).unwrap().connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("ATTACH DATABASE '{}' AS other", b.display())))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let cols: Vec<String> = sqlx::query(AssertSqlSafe(format!("SELECT name FROM pragma_table_info('{table}')")))
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<String, _>(0))
+        .collect();
+    let select = cols
+        .iter()
+        .map(|c| format!("\"{c}\", typeof(\"{c}\")"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let count = |x: &str, y: &str| {
+        format!("SELECT count(*) FROM (SELECT {select} FROM {x}.\"{table}\" EXCEPT SELECT {select} FROM {y}.\"{table}\")")
+    };
+    let only_a: i64 = sqlx::query(AssertSqlSafe(count("main", "other"))).fetch_one(&mut c).await.unwrap().get(0);
+    let only_b: i64 = sqlx::query(AssertSqlSafe(count("other", "main"))).fetch_one(&mut c).await.unwrap().get(0);
+    c.close().await.unwrap();
+    (only_a, only_b)
+}
+
+/// Key-level truth for `table` with key column list `key` (SQL):
+/// (missing from b, extra in b, changed) counted by SQLite.
+pub async fn independent_counts(a: &Path, b: &Path, table: &str, key: &[&str]) -> (i64, i64, i64) {
+    let mut c = SqliteConnectOptions::from_str(&format!("sqlite://{}", a.display())).unwrap().connect().await.unwrap();
+    sqlx::query(AssertSqlSafe(format!("ATTACH DATABASE '{}' AS other", b.display())))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let keys = key.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ");
+    let q = |x: &str, y: &str| {
+        format!("SELECT count(*) FROM (SELECT {keys} FROM {x}.\"{table}\" EXCEPT SELECT {keys} FROM {y}.\"{table}\")")
+    };
+    let missing: i64 = sqlx::query(AssertSqlSafe(q("main", "other"))).fetch_one(&mut c).await.unwrap().get(0);
+    let extra: i64 = sqlx::query(AssertSqlSafe(q("other", "main"))).fetch_one(&mut c).await.unwrap().get(0);
+    c.close().await.unwrap();
+    let (only_a, _) = independent_diff(a, b, table).await;
+    (missing, extra, only_a - missing)
+}
+
+pub fn fixture(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test-fixtures").join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The shop fixture: a source file and its drifted target.
+pub async fn shop_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    let s = dir.join("source.db");
+    let t = dir.join("target.db");
+    exec(&s, &fixture("shop_source.sql")).await;
+    exec(&t, &(fixture("shop_source.sql") + &fixture("shop_target_drift.sql"))).await;
+    (s, t)
+}

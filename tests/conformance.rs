@@ -1,0 +1,162 @@
+//! The connector conformance suite: the promises every store makes to the
+//! engine, checked through the `Store`/`Dataset` traits. Each connector
+//! adds a `Harness` and runs every check (as rclone does for its backends).
+//! Today: SQLite (file-backed).
+
+mod common;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use rangesync::connector::{self, Access, Endpoint};
+use rangesync::engine::fingerprint::{Fingerprint, RowHash};
+use rangesync::engine::range::Lower;
+use rangesync::engine::store::{Dataset, Projection, Store};
+use rangesync::engine::{Key, KeyRange, Value};
+use tempfile::TempDir;
+
+/// What a connector's test harness provides: a store holding the standard
+/// table `conf` (created with the harness's own SQL, not by rangesync).
+#[async_trait]
+trait Harness: Send + Sync {
+    /// A store with table `conf(id INTEGER PK, name TEXT, score REAL, data BLOB)`
+    /// holding ids 1..=rows with gaps (ids are multiples of 3), plus NULLs
+    /// in every third row.
+    async fn store_with_rows(&self, rows: i64) -> Box<dyn Store>;
+}
+
+struct SqliteHarness {
+    dir: TempDir,
+}
+
+#[async_trait]
+impl Harness for SqliteHarness {
+    async fn store_with_rows(&self, rows: i64) -> Box<dyn Store> {
+        let path = self.dir.path().join(format!("conf{rows}.db"));
+        common::exec(
+            &path,
+            &format!(
+                "CREATE TABLE conf (id INTEGER PRIMARY KEY, name TEXT, score REAL, data BLOB);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+                 INSERT INTO conf SELECT i * 3,
+                     CASE WHEN i % 3 = 0 THEN NULL ELSE 'name ' || i END,
+                     CASE WHEN i % 3 = 1 THEN NULL ELSE i / 7.0 END,
+                     CASE WHEN i % 3 = 2 THEN NULL ELSE zeroblob(i % 5) END
+                 FROM n;"
+            ),
+        )
+        .await;
+        let endpoint = Endpoint::parse(&common::url(&path)).unwrap();
+        connector::open(&endpoint, Access::Write).await.unwrap()
+    }
+}
+
+fn projection() -> Projection {
+    Projection {
+        table: "conf".into(),
+        columns: vec!["id".into(), "name".into(), "score".into(), "data".into()],
+        key: vec!["id".into()],
+    }
+}
+
+fn k(i: i64) -> Key {
+    Key(vec![Value::Int(i)])
+}
+
+async fn all_pairs(ds: &dyn Dataset, range: &KeyRange) -> Vec<(Key, RowHash)> {
+    ds.row_hashes(range).map(|r| r.unwrap()).collect().await
+}
+
+async fn schema_lists_columns_and_key(h: &dyn Harness) {
+    let store = h.store_with_rows(10).await;
+    assert!(store.list_tables().await.unwrap().contains(&"conf".to_string()));
+    let schema = store.table_schema("conf").await.unwrap().expect("conf exists");
+    let names: Vec<_> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["id", "name", "score", "data"]);
+    assert_eq!(schema.key, ["id"]);
+    assert!(store.table_schema("no_such_table").await.unwrap().is_none());
+}
+
+async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness) {
+    let store = h.store_with_rows(1000).await;
+    let ds = store.dataset(&projection()).await.unwrap();
+    let ranges = [KeyRange::full(), KeyRange::new(Lower::Included(k(300)), Some(k(600))), KeyRange::new(Lower::Excluded(k(2997)), None)];
+    let cuts = ds.split(&ranges, 100).await.unwrap();
+    assert_eq!(cuts[0].len(), 9, "1000 rows in chunks of 100");
+    assert_eq!(cuts[0][0], k(303), "the 101st key, not key arithmetic");
+    assert!(cuts[0].windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(cuts[1].len(), 0, "100 rows in [300, 600): no cut needed");
+    assert_eq!(cuts[2].len(), 0, "one row after 2997");
+    let fine = ds.split(&ranges[1..2], 10).await.unwrap();
+    assert_eq!(fine[0].len(), 9);
+    assert!(fine[0].iter().all(|c| ranges[1].contains(c)));
+}
+
+async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
+    let store = h.store_with_rows(500).await;
+    let ds = store.dataset(&projection()).await.unwrap();
+    let whole = ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0];
+    assert_eq!(whole.count, 500);
+    let cuts = ds.split(&[KeyRange::full()], 37).await.unwrap().remove(0);
+    let children = KeyRange::full().split_at(cuts);
+    let sum: Fingerprint = ds.fingerprints(&children).await.unwrap().into_iter().sum();
+    assert_eq!(sum, whole, "children sum to the parent");
+
+    // The store's own hash equals rangesync's hash of the fetched row.
+    let pairs = all_pairs(ds.as_ref(), &KeyRange::full()).await;
+    assert_eq!(pairs.len(), 500);
+    let keys: Vec<Key> = pairs.iter().map(|p| p.0.clone()).collect();
+    let rows = ds.fetch_rows(&keys).await.unwrap();
+    assert_eq!(rows.len(), 500);
+    let mut by_rust = Fingerprint::EMPTY;
+    for row in &rows {
+        let h = RowHash::of_values(row);
+        by_rust.add_row(h);
+        let pair = pairs.iter().find(|p| p.0.0[0] == row[0]).unwrap();
+        assert_eq!(pair.1, h, "row {:?}", row);
+    }
+    assert_eq!(by_rust, whole);
+    let empty = ds.fingerprints(&[KeyRange::new(Lower::Included(k(1_000_000)), None)]).await.unwrap();
+    assert_eq!(empty[0], Fingerprint::EMPTY);
+}
+
+async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness) {
+    let store = h.store_with_rows(300).await;
+    let ds = store.dataset(&projection()).await.unwrap();
+    let range = KeyRange::new(Lower::Excluded(k(30)), Some(k(90)));
+    let pairs = all_pairs(ds.as_ref(), &range).await;
+    let keys: Vec<i64> = pairs.iter().map(|p| match p.0.0[0] { Value::Int(i) => i, _ => panic!() }).collect();
+    assert_eq!(keys, (11..30).map(|i| i * 3).collect::<Vec<_>>());
+}
+
+async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
+    let store = h.store_with_rows(20).await;
+    let ds = store.dataset(&projection()).await.unwrap();
+    let rows = vec![
+        vec![Value::Int(3), Value::Text("changed".into()), Value::Float(-0.5), Value::Null],
+        vec![Value::Int(1000), Value::Text("new ✓".into()), Value::Null, Value::Blob(vec![0, 1, 2])],
+    ];
+    assert_eq!(ds.upsert(&rows).await.unwrap(), 2);
+    assert_eq!(ds.upsert(&rows).await.unwrap(), 2, "repeating an upsert is harmless");
+    let back = ds.fetch_rows(&[k(3), k(1000), k(4)]).await.unwrap();
+    assert_eq!(back.len(), 2, "absent keys are skipped");
+    for r in &rows {
+        assert!(back.contains(r), "{r:?} round-trips exactly");
+    }
+    assert_eq!(ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0].count, 21);
+    assert_eq!(ds.delete(&[k(1000), k(6)]).await.unwrap(), 2);
+    assert_eq!(ds.delete(&[k(1000), k(6)]).await.unwrap(), 0, "deleting again removes nothing");
+    assert_eq!(ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0].count, 19);
+}
+
+async fn run_suite(h: &dyn Harness) {
+    schema_lists_columns_and_key(h).await;
+    split_cuts_by_row_count_inside_the_range(h).await;
+    fingerprints_compose_and_match_rust_side_hashing(h).await;
+    row_hashes_come_in_key_order_within_the_range(h).await;
+    upsert_and_delete_are_idempotent(h).await;
+}
+
+#[tokio::test]
+async fn sqlite_conforms() {
+    run_suite(&SqliteHarness { dir: TempDir::new().unwrap() }).await;
+}

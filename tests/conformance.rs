@@ -128,6 +128,20 @@ async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness) {
     assert_eq!(keys, (11..30).map(|i| i * 3).collect::<Vec<_>>());
 }
 
+async fn row_hashes_page_through_large_ranges(h: &dyn Harness) {
+    let store = h.store_with_rows(9000).await;
+    let ds = store.dataset(&projection()).await.unwrap();
+    let pairs = all_pairs(ds.as_ref(), &KeyRange::full()).await;
+    assert_eq!(pairs.len(), 9000, "no pair lost or repeated across pages");
+    assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "strictly increasing keys");
+    let whole = ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0];
+    let mut from_pairs = Fingerprint::EMPTY;
+    for (_, h) in &pairs {
+        from_pairs.add_row(*h);
+    }
+    assert_eq!(from_pairs, whole, "pair hashes and fingerprints agree");
+}
+
 async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
     let store = h.store_with_rows(20).await;
     let ds = store.dataset(&projection()).await.unwrap();
@@ -153,6 +167,7 @@ async fn run_suite(h: &dyn Harness) {
     split_cuts_by_row_count_inside_the_range(h).await;
     fingerprints_compose_and_match_rust_side_hashing(h).await;
     row_hashes_come_in_key_order_within_the_range(h).await;
+    row_hashes_page_through_large_ranges(h).await;
     upsert_and_delete_are_idempotent(h).await;
 }
 

@@ -244,6 +244,72 @@ impl Value {
     }
 }
 
+/// Reads one value back from its canonical encoding; returns the value
+/// and the bytes it used, or `None` if the bytes are not a valid encoding.
+/// Stores that return keys already encoded (the SQLite pair function) are
+/// decoded with this. Integers come back as [`Value::Int`] when they fit,
+/// [`Value::UInt`] otherwise.
+pub fn decode_canonical(b: &[u8]) -> Option<(Value, usize)> {
+    let (&t, rest) = b.split_first()?;
+    let fixed = |n: usize| rest.get(..n);
+    let prefixed = || -> Option<(&[u8], usize)> {
+        let len = u64::from_be_bytes(fixed(8)?.try_into().ok()?) as usize;
+        let body = rest.get(8..8usize.checked_add(len)?)?;
+        Some((body, 1 + 8 + len))
+    };
+    let text = |body: &[u8]| String::from_utf8(body.to_vec()).ok();
+    Some(match t {
+        tag::NULL => (Value::Null, 1),
+        tag::BOOL => (Value::Bool(*fixed(1)?.first()? != 0), 2),
+        tag::INTEGER => {
+            let i = i128::from_be_bytes(fixed(16)?.try_into().ok()?);
+            let v = match i64::try_from(i) {
+                Ok(v) => Value::Int(v),
+                Err(_) => Value::UInt(u64::try_from(i).ok()?),
+            };
+            (v, 17)
+        }
+        tag::FLOAT => (Value::Float(f64::from_bits(u64::from_be_bytes(fixed(8)?.try_into().ok()?))), 9),
+        tag::DECIMAL => {
+            let (body, n) = prefixed()?;
+            (Value::Decimal(text(body)?), n)
+        }
+        tag::TEXT => {
+            let (body, n) = prefixed()?;
+            (Value::Text(text(body)?), n)
+        }
+        tag::BLOB => {
+            let (body, n) = prefixed()?;
+            (Value::Blob(body.to_vec()), n)
+        }
+        tag::JSON => {
+            let (body, n) = prefixed()?;
+            (Value::Json(text(body)?), n)
+        }
+        tag::DATE => {
+            let days = i64::from_be_bytes(fixed(8)?.try_into().ok()?);
+            (Value::Date(NaiveDate::MIN.checked_add_signed(chrono::Duration::try_days(days)?)?), 9)
+        }
+        tag::TIME => {
+            let nanos = u64::from_be_bytes(fixed(8)?.try_into().ok()?);
+            let t = NaiveTime::from_num_seconds_from_midnight_opt(
+                (nanos / 1_000_000_000) as u32,
+                (nanos % 1_000_000_000) as u32,
+            )?;
+            (Value::Time(t), 9)
+        }
+        tag::TIMESTAMP | tag::TIMESTAMP_TZ => {
+            let secs = i64::from_be_bytes(fixed(8)?.try_into().ok()?);
+            let nanos = u32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+            let utc = DateTime::from_timestamp(secs, nanos)?;
+            let v = if t == tag::TIMESTAMP { Value::Timestamp(utc.naive_utc()) } else { Value::TimestampTz(utc) };
+            (v, 13)
+        }
+        tag::UUID => (Value::Uuid(fixed(16)?.try_into().ok()?), 17),
+        _ => return None,
+    })
+}
+
 fn nanos_of_day(t: &NaiveTime) -> u64 {
     t.num_seconds_from_midnight() as u64 * 1_000_000_000 + t.nanosecond() as u64
 }
@@ -369,6 +435,41 @@ mod tests {
         // The same wall-clock reading with and without a zone is not the same value.
         assert_ne!(enc(&Value::Timestamp(ts0)), enc(&Value::TimestampTz(ts0.and_utc())));
         assert_eq!(Value::Date(d1).cmp_key(&Value::Date(d2)), Ordering::Less);
+    }
+
+    #[test]
+    fn canonical_encoding_decodes_back_to_the_value() {
+        let d = NaiveDate::from_ymd_opt(2024, 2, 29).unwrap();
+        let values = vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(i64::MIN),
+            Value::UInt(u64::MAX),
+            Value::Float(-0.0),
+            Value::Decimal("12.50".into()),
+            Value::Text("日本語 \u{0}".into()),
+            Value::Blob(vec![0, 255]),
+            Value::Date(d),
+            Value::Time(NaiveTime::from_hms_nano_opt(23, 59, 59, 999_999_999).unwrap()),
+            Value::Timestamp(d.and_hms_micro_opt(1, 2, 3, 4).unwrap()),
+            Value::TimestampTz(d.and_hms_opt(0, 0, 0).unwrap().and_utc()),
+            Value::Uuid([7; 16]),
+            Value::Json("{\"a\":1}".into()),
+        ];
+        let mut all = Vec::new();
+        for v in &values {
+            v.encode(&mut all);
+        }
+        let mut at = 0;
+        for v in &values {
+            let (back, used) = decode_canonical(&all[at..]).unwrap();
+            assert_eq!(back.to_canonical_bytes(), v.to_canonical_bytes(), "{v:?}");
+            at += used;
+        }
+        assert_eq!(at, all.len());
+        assert_eq!(decode_canonical(&[tag::TEXT, 0, 0, 0, 0, 0, 0, 0, 9, b'a']), None, "truncated");
+        assert_eq!(decode_canonical(&[0xee]), None, "unknown tag");
+        assert_eq!(decode_canonical(&Value::UInt(5).to_canonical_bytes()).unwrap().0, Value::Int(5));
     }
 
     #[test]

@@ -2,12 +2,12 @@
 //! operations as SQL.
 
 use async_trait::async_trait;
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::convert::{bind_all, decode};
-use super::functions::{FINGERPRINT_FN, HASH_FN};
+use super::functions::{FINGERPRINT_FN, PAIRS_FN};
 use super::schema::binary_key_collation;
 use super::sql::TableSql;
 use super::store_error;
@@ -16,7 +16,7 @@ use crate::engine::fingerprint::{Fingerprint, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
 use crate::engine::store::{Dataset, Projection, Row as DataRow, StoreResult};
-use crate::engine::value::Value;
+use crate::engine::value::{decode_canonical, Value};
 
 /// SQLite refuses compound selects of more than 500 terms.
 const MAX_TERMS: usize = 400;
@@ -32,7 +32,46 @@ pub struct SqliteDataset {
     what: String,
 }
 
+/// Pairs per page of `row_hashes`: about 100 KB per page for small keys.
+const PAIRS_PAGE: usize = 4096;
+
 impl SqliteDataset {
+    async fn pairs_page(&self, range: &KeyRange) -> StoreResult<Vec<(Key, RowHash)>> {
+        let mut binds = Vec::new();
+        let pred = self.sql.range_predicate(range, &mut binds);
+        let keys = self.sql.key_list();
+        let sql = format!(
+            "SELECT {PAIRS_FN}({m}, {keys}, {cols}) FROM (SELECT {keys}, {cols} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {PAIRS_PAGE})",
+            m = self.key_len,
+            cols = self.sql.columns,
+            t = self.sql.table,
+            order = self.sql.order_by(),
+        );
+        let row = bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| self.read_error("row hashes", e))?;
+        let blob: &[u8] = row.try_get(0).map_err(|e| self.read_error("row hashes", e))?;
+        self.unpack_pairs(blob)
+    }
+
+    fn unpack_pairs(&self, mut blob: &[u8]) -> StoreResult<Vec<(Key, RowHash)>> {
+        let corrupt = || StoreError::Invalid(format!("{}: {PAIRS_FN} returned a malformed page", self.what));
+        let mut out = Vec::new();
+        while !blob.is_empty() {
+            let mut key = Vec::with_capacity(self.key_len);
+            for _ in 0..self.key_len {
+                let (v, used) = decode_canonical(blob).ok_or_else(corrupt)?;
+                key.push(v);
+                blob = &blob[used..];
+            }
+            let hash: [u8; 16] = blob.get(..16).ok_or_else(corrupt)?.try_into().map_err(|_| corrupt())?;
+            blob = &blob[16..];
+            out.push((Key(key), RowHash(hash)));
+        }
+        Ok(out)
+    }
+
     pub async fn open(pool: SqlitePool, p: &Projection, url: &str) -> StoreResult<Self> {
         let binary = binary_key_collation(&pool, &p.table, &p.key, url).await?;
         let sql = TableSql::new(p, &binary);
@@ -187,32 +226,21 @@ impl Dataset for SqliteDataset {
         Ok(out)
     }
 
+    /// Pages of [`PAIRS_PAGE`] pairs, each page one aggregate value packed
+    /// by `rangesync_pairs` over the rows in key order; the next page starts
+    /// after the last key of the previous one.
     fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
-        let mut binds = Vec::new();
-        let pred = self.sql.range_predicate(range, &mut binds);
-        let sql = format!(
-            "SELECT {keys}, {HASH_FN}({cols}) FROM {t} WHERE {pred} ORDER BY {order}",
-            keys = self.sql.key_list(),
-            cols = self.sql.columns,
-            t = self.sql.table,
-            order = self.sql.order_by()
-        );
-        let query = match bind_all(sqlx::query(AssertSqlSafe(sql)), &binds) {
-            Ok(q) => q,
-            Err(e) => return stream::once(async { Err(e) }).boxed(),
-        };
-        query
-            .fetch(&self.pool)
-            .map(move |row| {
-                let row = row.map_err(|e| self.read_error("row hashes", e))?;
-                let key = self.decode_key(&row, 0)?;
-                let blob: &[u8] = row.try_get(self.key_len).map_err(|e| self.read_error("row hashes", e))?;
-                let hash: [u8; 16] = blob.try_into().map_err(|_| {
-                    StoreError::Invalid(format!("{}: {HASH_FN} returned {} bytes", self.what, blob.len()))
-                })?;
-                Ok((key, RowHash(hash)))
-            })
-            .boxed()
+        stream::try_unfold(Some(range.clone()), move |next| async move {
+            let Some(page_range) = next else { return Ok(None) };
+            let pairs = self.pairs_page(&page_range).await?;
+            let rest = match pairs.last() {
+                Some((last, _)) if pairs.len() == PAIRS_PAGE => Some(page_range.after(last.clone())),
+                _ => None,
+            };
+            Ok(Some((stream::iter(pairs.into_iter().map(Ok)), rest)))
+        })
+        .try_flatten()
+        .boxed()
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<DataRow>> {

@@ -9,7 +9,11 @@
 //!
 //! - `rangesync_hash(c1, ..., cn)`: scalar, the 16-byte row hash;
 //! - `rangesync_fp(c1, ..., cn)`: aggregate, the 24-byte fingerprint
-//!   (count, sum of row hashes).
+//!   (count, sum of row hashes);
+//! - `rangesync_pairs(m, k1, ..., km, c1, ..., cn)`: aggregate, one blob of
+//!   (canonical key, 16-byte row hash) pairs in the order rows arrive. A
+//!   page of thousands of pairs crosses the driver as one value instead of
+//!   thousands of rows, which is what makes the finest level cheap.
 //!
 //! [`Value::encode`]: crate::engine::value::Value::encode
 
@@ -23,6 +27,7 @@ use crate::engine::value::CanonicalSink;
 
 pub const HASH_FN: &str = "rangesync_hash";
 pub const FINGERPRINT_FN: &str = "rangesync_fp";
+pub const PAIRS_FN: &str = "rangesync_pairs";
 
 /// Registers both functions on one connection.
 ///
@@ -62,7 +67,22 @@ pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
             None,
         )
     };
-    check(db, rc, FINGERPRINT_FN)
+    check(db, rc, FINGERPRINT_FN)?;
+    // SAFETY: as above.
+    let rc = unsafe {
+        ffi::sqlite3_create_function_v2(
+            db.as_ptr(),
+            c"rangesync_pairs".as_ptr(),
+            -1,
+            flags,
+            std::ptr::null_mut(),
+            None,
+            Some(pairs_step),
+            Some(pairs_final),
+            None,
+        )
+    };
+    check(db, rc, PAIRS_FN)
 }
 
 fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String> {
@@ -78,7 +98,7 @@ fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String>
 ///
 /// # Safety
 /// `v` must be a valid `sqlite3_value` for the duration of the call.
-unsafe fn encode_value(sink: &mut RowHasher, v: *mut ffi::sqlite3_value) {
+unsafe fn encode_value<S: CanonicalSink>(sink: &mut S, v: *mut ffi::sqlite3_value) {
     // SAFETY (whole body): `v` is valid; text/blob pointers are read before
     // any other call on `v` that could invalidate them, and their length is
     // read right after, as SQLite's documentation prescribes.
@@ -115,6 +135,13 @@ unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
 /// # Safety
 /// `argv` must point to `argc` valid values.
 unsafe fn hash_args(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
+    // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
+    unsafe { hash_values(bytes_of_args(argc, argv)) }
+}
+
+/// # Safety
+/// Every pointer in `args` must be a valid value for the call.
+unsafe fn hash_values(args: &[*mut ffi::sqlite3_value]) -> RowHash {
     thread_local! {
         // One buffer per thread (SQLite runs a statement on one thread), so
         // hashing a million rows allocates once.
@@ -122,8 +149,6 @@ unsafe fn hash_args(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash 
     }
     HASHER.with_borrow_mut(|h| {
         h.reset();
-        // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
-        let args = unsafe { bytes_of_args(argc, argv) };
         for &v in args {
             // SAFETY: each argument is a valid value during the callback.
             unsafe { encode_value(h, v) };
@@ -205,6 +230,57 @@ unsafe extern "C" fn fp_final(ctx: *mut ffi::sqlite3_context) {
             let fp = if state.is_null() { Fingerprint::EMPTY } else { (*state).fingerprint() };
             let bytes = fp.to_bytes();
             ffi::sqlite3_result_blob(ctx, bytes.as_ptr() as *const c_void, 24, ffi::SQLITE_TRANSIENT());
+        }
+    });
+}
+
+/// Aggregate state of `rangesync_pairs`: a pointer to the growing blob,
+/// owned by the aggregate until `pairs_final` takes it back.
+#[repr(C)]
+struct PairsState {
+    buf: *mut Vec<u8>,
+}
+
+unsafe extern "C" fn pairs_step(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
+    guard(ctx, || {
+        // SAFETY: as in fp_step; the first argument is the key width, then
+        // the key columns, then the hashed columns, all valid values.
+        unsafe {
+            let state = ffi::sqlite3_aggregate_context(ctx, std::mem::size_of::<PairsState>() as c_int) as *mut PairsState;
+            if state.is_null() {
+                ffi::sqlite3_result_error_nomem(ctx);
+                return;
+            }
+            if (*state).buf.is_null() {
+                (*state).buf = Box::into_raw(Box::new(Vec::with_capacity(64 * 1024)));
+            }
+            let buf = &mut *(*state).buf;
+            let args = bytes_of_args(argc, argv);
+            let Some((&width, rest)) = args.split_first() else { return };
+            let m = (ffi::sqlite3_value_int64(width).max(0) as usize).min(rest.len());
+            for &v in &rest[..m] {
+                encode_value(buf, v);
+            }
+            buf.extend_from_slice(&hash_values(&rest[m..]).0);
+        }
+    });
+}
+
+unsafe extern "C" fn pairs_final(ctx: *mut ffi::sqlite3_context) {
+    guard(ctx, || {
+        // SAFETY: the state holds either NULL or the Box leaked in
+        // pairs_step, taken back exactly once here (SQLite calls xFinal
+        // once per aggregate, also when a statement is abandoned).
+        unsafe {
+            let state = ffi::sqlite3_aggregate_context(ctx, 0) as *mut PairsState;
+            let buf = if state.is_null() || (*state).buf.is_null() {
+                Vec::new()
+            } else {
+                let b = Box::from_raw((*state).buf);
+                (*state).buf = std::ptr::null_mut();
+                *b
+            };
+            ffi::sqlite3_result_blob(ctx, buf.as_ptr() as *const c_void, buf.len() as c_int, ffi::SQLITE_TRANSIENT());
         }
     });
 }

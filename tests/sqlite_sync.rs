@@ -200,6 +200,12 @@ async fn without_delete_extra_rows_stay_and_are_reported() {
     assert_eq!(extra, orders["extra"].as_i64().unwrap());
     let text = rangesync(&["sync", &url(&s), &url(&t)]);
     assert!(text.stdout.contains("Extra rows are kept unless --delete is given"), "{}", text.stdout);
+
+    exec(&t, "CREATE TABLE audit_log (id INTEGER PRIMARY KEY, line TEXT); INSERT INTO audit_log VALUES (1, 'kept');").await;
+    let run = rangesync(&["sync", &url(&s), &url(&t), "--delete", "--format", "json"]);
+    let notes = run.json()["notes"].to_string();
+    assert!(notes.contains("table audit_log exists only in"), "{notes}");
+    assert_eq!(scalar(&t, "SELECT count(*) FROM audit_log").await, 1, "a target-only table is never touched");
 }
 
 #[tokio::test]
@@ -332,4 +338,34 @@ async fn pair_pages_resume_exactly_after_the_last_key() {
     assert_eq!(dataset(&report, "t")["target_rows"], 10000);
     assert_eq!(rangesync(&["sync", &url(&s), &url(&t), "--zoom", "1", "--delete"]).code, 0);
     assert_eq!(independent_diff(&s, &t, "t").await, (0, 0));
+}
+
+#[tokio::test]
+async fn a_sync_killed_midway_is_repaired_by_the_next_run() {
+    let dir = TempDir::new().unwrap();
+    let s = dir.path().join("s.db");
+    let t = dir.path().join("t.db");
+    exec(
+        &s,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, w REAL);\n\
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 60000) \
+         INSERT INTO t SELECT i, printf('row %d with some text to write', i), i / 3.0 FROM n;",
+    )
+    .await;
+    exec(&t, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, w REAL); INSERT INTO t VALUES (0, 'extra', 0);").await;
+    for delay_ms in [150u64, 400] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
+            .args(["sync", &url(&s), &url(&t), "--delete", "--batch-size", "20", "-q"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup, a transaction may be open
+        let _ = child.wait();
+    }
+    let partial = scalar(&t, "SELECT count(*) FROM t").await;
+    assert!(partial < 60000, "the killed runs did not finish ({partial} rows), so the test exercises a repair");
+    let run = rangesync(&["sync", &url(&s), &url(&t), "--delete", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(independent_diff(&s, &t, "t").await, (0, 0));
+    assert_eq!(rangesync(&["diff", &url(&s), &url(&t)]).code, 0);
 }

@@ -52,6 +52,9 @@ pub fn text(report: &Report, target: &str) -> String {
             writeln!(out, "  {}: … and {} more", d.name, d.differences() - d.sample.len() as u64).unwrap();
         }
     }
+    for n in &report.notes {
+        writeln!(out, "Note: {n}.").unwrap();
+    }
     out.push('\n');
     out.push_str(&summary(report, target));
     out.push('\n');

@@ -35,6 +35,7 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
         open_target(plan, target_access),
     )?;
     let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
+    let notes = target_only_tables(plan, &tables, target.as_deref()).await?;
     if let Mode::Sync { delete: true, .. } = plan.mode {
         if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
             return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
@@ -52,7 +53,27 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
         elapsed_ms: started.elapsed().as_millis() as u64,
         command: plan.command_name(),
         dry_run: plan.dry_run(),
+        notes,
     })
+}
+
+/// Tables only the target has are never dropped; say so when the user did
+/// not pick tables, so their absence from the report is not a surprise.
+async fn target_only_tables(plan: &Plan, tables: &[TablePlan], target: Option<&dyn Store>) -> Result<Vec<String>, EngineError> {
+    let Some(target) = target else { return Ok(Vec::new()) };
+    if !plan.tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    let only: Vec<String> = target
+        .list_tables()
+        .await?
+        .into_iter()
+        .filter(|t| !tables.iter().any(|p| &p.source.name == t))
+        .collect();
+    Ok(only
+        .into_iter()
+        .map(|t| format!("table {t} exists only in {}; it was not compared and is never dropped", plan.target))
+        .collect())
 }
 
 /// A missing SQLite target file is fine for a dry run or a diff: it is

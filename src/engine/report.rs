@@ -55,4 +55,8 @@ pub struct Report {
     pub command: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// Things the user should know that are not differences (a table only
+    /// the target has, which is never dropped).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }

@@ -57,6 +57,10 @@ mod tag {
 /// on NaN payloads, and no user means two different NaNs.
 const CANONICAL_NAN_BITS: u64 = 0x7ff8_0000_0000_0000;
 
+/// Dates encode as days since the Unix epoch: a fixed point that no library
+/// upgrade can move.
+const EPOCH_DATE: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+
 /// Writes the canonical encoding of values into any byte sink.
 ///
 /// Connectors that hash inside the store (the SQLite functions) call these
@@ -119,7 +123,7 @@ impl Value {
             Value::Blob(b) => sink.blob(b),
             Value::Date(d) => {
                 sink.put(&[tag::DATE]);
-                sink.put(&d.signed_duration_since(NaiveDate::MIN).num_days().to_be_bytes());
+                sink.put(&d.signed_duration_since(EPOCH_DATE).num_days().to_be_bytes());
             }
             Value::Time(t) => {
                 sink.put(&[tag::TIME]);
@@ -288,7 +292,7 @@ pub fn decode_canonical(b: &[u8]) -> Option<(Value, usize)> {
         }
         tag::DATE => {
             let days = i64::from_be_bytes(fixed(8)?.try_into().ok()?);
-            (Value::Date(NaiveDate::MIN.checked_add_signed(chrono::Duration::try_days(days)?)?), 9)
+            (Value::Date(EPOCH_DATE.checked_add_signed(chrono::Duration::try_days(days)?)?), 9)
         }
         tag::TIME => {
             let nanos = u64::from_be_bytes(fixed(8)?.try_into().ok()?);

@@ -56,7 +56,12 @@ impl SqliteDataset {
     }
 
     fn unpack_pairs(&self, mut blob: &[u8]) -> StoreResult<Vec<(Key, RowHash)>> {
-        let corrupt = || StoreError::Invalid(format!("{}: {PAIRS_FN} returned a malformed page", self.what));
+        let corrupt = || {
+            StoreError::Invalid(format!(
+                "{}: cannot read back a key from {PAIRS_FN} (is a key column holding text that is not valid UTF-8?)",
+                self.what
+            ))
+        };
         let mut out = Vec::new();
         while !blob.is_empty() {
             let mut key = Vec::with_capacity(self.key_len);

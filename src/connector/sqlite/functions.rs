@@ -29,60 +29,47 @@ pub const HASH_FN: &str = "rangesync_hash";
 pub const FINGERPRINT_FN: &str = "rangesync_fp";
 pub const PAIRS_FN: &str = "rangesync_pairs";
 
-/// Registers both functions on one connection.
+type ScalarFn = unsafe extern "C" fn(*mut ffi::sqlite3_context, c_int, *mut *mut ffi::sqlite3_value);
+type FinalFn = unsafe extern "C" fn(*mut ffi::sqlite3_context);
+
+/// Registers rangesync's functions on one connection.
 ///
 /// # Safety contract
 /// `db` must be a valid, open handle that no other thread uses during the
 /// call (sqlx's `LockedSqliteHandle` guarantees both).
 pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
-    let flags = ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC;
-    // SAFETY: `db` is valid and locked by the caller; the names are static
-    // NUL-terminated strings; the callbacks are `extern "C"` functions that
-    // never unwind (see `guard`).
+    create(db, c"rangesync_hash", HASH_FN, Some(row_hash), None, None)?;
+    create(db, c"rangesync_fp", FINGERPRINT_FN, None, Some(fp_step), Some(fp_final))?;
+    create(db, c"rangesync_pairs", PAIRS_FN, None, Some(pairs_step), Some(pairs_final))
+}
+
+/// One deterministic UTF-8 function of any arity: a scalar (`scalar`) or an
+/// aggregate (`step` and `last`).
+fn create(
+    db: NonNull<ffi::sqlite3>,
+    c_name: &CStr,
+    name: &str,
+    scalar: Option<ScalarFn>,
+    step: Option<ScalarFn>,
+    last: Option<FinalFn>,
+) -> Result<(), String> {
+    // SAFETY: `db` is valid and locked by the caller; the name is a static
+    // NUL-terminated string; the callbacks are `extern "C"` functions that
+    // never unwind (see `guard`) and need no user data.
     let rc = unsafe {
         ffi::sqlite3_create_function_v2(
             db.as_ptr(),
-            c"rangesync_hash".as_ptr(),
+            c_name.as_ptr(),
             -1,
-            flags,
+            ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC,
             std::ptr::null_mut(),
-            Some(row_hash),
-            None,
-            None,
+            scalar,
+            step,
+            last,
             None,
         )
     };
-    check(db, rc, HASH_FN)?;
-    // SAFETY: as above.
-    let rc = unsafe {
-        ffi::sqlite3_create_function_v2(
-            db.as_ptr(),
-            c"rangesync_fp".as_ptr(),
-            -1,
-            flags,
-            std::ptr::null_mut(),
-            None,
-            Some(fp_step),
-            Some(fp_final),
-            None,
-        )
-    };
-    check(db, rc, FINGERPRINT_FN)?;
-    // SAFETY: as above.
-    let rc = unsafe {
-        ffi::sqlite3_create_function_v2(
-            db.as_ptr(),
-            c"rangesync_pairs".as_ptr(),
-            -1,
-            flags,
-            std::ptr::null_mut(),
-            None,
-            Some(pairs_step),
-            Some(pairs_final),
-            None,
-        )
-    };
-    check(db, rc, PAIRS_FN)
+    check(db, rc, name)
 }
 
 fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String> {

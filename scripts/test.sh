@@ -2,7 +2,7 @@
 # The whole test suite: unit tests, the connector conformance suite and the
 # integration tests against real SQLite files. SQLite is embedded (bundled
 # by sqlx), so nothing needs installing or starting yet; connectors that
-# need servers will start them from here.
+# need servers start them from here (scripts/services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,4 +11,16 @@ if ! command -v cargo >/dev/null; then
   exit 2
 fi
 
-cargo test --locked --all-targets "$@"
+# Examples (the demo's loader, the benchmark's programs) must keep compiling.
+cargo build --locked --quiet --examples
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --locked --lib --bins --tests "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "rangesync tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

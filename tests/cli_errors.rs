@@ -94,3 +94,22 @@ fn bad_flags() {
     let run = rangesync(&["sync", "sqlite://a.db"]);
     assert_eq!(run.code, 2, "a missing argument is a usage error");
 }
+
+#[tokio::test]
+async fn a_rejected_sync_leaves_no_new_target_file() {
+    let dir = TempDir::new().unwrap();
+    let (s, _) = shop_pair(dir.path()).await;
+    let fresh = dir.path().join("never.db");
+    let run = rangesync(&["sync", &url(&s), &url(&fresh), "--table", "nope"]);
+    assert_one_sentence(&run, 2, "table nope not found");
+    assert!(!fresh.exists(), "bad input writes nothing, not even an empty file");
+}
+
+#[tokio::test]
+async fn a_utf16_database_is_refused_up_front() {
+    let dir = TempDir::new().unwrap();
+    let s = dir.path().join("s16.db");
+    exec(&s, "PRAGMA encoding = 'UTF-16le'; CREATE TABLE t (k TEXT PRIMARY KEY); INSERT INTO t VALUES ('a');").await;
+    let run = rangesync(&["diff", &url(&s), &url(&s)]);
+    assert_one_sentence(&run, 2, "UTF-16le database");
+}

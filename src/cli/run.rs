@@ -7,7 +7,7 @@ use crate::connector::{self, Access};
 use crate::engine::apply::{Applier, ReportOnly, WriteGuard};
 use crate::engine::diff::{self, DiffOptions, DiffSink};
 use crate::engine::empty::EmptyDataset;
-use crate::engine::error::EngineError;
+use crate::engine::error::{EngineError, StoreError};
 use crate::engine::matching;
 use crate::engine::progress::Progress;
 use crate::engine::report::{DatasetReport, Report};
@@ -26,16 +26,21 @@ struct TablePlan {
 
 pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
-    let target_access = match plan.mode {
-        Mode::Sync { dry_run: false, .. } => Access::Write,
-        _ => Access::Read,
-    };
+    // Both sides are checked read-only first, so bad input (an unknown
+    // table, mismatched columns) leaves no trace, not even a new empty file.
     let (source, target) = tokio::try_join!(
         async { connector::open(&plan.source, Access::Read).await.map_err(EngineError::from) },
-        open_target(plan, target_access),
+        open_target(plan),
     )?;
     let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
     let notes = target_only_tables(plan, &tables, target.as_deref()).await?;
+    let target = match plan.mode {
+        Mode::Sync { dry_run: false, .. } => {
+            drop(target);
+            Some(connector::open(&plan.target, Access::Write).await?)
+        }
+        _ => target,
+    };
     if let Mode::Sync { delete: true, .. } = plan.mode {
         if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
             return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
@@ -76,12 +81,13 @@ async fn target_only_tables(plan: &Plan, tables: &[TablePlan], target: Option<&d
         .collect())
 }
 
-/// A missing SQLite target file is fine for a dry run or a diff: it is
-/// simply empty. It is created only when a real sync writes to it.
-async fn open_target(plan: &Plan, access: Access) -> Result<Option<Box<dyn Store>>, EngineError> {
-    match connector::open(&plan.target, access).await {
+/// Opens the target read-only. A missing SQLite file is an error for
+/// `diff`; for `sync` it is an empty store, created only once the plan
+/// holds and only if the run writes.
+async fn open_target(plan: &Plan) -> Result<Option<Box<dyn Store>>, EngineError> {
+    match connector::open(&plan.target, Access::Read).await {
         Ok(store) => Ok(Some(store)),
-        Err(crate::engine::StoreError::Invalid(msg)) if msg.contains("no such file") && plan.dry_run() => Ok(None),
+        Err(StoreError::Missing(_)) if plan.mode != Mode::Diff => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

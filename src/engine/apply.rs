@@ -75,6 +75,11 @@ impl DiffSink for Applier<'_> {
             }
         }
         let extras = extra_keys.len() as u64;
+        // Deletes first: a key the source holds under other bytes but the
+        // same collation (NOCASE 'Bob' vs 'bob') is removed before the
+        // source's row is inserted, never after.
+        let deleted = self.guard.delete(self.target, &extra_keys).await?;
+        report.deleted += deleted;
         let mut unresolved = 0;
         if !copy_keys.is_empty() {
             let rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
@@ -96,8 +101,6 @@ impl DiffSink for Applier<'_> {
                 unresolved += rows.len() as u64;
             }
         }
-        let deleted = self.guard.delete(self.target, &extra_keys).await?;
-        report.deleted += deleted;
         report.remaining += unresolved + (extras - deleted);
         Ok(())
     }

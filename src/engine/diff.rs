@@ -305,6 +305,9 @@ impl<'a> Comparison<'a> {
                 }
             }
             if batch.len() >= self.options.diff_batch && (a.is_some() || b.is_some()) {
+                // The pairs read ahead are read again when the range resumes.
+                src.read -= a.is_some() as u64;
+                tgt.read -= b.is_some() as u64;
                 self.tally(&src, &tgt, &batch);
                 return Ok((batch, Some(range.after(settled_key))));
             }

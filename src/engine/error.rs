@@ -20,6 +20,10 @@ pub enum StoreError {
     /// not help; the user must change the input.
     #[error("{0}")]
     Invalid(String),
+    /// The store itself does not exist (a SQLite file not there). Bad input
+    /// for a source; for a sync target, something to create.
+    #[error("{0}")]
+    Missing(String),
 }
 
 impl StoreError {
@@ -30,7 +34,7 @@ impl StoreError {
             StoreError::Connect { retryable, .. }
             | StoreError::Read { retryable, .. }
             | StoreError::Write { retryable, .. } => *retryable,
-            StoreError::Invalid(_) => false,
+            StoreError::Invalid(_) | StoreError::Missing(_) => false,
         }
     }
 }
@@ -53,7 +57,7 @@ impl EngineError {
     pub fn exit_code(&self) -> u8 {
         match self {
             EngineError::Usage(_) => 2,
-            EngineError::Store(StoreError::Invalid(_)) => 2,
+            EngineError::Store(StoreError::Invalid(_) | StoreError::Missing(_)) => 2,
             EngineError::Store(_) => 3,
             EngineError::SafetyLimit(_) => 4,
         }

@@ -126,8 +126,11 @@ impl Value {
                 sink.put(&d.signed_duration_since(EPOCH_DATE).num_days().to_be_bytes());
             }
             Value::Time(t) => {
+                // Seconds and nanoseconds apart: a leap second (nanoseconds
+                // past 1e9) must not encode like the next second.
                 sink.put(&[tag::TIME]);
-                sink.put(&nanos_of_day(t).to_be_bytes());
+                sink.put(&t.num_seconds_from_midnight().to_be_bytes());
+                sink.put(&t.nanosecond().to_be_bytes());
             }
             Value::Timestamp(ts) => {
                 sink.put(&[tag::TIMESTAMP]);
@@ -165,9 +168,12 @@ impl Value {
         use Value::*;
         match (self, other) {
             (Null, Null) => Ordering::Equal,
-            (Text(a), Text(b)) | (Decimal(a), Decimal(b)) | (Json(a), Json(b)) => {
-                a.as_bytes().cmp(b.as_bytes())
-            }
+            (Text(a), Text(b)) | (Json(a), Json(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Decimal(a), Decimal(b)) => cmp_decimal(a, b),
+            (Decimal(d), Int(i)) => cmp_decimal(d, &i.to_string()),
+            (Int(i), Decimal(d)) => cmp_decimal(&i.to_string(), d),
+            (Decimal(d), UInt(u)) => cmp_decimal(d, &u.to_string()),
+            (UInt(u), Decimal(d)) => cmp_decimal(&u.to_string(), d),
             (Blob(a), Blob(b)) => a.cmp(b),
             (Uuid(a), Uuid(b)) => a.cmp(b),
             (Date(a), Date(b)) => a.cmp(b),
@@ -295,12 +301,9 @@ pub fn decode_canonical(b: &[u8]) -> Option<(Value, usize)> {
             (Value::Date(EPOCH_DATE.checked_add_signed(chrono::Duration::try_days(days)?)?), 9)
         }
         tag::TIME => {
-            let nanos = u64::from_be_bytes(fixed(8)?.try_into().ok()?);
-            let t = NaiveTime::from_num_seconds_from_midnight_opt(
-                (nanos / 1_000_000_000) as u32,
-                (nanos % 1_000_000_000) as u32,
-            )?;
-            (Value::Time(t), 9)
+            let secs = u32::from_be_bytes(fixed(4)?.try_into().ok()?);
+            let nanos = u32::from_be_bytes(rest.get(4..8)?.try_into().ok()?);
+            (Value::Time(NaiveTime::from_num_seconds_from_midnight_opt(secs, nanos)?), 9)
         }
         tag::TIMESTAMP | tag::TIMESTAMP_TZ => {
             let secs = i64::from_be_bytes(fixed(8)?.try_into().ok()?);
@@ -314,8 +317,29 @@ pub fn decode_canonical(b: &[u8]) -> Option<(Value, usize)> {
     })
 }
 
-fn nanos_of_day(t: &NaiveTime) -> u64 {
-    t.num_seconds_from_midnight() as u64 * 1_000_000_000 + t.nanosecond() as u64
+/// Compares two decimals in canonical text (`-12.5`, `0.25`, `300`) by
+/// value, digit by digit, without going through a lossy float.
+fn cmp_decimal(a: &str, b: &str) -> Ordering {
+    fn parts(s: &str) -> (bool, &str, &str) {
+        let (neg, digits) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, s.strip_prefix('+').unwrap_or(s)),
+        };
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let int = int.trim_start_matches('0');
+        let frac = frac.trim_end_matches('0');
+        let zero = int.is_empty() && frac.is_empty();
+        (neg && !zero, int, frac)
+    }
+    let (na, ia, fa) = parts(a);
+    let (nb, ib, fb) = parts(b);
+    let magnitude = ia.len().cmp(&ib.len()).then_with(|| ia.cmp(ib)).then_with(|| fa.cmp(fb));
+    match (na, nb) {
+        (false, false) => magnitude,
+        (true, true) => magnitude.reverse(),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+    }
 }
 
 fn put_instant<S: CanonicalSink + ?Sized>(sink: &mut S, secs: i64, nanos: u32) {
@@ -334,7 +358,9 @@ impl Number {
     fn cmp(&self, other: &Number) -> Ordering {
         match (*self, *other) {
             (Number::Int(a), Number::Int(b)) => a.cmp(&b),
-            (Number::Float(a), Number::Float(b)) => a.total_cmp(&b),
+            // -0.0 and 0.0 are one key to a store; NaN never is a key, but
+            // gets a fixed place rather than a panic.
+            (Number::Float(a), Number::Float(b)) => a.partial_cmp(&b).unwrap_or_else(|| a.total_cmp(&b)),
             (Number::Int(a), Number::Float(b)) => cmp_int_float(a, b),
             (Number::Float(a), Number::Int(b)) => cmp_int_float(b, a).reverse(),
         }
@@ -496,6 +522,26 @@ mod tests {
             shown,
             ["NULL", "-9223372036854775808", "2", "2.5", "3", "\"B\"", "\"b\"", "\"é\"", "x'00'"]
         );
+    }
+
+    #[test]
+    fn decimals_order_by_value_and_floats_treat_zeros_alike() {
+        let d = |s: &str| Value::Decimal(s.into());
+        assert_eq!(d("10").cmp_key(&d("9")), Ordering::Greater);
+        assert_eq!(d("-10").cmp_key(&d("-9")), Ordering::Less);
+        assert_eq!(d("1.50").cmp_key(&d("1.5")), Ordering::Equal);
+        assert_eq!(d("-0.0").cmp_key(&d("0")), Ordering::Equal);
+        assert_eq!(d("0.001").cmp_key(&d("0.01")), Ordering::Less);
+        assert_eq!(d("12345678901234567890.1").cmp_key(&Value::UInt(12345678901234567890)), Ordering::Greater);
+        assert_eq!(Value::Int(-3).cmp_key(&d("-2.5")), Ordering::Less);
+        assert_eq!(Value::Float(-0.0).cmp_key(&Value::Float(0.0)), Ordering::Equal);
+    }
+
+    #[test]
+    fn a_leap_second_does_not_encode_like_the_next_second() {
+        let leap = NaiveTime::from_hms_nano_opt(12, 0, 59, 1_500_000_000).unwrap();
+        let next = NaiveTime::from_hms_nano_opt(12, 1, 0, 500_000_000).unwrap();
+        assert_ne!(enc(&Value::Time(leap)), enc(&Value::Time(next)));
     }
 
     #[test]

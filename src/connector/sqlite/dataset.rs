@@ -79,6 +79,13 @@ impl SqliteDataset {
 
     pub async fn open(pool: SqlitePool, p: &Projection, url: &str) -> StoreResult<Self> {
         let binary = binary_key_collation(&pool, &p.table, &p.key, url).await?;
+        if binary.iter().any(|b| !b) {
+            tracing::warn!(
+                "table {} in {url}: a primary-key column has a collation other than BINARY; rangesync orders keys byte-wise, \
+                 which SQLite cannot read from that index, so every range costs a scan of the table (slow on large tables)",
+                p.table
+            );
+        }
         let sql = TableSql::new(p, &binary);
         let ds = SqliteDataset { pool, sql, key_len: p.key.len(), what: format!("table {} in {url}", p.table) };
         ds.refuse_null_keys(p).await?;
@@ -268,19 +275,17 @@ impl Dataset for SqliteDataset {
 
     async fn upsert(&self, rows: &[DataRow]) -> StoreResult<u64> {
         let width = self.sql.column_names.len();
-        let non_key: Vec<String> = self
+        // Every column is set, keys included: a key equal under the
+        // column's collation but not byte-wise (NOCASE 'Bob' vs 'bob', or 2
+        // vs 2.0 in an untyped column) is rewritten to the source's bytes.
+        let sets: Vec<String> = self
             .sql
             .column_names
             .iter()
             .map(|c| super::sql::ident(c))
-            .filter(|c| !self.sql.key_columns.contains(c))
+            .map(|c| format!("{c} = excluded.{c}"))
             .collect();
-        let action = if non_key.is_empty() {
-            "NOTHING".to_string()
-        } else {
-            let sets: Vec<String> = non_key.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-            format!("UPDATE SET {}", sets.join(", "))
-        };
+        let action = format!("UPDATE SET {}", sets.join(", "));
         let tuple = format!("({})", vec!["?"; width].join(", "));
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         let mut written = 0;

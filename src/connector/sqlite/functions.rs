@@ -267,7 +267,9 @@ unsafe extern "C" fn pairs_final(ctx: *mut ffi::sqlite3_context) {
                 (*state).buf = std::ptr::null_mut();
                 *b
             };
-            ffi::sqlite3_result_blob(ctx, buf.as_ptr() as *const c_void, buf.len() as c_int, ffi::SQLITE_TRANSIENT());
+            // blob64: a page of very wide keys may pass 2 GiB; SQLite then
+            // answers SQLITE_TOOBIG instead of a truncated length.
+            ffi::sqlite3_result_blob64(ctx, buf.as_ptr() as *const c_void, buf.len() as u64, ffi::SQLITE_TRANSIENT());
         }
     });
 }

@@ -88,13 +88,22 @@ impl SqliteStore {
             .fetch_one(&pool)
             .await
             .map_err(|e| connect_error(url, e.to_string()))?;
+        // Text keys are ordered byte-wise as UTF-8; a UTF-16 database would
+        // order them by its own bytes and the merge would stop midway.
+        let (encoding,): (String,) =
+            sqlx::query_as("PRAGMA encoding").fetch_one(&pool).await.map_err(|e| connect_error(url, e.to_string()))?;
+        if encoding != "UTF-8" {
+            return Err(StoreError::Invalid(format!(
+                "{url} is a {encoding} database; rangesync compares text as UTF-8 and reads UTF-8 SQLite databases only"
+            )));
+        }
         Ok(SqliteStore { pool, url: url.to_string() })
     }
 }
 
 fn check_file(path: &Path, mode: OpenMode, url: &str) -> StoreResult<()> {
     if mode != OpenMode::Create && !path.exists() {
-        return Err(StoreError::Invalid(format!("{url}: no such file {}", path.display())));
+        return Err(StoreError::Missing(format!("{url}: no such file {}", path.display())));
     }
     if path.is_dir() {
         return Err(StoreError::Invalid(format!("{url}: {} is a directory, not a SQLite file", path.display())));

@@ -79,16 +79,18 @@ impl TableSql {
         }
     }
 
-    /// `WHERE` condition matching any of `keys`.
+    /// `WHERE` condition matching any of `keys`, compared byte-wise like
+    /// the engine compares them: under a NOCASE key, `'bob'` must not match
+    /// the row `'Bob'` (or a delete of the one would remove the other).
     pub fn key_in(&self, keys: &[Key], binds: &mut Vec<Value>) -> String {
         for k in keys {
             binds.extend(k.0.iter().cloned());
         }
-        if self.key_columns.len() == 1 {
-            format!("{} IN ({})", self.key_columns[0], vec!["?"; keys.len()].join(", "))
+        if self.key_exprs.len() == 1 {
+            format!("{} IN ({})", self.key_exprs[0], vec!["?"; keys.len()].join(", "))
         } else {
-            let tuple = format!("({})", vec!["?"; self.key_columns.len()].join(", "));
-            format!("({}) IN (VALUES {})", self.key_list(), vec![tuple.as_str(); keys.len()].join(", "))
+            let tuple = format!("({})", vec!["?"; self.key_exprs.len()].join(", "));
+            format!("({}) IN (VALUES {})", self.order_by(), vec![tuple.as_str(); keys.len()].join(", "))
         }
     }
 }
@@ -128,7 +130,7 @@ mod tests {
         assert_eq!(s.range_predicate(&r, &mut b), "(\"a\", \"b\" COLLATE BINARY) > (?, ?)");
         let mut b = Vec::new();
         let keys = vec![Key(vec![Value::Int(1), Value::Int(2)]); 2];
-        assert_eq!(s.key_in(&keys, &mut b), "(\"a\", \"b\") IN (VALUES (?, ?), (?, ?))");
+        assert_eq!(s.key_in(&keys, &mut b), "(\"a\", \"b\" COLLATE BINARY) IN (VALUES (?, ?), (?, ?))");
         assert_eq!(b.len(), 4);
     }
 }

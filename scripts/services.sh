@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Makes sure the servers the tests talk to answer on loopback, installing
+# them from Debian's packages and starting them when they do not:
+#   PostgreSQL on 127.0.0.1:${RANGESYNC_PG_PORT:-5432}, user postgres, trust auth
+#   MariaDB    on 127.0.0.1:${RANGESYNC_MYSQL_PORT:-3306}, root without password
+# Sourced by scripts/test.sh; safe to run again (it only acts on what is missing).
+set -euo pipefail
+
+pg_port=${RANGESYNC_PG_PORT:-5432}
+my_port=${RANGESYNC_MYSQL_PORT:-3306}
+apt_updated=0
+
+say() { echo "services: $*" >&2; }
+
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then
+    say "need to install $* but not running as root; install it, or point RANGESYNC_PG_URL / RANGESYNC_MYSQL_URL at a server"
+    return 1
+  fi
+  if [ $apt_updated = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_for() { # wait_for NAME SECONDS CMD...
+  local name=$1 seconds=$2; shift 2
+  for _ in $(seq "$((seconds * 5))"); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.2
+  done
+  say "$name did not answer within ${seconds}s"
+  return 1
+}
+
+pg_ready() { psql "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres connect_timeout=2" -Atqc 'select 1' ; }
+
+ensure_postgres() {
+  if command -v psql >/dev/null && pg_ready >/dev/null 2>&1; then return 0; fi
+  command -v pg_ctlcluster >/dev/null || { say "installing postgresql"; apt_install postgresql; }
+  local version
+  version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+  if [ -z "$version" ]; then
+    version=$(ls /usr/lib/postgresql | sort -V | tail -1)
+    pg_createcluster "$version" main >/dev/null
+  fi
+  local hba=/etc/postgresql/$version/main/pg_hba.conf
+  # Tests connect over TCP as postgres without a password: trust loopback only.
+  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null ||
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  wait_for PostgreSQL 30 pg_ready
+}
+
+my_ready() { mariadb --protocol=tcp -h 127.0.0.1 -P "$my_port" -uroot -e 'select 1' ; }
+
+ensure_mariadb() {
+  if command -v mariadb >/dev/null && my_ready >/dev/null 2>&1; then return 0; fi
+  command -v mariadbd >/dev/null || { say "installing mariadb-server"; apt_install mariadb-server; }
+  if ! mariadb-admin ping >/dev/null 2>&1; then
+    say "starting MariaDB"
+    mkdir -p /run/mysqld && chown mysql:mysql /run/mysqld 2>/dev/null || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
+    wait_for MariaDB 60 mariadb-admin ping
+  fi
+  # A fresh Debian install lets root in by unix socket only; the tests log in
+  # over TCP on loopback without a password.
+  if ! my_ready >/dev/null 2>&1; then
+    mariadb -uroot -e "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket OR mysql_native_password USING PASSWORD(''); \
+      CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION; FLUSH PRIVILEGES;"
+  fi
+  wait_for MariaDB 30 my_ready
+}
+
+if [ -z "${RANGESYNC_PG_URL:-}" ]; then ensure_postgres; fi
+if [ -z "${RANGESYNC_MYSQL_URL:-}" ]; then ensure_mariadb; fi

@@ -22,5 +22,5 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line for the whole suite, summed over every test binary.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "rangesync tests: %d passed, %d failed\n", p, f }' "$log"
+     END { printf "rangesync: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

@@ -55,6 +55,7 @@ fn projection() -> Projection {
         table: "conf".into(),
         columns: vec!["id".into(), "name".into(), "score".into(), "data".into()],
         key: vec!["id".into()],
+        hash: Default::default(),
     }
 }
 

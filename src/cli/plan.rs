@@ -6,6 +6,11 @@ use crate::engine::zoom::Zoom;
 
 use super::args::{CompareArgs, Format, SyncArgs};
 
+/// Passwords may come from these instead of the URLs (which would show
+/// them to anyone listing processes).
+pub const SOURCE_PASSWORD_VAR: &str = "RANGESYNC_SOURCE_PASSWORD";
+pub const TARGET_PASSWORD_VAR: &str = "RANGESYNC_TARGET_PASSWORD";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Diff,
@@ -35,8 +40,12 @@ impl Plan {
     }
 
     fn build(args: CompareArgs, mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
-        let source = Endpoint::parse(&args.source).map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?;
-        let target = Endpoint::parse(&args.target).map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?;
+        let source = Endpoint::parse(&args.source)
+            .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
+            .with_password_from(SOURCE_PASSWORD_VAR);
+        let target = Endpoint::parse(&args.target)
+            .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
+            .with_password_from(TARGET_PASSWORD_VAR);
         if matches!(mode, Mode::Sync { .. }) && source == target {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to sync")));
         }

@@ -124,7 +124,8 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
                 }
             }
         }
-        let projection = matching::projection(&src, tgt.as_ref(), &plan.source.to_string(), &target_url)?;
+        let hash = matching::hash_scheme(source.capabilities(), target.map(|t| t.capabilities()));
+        let projection = matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?;
         out.push(TablePlan { source: src, target: tgt, projection });
     }
     Ok(out)

@@ -3,7 +3,9 @@
 //! endpoint URL.
 
 pub mod endpoint;
+pub mod postgres;
 pub mod sqlite;
+pub mod text_values;
 
 pub use endpoint::Endpoint;
 
@@ -29,5 +31,10 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
             };
             Ok(Box::new(sqlite::SqliteStore::open(location, mode, &endpoint.redacted()).await?))
         }
+        Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
+        Endpoint::Mysql(url) => Err(StoreError::Invalid(format!(
+            "{}: mysql:// endpoints are not supported by this version of rangesync yet",
+            url.shown()
+        ))),
     }
 }

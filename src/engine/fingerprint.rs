@@ -1,30 +1,55 @@
 //! Row hashes and range fingerprints.
 //!
-//! A row hash is the first 128 bits of blake3 over the canonical encoding of
-//! the row's columns. A range fingerprint is `(count, sum of row hashes mod
-//! 2^128)`: the sum is order-independent, so a store may compute it in any
-//! scan order, and a parent range's fingerprint is the sum of its children's
-//! without rereading a row. Two different multisets of rows collide only with
-//! the odds of a 128-bit hash (about 2^-128 for data that is not crafted).
+//! A row hash is 128 bits of a hash over the canonical encoding of the row's
+//! columns: blake3 (truncated) where rangesync computes it itself, or md5
+//! where a database server computes it (servers have md5 built in; the
+//! encoding is the same, so a server and rangesync agree on every row).
+//! A range fingerprint is `(count, lane sums)`: the hash read as two
+//! big-endian 64-bit lanes, each summed mod 2^64. The sums are
+//! order-independent, so a store may scan in any order, and a parent range's
+//! fingerprint is the sum of its children's without rereading a row. Lanes
+//! of 64 bits are what SQL servers can sum exactly. Two different multisets
+//! of rows collide only with odds of about 2^-128 for data not crafted to.
 
 use super::value::{CanonicalSink, Value};
+
+/// Which hash function turns a row's canonical encoding into its row hash.
+/// Both sides of a comparison use the same one; the planner picks it from
+/// what the two stores can compute in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HashScheme {
+    /// blake3, truncated to 128 bits: rangesync's own (and SQLite's, through
+    /// the functions rangesync registers).
+    #[default]
+    Blake3,
+    /// md5: what PostgreSQL and MySQL compute in place.
+    Md5,
+}
 
 /// 128-bit row hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RowHash(pub [u8; 16]);
 
 impl RowHash {
-    /// Hashes a row given as owned values, in the agreed column order.
+    /// Hashes a row given as owned values, in the agreed column order, with
+    /// the default scheme.
     pub fn of_values(values: &[Value]) -> RowHash {
+        RowHash::of_values_with(HashScheme::Blake3, values)
+    }
+
+    pub fn of_values_with(scheme: HashScheme, values: &[Value]) -> RowHash {
         let mut h = RowHasher::new();
         for v in values {
             v.encode(&mut h);
         }
-        h.finish()
+        h.finish_with(scheme)
     }
 
-    pub fn as_u128(&self) -> u128 {
-        u128::from_le_bytes(self.0)
+    /// The two big-endian 64-bit lanes.
+    pub fn lanes(&self) -> (u64, u64) {
+        let hi = u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"));
+        let lo = u64::from_be_bytes(self.0[8..].try_into().expect("8 bytes"));
+        (hi, lo)
     }
 }
 
@@ -44,10 +69,22 @@ impl RowHasher {
     }
 
     pub fn finish(&self) -> RowHash {
-        let full = blake3::hash(&self.buf);
-        let mut out = [0u8; 16];
-        out.copy_from_slice(&full.as_bytes()[..16]);
-        RowHash(out)
+        self.finish_with(HashScheme::Blake3)
+    }
+
+    pub fn finish_with(&self, scheme: HashScheme) -> RowHash {
+        match scheme {
+            HashScheme::Blake3 => {
+                let full = blake3::hash(&self.buf);
+                let mut out = [0u8; 16];
+                out.copy_from_slice(&full.as_bytes()[..16]);
+                RowHash(out)
+            }
+            HashScheme::Md5 => {
+                use md5::Digest;
+                RowHash(md5::Md5::digest(&self.buf).into())
+            }
+        }
     }
 
     /// Empties the buffer, keeping its allocation, for the next row.
@@ -62,32 +99,42 @@ impl CanonicalSink for RowHasher {
     }
 }
 
-/// Count plus order-independent sum of the row hashes of a range.
+/// Count plus order-independent lane sums of the row hashes of a range.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Fingerprint {
     pub count: u64,
-    pub sum: u128,
+    /// Sum of the first lanes, mod 2^64.
+    pub hi: u64,
+    /// Sum of the second lanes, mod 2^64.
+    pub lo: u64,
 }
 
 impl Fingerprint {
-    pub const EMPTY: Fingerprint = Fingerprint { count: 0, sum: 0 };
+    pub const EMPTY: Fingerprint = Fingerprint { count: 0, hi: 0, lo: 0 };
 
     pub fn add_row(&mut self, h: RowHash) {
+        let (hi, lo) = h.lanes();
         self.count += 1;
-        self.sum = self.sum.wrapping_add(h.as_u128());
+        self.hi = self.hi.wrapping_add(hi);
+        self.lo = self.lo.wrapping_add(lo);
     }
 
     /// Combines two disjoint ranges' fingerprints into their union's.
     pub fn combine(self, other: Fingerprint) -> Fingerprint {
-        Fingerprint { count: self.count + other.count, sum: self.sum.wrapping_add(other.sum) }
+        Fingerprint {
+            count: self.count + other.count,
+            hi: self.hi.wrapping_add(other.hi),
+            lo: self.lo.wrapping_add(other.lo),
+        }
     }
 
-    /// 24-byte wire form: count (u64 LE) then sum (u128 LE). The SQLite
-    /// aggregate returns this blob.
+    /// 24-byte wire form: count, hi, lo (each u64 LE). The SQLite aggregate
+    /// returns this blob.
     pub fn to_bytes(self) -> [u8; 24] {
         let mut out = [0u8; 24];
         out[..8].copy_from_slice(&self.count.to_le_bytes());
-        out[8..].copy_from_slice(&self.sum.to_le_bytes());
+        out[8..16].copy_from_slice(&self.hi.to_le_bytes());
+        out[16..].copy_from_slice(&self.lo.to_le_bytes());
         out
     }
 
@@ -95,9 +142,21 @@ impl Fingerprint {
         if b.len() != 24 {
             return None;
         }
-        let count = u64::from_le_bytes(b[..8].try_into().ok()?);
-        let sum = u128::from_le_bytes(b[8..].try_into().ok()?);
-        Some(Fingerprint { count, sum })
+        let word = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_le_bytes);
+        Some(Fingerprint { count: word(0)?, hi: word(8)?, lo: word(16)? })
+    }
+
+    /// From the exact decimal sums a SQL server returns (`sum()` of signed
+    /// or unsigned 64-bit lanes, which may exceed 64 bits): reduced mod 2^64.
+    pub fn from_sql_sums(count: u64, hi: &str, lo: &str) -> Option<Fingerprint> {
+        fn reduce(s: &str) -> Option<u64> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Some(0);
+            }
+            Some(s.parse::<i128>().ok()?.rem_euclid(1i128 << 64) as u64)
+        }
+        Some(Fingerprint { count, hi: reduce(hi)?, lo: reduce(lo)? })
     }
 }
 
@@ -163,9 +222,40 @@ mod tests {
 
     #[test]
     fn wire_form_round_trips() {
-        let f = Fingerprint { count: 12345, sum: u128::MAX - 7 };
+        let f = Fingerprint { count: 12345, hi: u64::MAX - 7, lo: 3 };
         assert_eq!(Fingerprint::from_bytes(&f.to_bytes()), Some(f));
         assert_eq!(Fingerprint::from_bytes(&[0; 3]), None);
+    }
+
+    #[test]
+    fn sql_sums_reduce_to_the_same_lanes() {
+        // Two rows whose lanes, read as signed (PostgreSQL) or unsigned
+        // (MySQL) 64-bit integers, sum past 64 bits.
+        let a = RowHash([0xff; 16]);
+        let b = RowHash([0x80; 16]);
+        let mut f = Fingerprint::EMPTY;
+        f.add_row(a);
+        f.add_row(b);
+        let signed = |h: &RowHash| h.lanes().0 as i64 as i128;
+        let unsigned = |h: &RowHash| h.lanes().0 as i128;
+        let s_sum = (signed(&a) + signed(&b)).to_string();
+        let u_sum = (unsigned(&a) + unsigned(&b)).to_string();
+        assert_eq!(Fingerprint::from_sql_sums(2, &s_sum, &s_sum).unwrap(), f);
+        assert_eq!(Fingerprint::from_sql_sums(2, &u_sum, &u_sum).unwrap(), f);
+        assert_eq!(Fingerprint::from_sql_sums(0, "", "").unwrap(), Fingerprint::EMPTY);
+    }
+
+    #[test]
+    fn md5_scheme_is_md5_of_the_canonical_encoding() {
+        let row = [Value::Int(1), Value::Text("a".into())];
+        let mut bytes = Vec::new();
+        for v in &row {
+            v.encode(&mut bytes);
+        }
+        use md5::Digest;
+        let expected: [u8; 16] = md5::Md5::digest(&bytes).into();
+        assert_eq!(RowHash::of_values_with(HashScheme::Md5, &row).0, expected);
+        assert_ne!(RowHash::of_values_with(HashScheme::Md5, &row), RowHash::of_values(&row));
     }
 
     #[test]

@@ -3,11 +3,18 @@
 //! one sentence instead of half-writing a table.
 
 use super::error::EngineError;
-use super::store::{Projection, TableSchema};
+use super::fingerprint::HashScheme;
+use super::store::{Capabilities, Projection, TableSchema};
 
 /// The projection both sides are read through: the source's columns in
 /// the source's order, matched by name on the target.
-pub fn projection(source: &TableSchema, target: Option<&TableSchema>, source_url: &str, target_url: &str) -> Result<Projection, EngineError> {
+pub fn projection(
+    source: &TableSchema,
+    target: Option<&TableSchema>,
+    hash: HashScheme,
+    source_url: &str,
+    target_url: &str,
+) -> Result<Projection, EngineError> {
     let name = &source.name;
     if source.key.is_empty() {
         return Err(EngineError::Usage(format!(
@@ -18,6 +25,7 @@ pub fn projection(source: &TableSchema, target: Option<&TableSchema>, source_url
         table: name.clone(),
         columns: source.columns.iter().map(|c| c.name.clone()).collect(),
         key: source.key.clone(),
+        hash,
     };
     let Some(target) = target else { return Ok(projection) };
     if target.key.is_empty() {
@@ -56,6 +64,17 @@ pub fn projection(source: &TableSchema, target: Option<&TableSchema>, source_url
     Ok(projection)
 }
 
+/// The hash scheme two stores share: the one both compute in place, or
+/// rangesync's own (blake3), which a store that cannot compute it serves by
+/// streaming rows to be hashed.
+pub fn hash_scheme(source: Capabilities, target: Option<Capabilities>) -> HashScheme {
+    match target {
+        Some(t) if t.native_hash == source.native_hash => source.native_hash,
+        None => source.native_hash,
+        Some(_) => HashScheme::Md5,
+    }
+}
+
 fn shown_type(t: &str) -> &str {
     if t.trim().is_empty() { "untyped" } else { t }
 }
@@ -82,7 +101,7 @@ mod tests {
     fn pairs_columns_by_name_in_source_order() {
         let s = table(&[("id", TypeClass::Integer), ("b", TypeClass::Text)], &["id"]);
         let t = table(&[("b", TypeClass::Text), ("id", TypeClass::Integer)], &["id"]);
-        let p = projection(&s, Some(&t), "S", "T").unwrap();
+        let p = projection(&s, Some(&t), HashScheme::Blake3, "S", "T").unwrap();
         assert_eq!(p.columns, ["id", "b"]);
         assert_eq!(p.key_positions(), [0]);
     }
@@ -91,8 +110,8 @@ mod tests {
     fn refuses_mismatches_with_one_sentence() {
         let s = table(&[("id", TypeClass::Integer), ("b", TypeClass::Text)], &["id"]);
         let no_key = table(&[("id", TypeClass::Integer)], &[]);
-        let err = |t: &TableSchema| projection(&s, Some(t), "S", "T").unwrap_err().to_string();
-        assert!(projection(&no_key, None, "S", "T").unwrap_err().to_string().contains("no primary key"));
+        let err = |t: &TableSchema| projection(&s, Some(t), HashScheme::Blake3, "S", "T").unwrap_err().to_string();
+        assert!(projection(&no_key, None, HashScheme::Blake3, "S", "T").unwrap_err().to_string().contains("no primary key"));
         assert!(err(&table(&[("id", TypeClass::Integer)], &["id"])).contains("column b exists in S but not in T"));
         let extra = table(&[("id", TypeClass::Integer), ("b", TypeClass::Text), ("c", TypeClass::Text)], &["id"]);
         assert!(err(&extra).contains("column c exists in T but not in S"));

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 
 use super::error::StoreError;
-use super::fingerprint::{Fingerprint, RowHash};
+use super::fingerprint::{Fingerprint, HashScheme, RowHash};
 use super::key::Key;
 use super::range::KeyRange;
 use super::value::Value;
@@ -23,6 +23,9 @@ pub struct Capabilities {
     /// Fingerprints are computed inside the store (only a few bytes per
     /// range leave it), rather than by streaming rows out and hashing them.
     pub fingerprint_pushdown: bool,
+    /// The hash scheme the store computes in place; the planner uses it
+    /// when both sides offer it.
+    pub native_hash: HashScheme,
 }
 
 /// The kind of values a column holds, as far as matching two tables goes:
@@ -36,6 +39,15 @@ pub enum TypeClass {
     Numeric,
     Text,
     Blob,
+    Bool,
+    Date,
+    Time,
+    /// Timestamp without time zone.
+    Timestamp,
+    /// Timestamp with time zone (an instant).
+    TimestampTz,
+    Uuid,
+    Json,
     /// No declared type: values keep whatever type they were given.
     Any,
 }
@@ -70,15 +82,16 @@ impl TableSchema {
     }
 }
 
-/// Which columns a dataset reads, in which order. Both sides of a
-/// comparison use the same projection, so their row hashes line up even
-/// when the physical column order differs.
+/// Which columns a dataset reads, in which order, and how rows are
+/// hashed. Both sides of a comparison use the same projection, so their row
+/// hashes line up even when the physical column order differs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Projection {
     pub table: String,
     pub columns: Vec<String>,
-    /// Key columns, a prefix-free subset of `columns`, in key order.
+    /// Key columns, a subset of `columns`, in key order.
     pub key: Vec<String>,
+    pub hash: HashScheme,
 }
 
 impl Projection {

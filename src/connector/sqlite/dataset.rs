@@ -7,7 +7,7 @@ use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{AssertSqlSafe, Row};
 
 use super::convert::{bind_all, decode};
-use super::functions::{FINGERPRINT_FN, PAIRS_FN};
+use super::functions::{function_name, FINGERPRINT_FN, PAIRS_FN};
 use super::schema::binary_key_collation;
 use super::sql::TableSql;
 use super::store_error;
@@ -27,6 +27,9 @@ const MAX_ROWS_PER_STATEMENT: usize = 500;
 
 pub struct SqliteDataset {
     pool: SqlitePool,
+    /// `rangesync_fp` or its md5 twin, per the projection's hash scheme.
+    fp_fn: String,
+    pairs_fn: String,
     sql: TableSql,
     key_len: usize,
     what: String,
@@ -41,7 +44,8 @@ impl SqliteDataset {
         let pred = self.sql.range_predicate(range, &mut binds);
         let keys = self.sql.key_list();
         let sql = format!(
-            "SELECT {PAIRS_FN}({m}, {keys}, {cols}) FROM (SELECT {keys}, {cols} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {PAIRS_PAGE})",
+            "SELECT {pairs}({m}, {keys}, {cols}) FROM (SELECT {keys}, {cols} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {PAIRS_PAGE})",
+            pairs = self.pairs_fn,
             m = self.key_len,
             cols = self.sql.columns,
             t = self.sql.table,
@@ -87,7 +91,14 @@ impl SqliteDataset {
             );
         }
         let sql = TableSql::new(p, &binary);
-        let ds = SqliteDataset { pool, sql, key_len: p.key.len(), what: format!("table {} in {url}", p.table) };
+        let ds = SqliteDataset {
+            pool,
+            sql,
+            fp_fn: function_name(FINGERPRINT_FN, p.hash),
+            pairs_fn: function_name(PAIRS_FN, p.hash),
+            key_len: p.key.len(),
+            what: format!("table {} in {url}", p.table),
+        };
         ds.refuse_null_keys(p).await?;
         Ok(ds)
     }
@@ -224,8 +235,9 @@ impl Dataset for SqliteDataset {
                 .map(|(i, r)| {
                     let pred = self.sql.range_predicate(r, &mut binds);
                     format!(
-                        "SELECT {p}, {FINGERPRINT_FN}({cols}) FROM {t} WHERE {pred}",
+                        "SELECT {p}, {fp}({cols}) FROM {t} WHERE {pred}",
                         p = base + i,
+                        fp = self.fp_fn,
                         cols = self.sql.columns,
                         t = self.sql.table
                     )

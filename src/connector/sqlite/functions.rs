@@ -17,12 +17,12 @@
 //!
 //! [`Value::encode`]: crate::engine::value::Value::encode
 
-use std::ffi::{c_int, c_void, CStr};
+use std::ffi::{c_int, c_void, CStr, CString};
 use std::ptr::NonNull;
 
 use libsqlite3_sys as ffi;
 
-use crate::engine::fingerprint::{Fingerprint, RowHash, RowHasher};
+use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash, RowHasher};
 use crate::engine::value::CanonicalSink;
 
 pub const HASH_FN: &str = "rangesync_hash";
@@ -38,9 +38,28 @@ type FinalFn = unsafe extern "C" fn(*mut ffi::sqlite3_context);
 /// `db` must be a valid, open handle that no other thread uses during the
 /// call (sqlx's `LockedSqliteHandle` guarantees both).
 pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
-    create(db, c"rangesync_hash", HASH_FN, Some(row_hash), None, None)?;
-    create(db, c"rangesync_fp", FINGERPRINT_FN, None, Some(fp_step), Some(fp_final))?;
-    create(db, c"rangesync_pairs", PAIRS_FN, None, Some(pairs_step), Some(pairs_final))
+    for (scheme, suffix) in [(HashScheme::Blake3, ""), (HashScheme::Md5, "_md5")] {
+        let name = |base: &str| CString::new(format!("{base}{suffix}")).expect("no NUL in names");
+        create(db, &name(HASH_FN), scheme, Some(row_hash), None, None)?;
+        create(db, &name(FINGERPRINT_FN), scheme, None, Some(fp_step), Some(fp_final))?;
+        create(db, &name(PAIRS_FN), scheme, None, Some(pairs_step), Some(pairs_final))?;
+    }
+    Ok(())
+}
+
+/// The SQL name of a function for a hash scheme (`rangesync_fp_md5`).
+pub fn function_name(base: &str, scheme: HashScheme) -> String {
+    match scheme {
+        HashScheme::Blake3 => base.to_string(),
+        HashScheme::Md5 => format!("{base}_md5"),
+    }
+}
+
+/// The scheme a callback serves, carried as SQLite's user data: a null
+/// pointer for blake3, a non-null marker for md5.
+fn scheme_of(ctx: *mut ffi::sqlite3_context) -> HashScheme {
+    // SAFETY: ctx is the live context of the current callback.
+    if unsafe { ffi::sqlite3_user_data(ctx) }.is_null() { HashScheme::Blake3 } else { HashScheme::Md5 }
 }
 
 /// One deterministic UTF-8 function of any arity: a scalar (`scalar`) or an
@@ -48,11 +67,16 @@ pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
 fn create(
     db: NonNull<ffi::sqlite3>,
     c_name: &CStr,
-    name: &str,
+    scheme: HashScheme,
     scalar: Option<ScalarFn>,
     step: Option<ScalarFn>,
     last: Option<FinalFn>,
 ) -> Result<(), String> {
+    // Only compared against null, never dereferenced.
+    let user_data = match scheme {
+        HashScheme::Blake3 => std::ptr::null_mut(),
+        HashScheme::Md5 => std::ptr::NonNull::<u8>::dangling().as_ptr() as *mut c_void,
+    };
     // SAFETY: `db` is valid and locked by the caller; the name is a static
     // NUL-terminated string; the callbacks are `extern "C"` functions that
     // never unwind (see `guard`) and need no user data.
@@ -62,14 +86,14 @@ fn create(
             c_name.as_ptr(),
             -1,
             ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC,
-            std::ptr::null_mut(),
+            user_data,
             scalar,
             step,
             last,
             None,
         )
     };
-    check(db, rc, name)
+    check(db, rc, &c_name.to_string_lossy())
 }
 
 fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String> {
@@ -121,14 +145,14 @@ unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
 
 /// # Safety
 /// `argv` must point to `argc` valid values.
-unsafe fn hash_args(argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
+unsafe fn hash_args(scheme: HashScheme, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
     // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
-    unsafe { hash_values(bytes_of_args(argc, argv)) }
+    unsafe { hash_values(scheme, bytes_of_args(argc, argv)) }
 }
 
 /// # Safety
 /// Every pointer in `args` must be a valid value for the call.
-unsafe fn hash_values(args: &[*mut ffi::sqlite3_value]) -> RowHash {
+unsafe fn hash_values(scheme: HashScheme, args: &[*mut ffi::sqlite3_value]) -> RowHash {
     thread_local! {
         // One buffer per thread (SQLite runs a statement on one thread), so
         // hashing a million rows allocates once.
@@ -140,7 +164,7 @@ unsafe fn hash_values(args: &[*mut ffi::sqlite3_value]) -> RowHash {
             // SAFETY: each argument is a valid value during the callback.
             unsafe { encode_value(h, v) };
         }
-        h.finish()
+        h.finish_with(scheme)
     })
 }
 
@@ -167,7 +191,7 @@ unsafe extern "C" fn row_hash(ctx: *mut ffi::sqlite3_context, argc: c_int, argv:
         // SAFETY: SQLite calls us with valid ctx/argc/argv; the blob is
         // copied by SQLite (SQLITE_TRANSIENT) before `h` goes away.
         unsafe {
-            let h = hash_args(argc, argv);
+            let h = hash_args(scheme_of(ctx), argc, argv);
             ffi::sqlite3_result_blob(ctx, h.0.as_ptr() as *const c_void, 16, ffi::SQLITE_TRANSIENT());
         }
     });
@@ -178,13 +202,13 @@ unsafe extern "C" fn row_hash(ctx: *mut ffi::sqlite3_context, argc: c_int, argv:
 #[repr(C)]
 struct FpState {
     count: u64,
-    sum_lo: u64,
-    sum_hi: u64,
+    hi: u64,
+    lo: u64,
 }
 
 impl FpState {
     fn fingerprint(&self) -> Fingerprint {
-        Fingerprint { count: self.count, sum: ((self.sum_hi as u128) << 64) | self.sum_lo as u128 }
+        Fingerprint { count: self.count, hi: self.hi, lo: self.lo }
     }
 }
 
@@ -198,12 +222,12 @@ unsafe extern "C" fn fp_step(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: 
                 ffi::sqlite3_result_error_nomem(ctx);
                 return;
             }
-            let h = hash_args(argc, argv);
+            let h = hash_args(scheme_of(ctx), argc, argv);
             let mut fp = (*state).fingerprint();
             fp.add_row(h);
             (*state).count = fp.count;
-            (*state).sum_lo = fp.sum as u64;
-            (*state).sum_hi = (fp.sum >> 64) as u64;
+            (*state).hi = fp.hi;
+            (*state).lo = fp.lo;
         }
     });
 }
@@ -248,7 +272,7 @@ unsafe extern "C" fn pairs_step(ctx: *mut ffi::sqlite3_context, argc: c_int, arg
             for &v in &rest[..m] {
                 encode_value(buf, v);
             }
-            buf.extend_from_slice(&hash_values(&rest[m..]).0);
+            buf.extend_from_slice(&hash_values(scheme_of(ctx), &rest[m..]).0);
         }
     });
 }

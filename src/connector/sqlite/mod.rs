@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
 use crate::engine::error::StoreError;
+use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Dataset, Projection, Store, StoreResult, TableSchema};
 
 pub use dataset::SqliteDataset;
@@ -140,7 +141,7 @@ impl Store for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true }
+        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true, native_hash: HashScheme::Blake3 }
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {

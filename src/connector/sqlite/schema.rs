@@ -84,8 +84,12 @@ pub fn affinity(declared: &str) -> TypeClass {
         TypeClass::Integer
     } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
         TypeClass::Text
-    } else if t.contains("BLOB") || t.trim().is_empty() {
+    } else if t.trim().is_empty() {
         TypeClass::Any
+    } else if t.contains("BLOB") {
+        // BLOB affinity keeps values as given, like no type at all; as a
+        // declared type it pairs with binary columns of other stores.
+        TypeClass::Blob
     } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
         TypeClass::Float
     } else {
@@ -103,7 +107,7 @@ mod tests {
         assert_eq!(affinity("BIGINT"), TypeClass::Integer);
         assert_eq!(affinity("POINT"), TypeClass::Integer, "the INT rule wins, as in SQLite");
         assert_eq!(affinity("varchar(20)"), TypeClass::Text);
-        assert_eq!(affinity("BLOB"), TypeClass::Any);
+        assert_eq!(affinity("BLOB"), TypeClass::Blob);
         assert_eq!(affinity(""), TypeClass::Any);
         assert_eq!(affinity("DOUBLE PRECISION"), TypeClass::Float);
         assert_eq!(affinity("DECIMAL(10,2)"), TypeClass::Numeric);

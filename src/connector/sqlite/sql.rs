@@ -104,6 +104,7 @@ mod tests {
             table: "my \"t\"".into(),
             columns: vec!["a".into(), "b".into(), "c".into()],
             key: key.iter().map(|s| s.to_string()).collect(),
+            hash: Default::default(),
         }
     }
 

@@ -1,0 +1,214 @@
+//! PostgreSQL.
+//!
+//! Fingerprints and row hashes are computed inside PostgreSQL: each column
+//! is turned into rangesync's canonical encoding by SQL expressions
+//! ([`types`]), the row's bytes are hashed with the server's `md5()`, and
+//! ranges are summed in 64-bit lanes. Only counts and sums leave the server
+//! for equal ranges. Values travel as text (exact with the session settings
+//! below) and are written back as text cast to the column's type.
+
+mod dataset;
+pub mod types;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor};
+
+use crate::engine::error::StoreError;
+use crate::engine::fingerprint::HashScheme;
+use crate::engine::retry::RetryPolicy;
+use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
+
+use dataset::PgDataset;
+use types::{class_of, PgColumn};
+
+/// Session settings that make every text rendering exact and stable.
+const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
+     SET bytea_output = 'hex'; SET IntervalStyle = 'iso_8601'; SET client_encoding = 'UTF8'";
+
+pub struct PgStore {
+    pool: PgPool,
+    url: String,
+}
+
+impl PgStore {
+    /// Connects, retrying transient failures (refused, reset, timed out)
+    /// with backoff; a wrong password or unknown database fails at once.
+    pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(full_url)
+            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", first_line(&e.to_string()))))?;
+        let pool = RetryPolicy::default()
+            .run(&format!("connect to {shown}"), || async {
+                PgPoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(SESSION).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(|e| connect_error(shown, e))
+            })
+            .await?;
+        Ok(PgStore { pool, url: shown.to_string() })
+    }
+
+    async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<PgColumn>, Vec<String>)>> {
+        let context = format!("the schema of table {table} in {}", self.url);
+        let oid: Option<(sqlx::postgres::types::Oid,)> = sqlx::query_as(
+            "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind IN ('r', 'p')",
+        )
+        .bind(table)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| read_error(&context, e))?;
+        let Some((oid,)) = oid else { return Ok(None) };
+        // For domains, classify by the base type.
+        let rows: Vec<(String, String, bool, String)> = sqlx::query_as(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
+                    COALESCE(b.typname, t.typname)::text \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype \
+             WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
+             ORDER BY a.attnum",
+        )
+        .bind(oid)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| read_error(&context, e))?;
+        let key: Vec<(String,)> = sqlx::query_as(
+            "SELECT a.attname::text FROM pg_index i \
+             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indrelid = $1 AND i.indisprimary \
+             ORDER BY array_position(i.indkey::int2[], a.attnum)",
+        )
+        .bind(oid)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| read_error(&context, e))?;
+        let mut columns = Vec::new();
+        let mut pg = Vec::new();
+        for (name, sql_type, not_null, typname) in rows {
+            let class = class_of(&typname);
+            pg.push(PgColumn { ident: ident(&name), sql_type: sql_type.clone(), class, single: typname == "float4" });
+            columns.push(Column { name, declared_type: sql_type, class, not_null });
+        }
+        Ok(Some((columns, pg, key.into_iter().map(|k| k.0).collect())))
+    }
+}
+
+/// Quotes an identifier: `my "odd" name` → `"my ""odd"" name"`.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
+    let retryable = is_transient(&e);
+    StoreError::Connect { endpoint: url.to_string(), reason: first_line(&e.to_string()), retryable }
+}
+
+/// Connection-level trouble and serialization conflicts are worth a retry;
+/// SQL errors (a missing table, a bad value) are not.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // 08: connection exception, 40001: serialization failure,
+            // 40P01: deadlock, 57P01-03: server shutting down or starting.
+            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
+        }
+        _ => false,
+    }
+}
+
+pub(crate) fn read_error(context: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+}
+
+pub(crate) fn write_error(context: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn describe(&self) -> &str {
+        &self.url
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true, native_hash: HashScheme::Md5 }
+    }
+
+    async fn list_tables(&self) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| read_error(&format!("the table list of {}", self.url), e))?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
+        let Some((columns, pg, key)) = self.columns(name).await? else { return Ok(None) };
+        let mut defs: Vec<String> = pg.iter().map(|c| format!("{} {}", c.ident, c.sql_type)).collect();
+        for (c, col) in columns.iter().zip(&pg) {
+            if c.not_null {
+                let d = defs.iter_mut().find(|d| d.starts_with(&col.ident)).expect("column listed");
+                d.push_str(" NOT NULL");
+            }
+        }
+        if !key.is_empty() {
+            defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")));
+        }
+        let definition = vec![format!("CREATE TABLE {} ({})", ident(name), defs.join(", "))];
+        Ok(Some(TableSchema { name: name.to_string(), columns, key, definition, dialect: "postgres" }))
+    }
+
+    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
+        if schema.dialect != "postgres" {
+            return Err(StoreError::Invalid(format!(
+                "table {} cannot be created in {}: it comes from {}, and creating tables across engines is not supported yet; create it first",
+                schema.name, self.url, schema.dialect
+            )));
+        }
+        let context = format!("the definition of table {} into {}", schema.name, self.url);
+        for stmt in &schema.definition {
+            sqlx::query(AssertSqlSafe(stmt.clone()))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| write_error(&context, e))?;
+        }
+        Ok(())
+    }
+
+    async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {
+        let what = format!("table {} in {}", projection.table, self.url);
+        let (_, pg, _) = self
+            .columns(&projection.table)
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
+        let find = |name: &str| {
+            pg.iter()
+                .find(|c| c.ident == ident(name))
+                .cloned()
+                .ok_or_else(|| StoreError::Invalid(format!("{what} has no column {name}")))
+        };
+        let columns = projection.columns.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        let key = projection.key.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Box::new(PgDataset::new(self.pool.clone(), projection, columns, key, what)?))
+    }
+}

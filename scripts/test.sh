@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests, the connector conformance suite and the
-# integration tests against real SQLite files. SQLite is embedded (bundled
-# by sqlx), so nothing needs installing or starting yet; connectors that
-# need servers start them from here (scripts/services.sh).
+# integration tests against real stores: SQLite files (embedded), and the
+# PostgreSQL and MariaDB servers that scripts/services.sh installs and starts
+# on loopback when they do not answer.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,8 @@ if ! command -v cargo >/dev/null; then
   echo "scripts/test.sh: cargo is not installed (https://rustup.rs)" >&2
   exit 2
 fi
+
+scripts/services.sh
 
 # Examples (the demo's loader, the benchmark's programs) must keep compiling.
 cargo build --locked --quiet --examples

@@ -1,7 +1,7 @@
 //! The connector conformance suite: the promises every store makes to the
 //! engine, checked through the `Store`/`Dataset` traits. Each connector
 //! adds a `Harness` and runs every check (as rclone does for its backends).
-//! Today: SQLite (file-backed).
+//! Today: SQLite (file-backed) and PostgreSQL (a real server).
 
 mod common;
 
@@ -50,12 +50,37 @@ impl Harness for SqliteHarness {
     }
 }
 
-fn projection() -> Projection {
+struct PostgresHarness {
+    db: &'static str,
+}
+
+#[async_trait]
+impl Harness for PostgresHarness {
+    async fn store_with_rows(&self, rows: i64) -> Box<dyn Store> {
+        let url = common::pg::fresh_db(&format!("{}_{rows}", self.db)).await;
+        common::pg::exec(
+            &url,
+            &format!(
+                "CREATE TABLE conf (id int8 PRIMARY KEY, name text, score float8, data bytea);
+                 INSERT INTO conf SELECT i * 3,
+                     CASE WHEN i % 3 = 0 THEN NULL ELSE 'name ' || i END,
+                     CASE WHEN i % 3 = 1 THEN NULL ELSE i / 7.0 END,
+                     CASE WHEN i % 3 = 2 THEN NULL ELSE substr('\\x0000000000'::bytea, 1, (i % 5)::int) END
+                 FROM generate_series(1, {rows}) i;"
+            ),
+        )
+        .await;
+        connector::open(&Endpoint::parse(&url).unwrap(), Access::Write).await.unwrap()
+    }
+}
+
+/// The standard projection, hashed the way the store hashes in place.
+fn projection_for(store: &dyn Store) -> Projection {
     Projection {
         table: "conf".into(),
         columns: vec!["id".into(), "name".into(), "score".into(), "data".into()],
         key: vec!["id".into()],
-        hash: Default::default(),
+        hash: store.capabilities().native_hash,
     }
 }
 
@@ -79,7 +104,7 @@ async fn schema_lists_columns_and_key(h: &dyn Harness) {
 
 async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness) {
     let store = h.store_with_rows(1000).await;
-    let ds = store.dataset(&projection()).await.unwrap();
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
     let ranges = [KeyRange::full(), KeyRange::new(Lower::Included(k(300)), Some(k(600))), KeyRange::new(Lower::Excluded(k(2997)), None)];
     let cuts = ds.split(&ranges, 100).await.unwrap();
     assert_eq!(cuts[0].len(), 9, "1000 rows in chunks of 100");
@@ -94,7 +119,7 @@ async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness) {
 
 async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
     let store = h.store_with_rows(500).await;
-    let ds = store.dataset(&projection()).await.unwrap();
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
     let whole = ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0];
     assert_eq!(whole.count, 500);
     let cuts = ds.split(&[KeyRange::full()], 37).await.unwrap().remove(0);
@@ -109,8 +134,9 @@ async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
     let rows = ds.fetch_rows(&keys).await.unwrap();
     assert_eq!(rows.len(), 500);
     let mut by_rust = Fingerprint::EMPTY;
+    let scheme = store.capabilities().native_hash;
     for row in &rows {
-        let h = RowHash::of_values(row);
+        let h = RowHash::of_values_with(scheme, row);
         by_rust.add_row(h);
         let pair = pairs.iter().find(|p| p.0.0[0] == row[0]).unwrap();
         assert_eq!(pair.1, h, "row {:?}", row);
@@ -122,7 +148,7 @@ async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
 
 async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness) {
     let store = h.store_with_rows(300).await;
-    let ds = store.dataset(&projection()).await.unwrap();
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
     let range = KeyRange::new(Lower::Excluded(k(30)), Some(k(90)));
     let pairs = all_pairs(ds.as_ref(), &range).await;
     let keys: Vec<i64> = pairs.iter().map(|p| match p.0.0[0] { Value::Int(i) => i, _ => panic!() }).collect();
@@ -131,7 +157,7 @@ async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness) {
 
 async fn row_hashes_page_through_large_ranges(h: &dyn Harness) {
     let store = h.store_with_rows(9000).await;
-    let ds = store.dataset(&projection()).await.unwrap();
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
     let pairs = all_pairs(ds.as_ref(), &KeyRange::full()).await;
     assert_eq!(pairs.len(), 9000, "no pair lost or repeated across pages");
     assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0), "strictly increasing keys");
@@ -145,7 +171,7 @@ async fn row_hashes_page_through_large_ranges(h: &dyn Harness) {
 
 async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
     let store = h.store_with_rows(20).await;
-    let ds = store.dataset(&projection()).await.unwrap();
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
     let rows = vec![
         vec![Value::Int(3), Value::Text("changed".into()), Value::Float(-0.5), Value::Null],
         vec![Value::Int(1000), Value::Text("new ✓".into()), Value::Null, Value::Blob(vec![0, 1, 2])],
@@ -175,4 +201,9 @@ async fn run_suite(h: &dyn Harness) {
 #[tokio::test]
 async fn sqlite_conforms() {
     run_suite(&SqliteHarness { dir: TempDir::new().unwrap() }).await;
+}
+
+#[tokio::test]
+async fn postgres_conforms() {
+    run_suite(&PostgresHarness { db: "rs_test_conformance" }).await;
 }

@@ -15,7 +15,11 @@ range inside each store, and narrows only the ranges whose fingerprints differ, 
 level by zoom level. Only the rows that differ are fetched and written. Run it again
 at any time: it is idempotent, and a run that was interrupted is repaired by the next.
 
-Endpoints: sqlite://PATH (relative) or sqlite:///PATH (absolute).";
+Endpoints:
+  sqlite://PATH (relative) or sqlite:///PATH (absolute)
+  postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+A password may come from RANGESYNC_SOURCE_PASSWORD / RANGESYNC_TARGET_PASSWORD instead of
+the URL; it is never printed.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -59,10 +63,11 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Where the data is right, e.g. sqlite://prod.db. Only read, never written.
+    /// Where the data is right, e.g. sqlite://prod.db or postgres://app@db1/shop.
+    /// Only read, never written.
     pub source: String,
 
-    /// Where the data should match SOURCE, e.g. sqlite://replica.db.
+    /// Where the data should match SOURCE, e.g. sqlite://replica.db or postgres://app@db2/shop.
     pub target: String,
 
     /// Compare only this table (repeatable). Default: every table of SOURCE;

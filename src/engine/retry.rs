@@ -37,7 +37,9 @@ impl RetryPolicy {
             match op().await {
                 Ok(v) => return Ok(v),
                 Err(e) if e.is_retryable() && attempt < self.attempts => {
-                    tracing::warn!(attempt, ?delay, "{what}: {e}; retrying");
+                    // Shown with -v: the final error is the one sentence users
+                    // get by default.
+                    tracing::info!(attempt, ?delay, "{what}: {e}; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(self.max_delay);
                     attempt += 1;

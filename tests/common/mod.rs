@@ -3,6 +3,8 @@
 //! rangesync (SQLite's own EXCEPT over every column and its type).
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::str::FromStr;

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
@@ -24,6 +24,8 @@ use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, Sto
 
 use dataset::PgDataset;
 use types::{class_of, PgColumn};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Session settings that make every text rendering exact and stable.
 const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
@@ -40,22 +42,36 @@ impl PgStore {
     pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(full_url)
             .map_err(|e| StoreError::Invalid(format!("{shown}: {}", first_line(&e.to_string()))))?;
-        let pool = RetryPolicy::default()
+        // One direct connection first, so the user sees the server's own
+        // reason (refused, unknown database) rather than a pool timeout,
+        // retried with backoff when it is transient.
+        RetryPolicy::default()
             .run(&format!("connect to {shown}"), || async {
-                PgPoolOptions::new()
-                    .max_connections(4)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(SESSION).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options.clone())
-                    .await
-                    .map_err(|e| connect_error(shown, e))
+                let attempt = tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await;
+                match attempt {
+                    Ok(Ok(conn)) => {
+                        let _ = conn.close().await;
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(connect_error(shown, e)),
+                    Err(_) => Err(StoreError::Connect {
+                        endpoint: shown.to_string(),
+                        reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                        retryable: true,
+                    }),
+                }
             })
             .await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SESSION).await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
         Ok(PgStore { pool, url: shown.to_string() })
     }
 

@@ -5,6 +5,7 @@
 pub mod endpoint;
 pub mod postgres;
 pub mod sqlite;
+pub mod sqlserver;
 pub mod text_values;
 
 pub use endpoint::Endpoint;

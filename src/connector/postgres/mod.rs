@@ -7,8 +7,7 @@
 //! for equal ranges. Values travel as text (exact with the session settings
 //! below) and are written back as text cast to the column's type.
 
-mod dataset;
-pub mod types;
+pub mod dialect;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -22,8 +21,8 @@ use crate::engine::fingerprint::HashScheme;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use dataset::PgDataset;
-use types::{class_of, PgColumn};
+use super::sqlserver::{pool, ServerColumn, ServerDataset, ServerPool};
+use dialect::{class_of, PgDialect};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -75,7 +74,7 @@ impl PgStore {
         Ok(PgStore { pool, url: shown.to_string() })
     }
 
-    async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<PgColumn>, Vec<String>)>> {
+    async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let context = format!("the schema of table {table} in {}", self.url);
         let oid: Option<(sqlx::postgres::types::Oid,)> = sqlx::query_as(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -84,7 +83,7 @@ impl PgStore {
         .bind(table)
         .fetch_optional(&self.pool)
         .await
-        .map_err(|e| read_error(&context, e))?;
+        .map_err(|e| pool::read_error(&context, e))?;
         let Some((oid,)) = oid else { return Ok(None) };
         // For domains, classify by the base type.
         let rows: Vec<(String, String, bool, String)> = sqlx::query_as(
@@ -98,7 +97,7 @@ impl PgStore {
         .bind(oid)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| read_error(&context, e))?;
+        .map_err(|e| pool::read_error(&context, e))?;
         let key: Vec<(String,)> = sqlx::query_as(
             "SELECT a.attname::text FROM pg_index i \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
@@ -108,12 +107,18 @@ impl PgStore {
         .bind(oid)
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| read_error(&context, e))?;
+        .map_err(|e| pool::read_error(&context, e))?;
         let mut columns = Vec::new();
         let mut pg = Vec::new();
         for (name, sql_type, not_null, typname) in rows {
             let class = class_of(&typname);
-            pg.push(PgColumn { ident: ident(&name), sql_type: sql_type.clone(), class, single: typname == "float4" });
+            pg.push(ServerColumn {
+                name: name.clone(),
+                ident: ident(&name),
+                sql_type: sql_type.clone(),
+                class,
+                single: typname == "float4",
+            });
             columns.push(Column { name, declared_type: sql_type, class, not_null });
         }
         Ok(Some((columns, pg, key.into_iter().map(|k| k.0).collect())))
@@ -130,31 +135,8 @@ fn first_line(s: &str) -> String {
 }
 
 fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
-    let retryable = is_transient(&e);
+    let retryable = pool::is_transient(&e);
     StoreError::Connect { endpoint: url.to_string(), reason: first_line(&e.to_string()), retryable }
-}
-
-/// Connection-level trouble and serialization conflicts are worth a retry;
-/// SQL errors (a missing table, a bad value) are not.
-fn is_transient(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            // 08: connection exception, 40001: serialization failure,
-            // 40P01: deadlock, 57P01-03: server shutting down or starting.
-            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03")
-        }
-        _ => false,
-    }
-}
-
-pub(crate) fn read_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
-}
-
-pub(crate) fn write_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
 }
 
 #[async_trait]
@@ -174,7 +156,7 @@ impl Store for PgStore {
         )
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| read_error(&format!("the table list of {}", self.url), e))?;
+        .map_err(|e| pool::read_error(&format!("the table list of {}", self.url), e))?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
@@ -206,7 +188,7 @@ impl Store for PgStore {
             sqlx::query(AssertSqlSafe(stmt.clone()))
                 .execute(&self.pool)
                 .await
-                .map_err(|e| write_error(&context, e))?;
+                .map_err(|e| pool::write_error(&context, e))?;
         }
         Ok(())
     }
@@ -219,12 +201,20 @@ impl Store for PgStore {
             .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
         let find = |name: &str| {
             pg.iter()
-                .find(|c| c.ident == ident(name))
+                .find(|c| c.name == name)
                 .cloned()
                 .ok_or_else(|| StoreError::Invalid(format!("{what} has no column {name}")))
         };
         let columns = projection.columns.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
         let key = projection.key.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
-        Ok(Box::new(PgDataset::new(self.pool.clone(), projection, columns, key, what)?))
+        Ok(Box::new(ServerDataset::new(
+            ServerPool::Postgres(self.pool.clone()),
+            Box::new(PgDialect),
+            projection,
+            ident(&projection.table),
+            columns,
+            key,
+            what,
+        )))
     }
 }

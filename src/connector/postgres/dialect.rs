@@ -2,19 +2,10 @@
 //! in key order, and turned into rangesync's canonical encoding *inside*
 //! PostgreSQL, byte for byte what `Value::encode` produces in Rust.
 
+use crate::connector::sqlserver::{Dialect, ServerColumn};
 use crate::engine::store::TypeClass;
 
-/// What rangesync needs to know of one column.
-#[derive(Clone, Debug)]
-pub struct PgColumn {
-    /// Quoted identifier.
-    pub ident: String,
-    /// `format_type()` of the column, used in casts of bound parameters.
-    pub sql_type: String,
-    pub class: TypeClass,
-    /// `real` (float4): parsed as f32 so its text reads back exactly.
-    pub single: bool,
-}
+pub struct PgDialect;
 
 /// Classifies a type by its `pg_type.typname` (of the base type, for domains).
 pub fn class_of(typname: &str) -> TypeClass {
@@ -36,49 +27,61 @@ pub fn class_of(typname: &str) -> TypeClass {
     }
 }
 
-impl PgColumn {
-    /// The column as text, the form every value is read in.
-    pub fn text_expr(&self) -> String {
-        match self.class {
+impl Dialect for PgDialect {
+    fn text_expr(&self, c: &ServerColumn) -> String {
+        match c.class {
             // numeric's text keeps the column's scale (1.50); trim_scale
             // gives the canonical form rangesync hashes.
-            TypeClass::Numeric => format!("trim_scale({})::text", self.ident),
-            _ => format!("{}::text", self.ident),
+            TypeClass::Numeric => format!("trim_scale({})::text", c.ident),
+            _ => format!("{}::text", c.ident),
         }
     }
 
-    /// The expression a key column is ordered and compared by: byte-wise
-    /// for text (collation "C"), natural order otherwise.
-    pub fn order_expr(&self) -> String {
-        match self.class {
-            TypeClass::Text => format!("{}::text COLLATE \"C\"", self.ident),
-            TypeClass::Json => format!("{}::text COLLATE \"C\"", self.ident),
-            _ => self.ident.clone(),
+    /// Byte-wise for text (collation "C"), natural order otherwise.
+    fn order_expr(&self, c: &ServerColumn) -> String {
+        match c.class {
+            TypeClass::Text | TypeClass::Json => format!("{}::text COLLATE \"C\"", c.ident),
+            _ => c.ident.clone(),
         }
     }
 
-    /// A bound parameter cast to this column's type (compared with
-    /// [`Self::order_expr`]: text keys stay text in "C" collation).
-    pub fn param(&self, n: usize) -> String {
-        match self.class {
+    fn key_param(&self, c: &ServerColumn, n: usize) -> String {
+        match c.class {
             TypeClass::Text | TypeClass::Json => format!("${n}::text COLLATE \"C\""),
-            _ => format!("${n}::{}", self.sql_type),
+            _ => format!("${n}::{}", c.sql_type),
         }
     }
 
-    /// A bound parameter for a write: text cast to the column's own type.
-    pub fn write_param(&self, n: usize) -> String {
-        format!("${n}::{}", self.sql_type)
+    fn write_param(&self, c: &ServerColumn, n: usize) -> String {
+        format!("${n}::{}", c.sql_type)
+    }
+
+    fn md5_hex(&self, parts: &[String]) -> String {
+        format!("md5({})", parts.join(" || "))
+    }
+
+    /// The lane as a signed 64-bit integer, summed exactly (int8 sums are numeric).
+    fn lane_sum(&self, h: &str, lane: usize) -> String {
+        format!("COALESCE(sum(('x' || substr({h}, {}, 16))::bit(64)::int8), 0)::text", 1 + 16 * lane)
+    }
+
+    fn as_text(&self, x: &str) -> String {
+        format!("({x})::text")
+    }
+
+    fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String {
+        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
+        format!("ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", "))
     }
 
     /// The canonical encoding of the column as `bytea`, computed in SQL.
     /// Mirrors `Value::encode` tag by tag (docs/hashing.md).
-    pub fn canonical_bytes(&self) -> String {
-        let c = &self.ident;
+    fn canonical_bytes(&self, col: &ServerColumn) -> Option<String> {
+        let c = &col.ident;
         let prefixed = |tag: &str, text: &str| {
             format!("'\\x{tag}'::bytea || int8send(octet_length({text})::int8) || convert_to({text}, 'UTF8')")
         };
-        let body = match self.class {
+        let body = match col.class {
             TypeClass::Integer => format!(
                 "'\\x02'::bytea || (CASE WHEN {c} < 0 THEN '\\xffffffffffffffff'::bytea ELSE '\\x0000000000000000'::bytea END) || int8send({c}::int8)"
             ),
@@ -94,7 +97,7 @@ impl PgColumn {
                 format!("'\\x08'::bytea || int4send(({micros} / 1000000)::int4) || int4send((({micros} % 1000000) * 1000)::int4)")
             }
             TypeClass::Timestamp | TypeClass::TimestampTz => {
-                let tag = if self.class == TypeClass::Timestamp { "09" } else { "0a" };
+                let tag = if col.class == TypeClass::Timestamp { "09" } else { "0a" };
                 let micros = format!("(extract(epoch from {c}) * 1000000)::int8");
                 // Seconds rounded down and non-negative nanoseconds, also
                 // before 1970 (PostgreSQL's % keeps the dividend's sign).
@@ -107,6 +110,6 @@ impl PgColumn {
             TypeClass::Json => prefixed("0c", &format!("{c}::text")),
             TypeClass::Text | TypeClass::Any => prefixed("05", &format!("{c}::text")),
         };
-        format!("(CASE WHEN {c} IS NULL THEN '\\x00'::bytea ELSE {body} END)")
+        Some(format!("(CASE WHEN {c} IS NULL THEN '\\x00'::bytea ELSE {body} END)"))
     }
 }

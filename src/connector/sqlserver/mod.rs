@@ -1,0 +1,254 @@
+//! What PostgreSQL and MySQL/MariaDB share: one [`Dataset`] implementation
+//! that builds SQL through a [`Dialect`] (the per-engine expressions) and
+//! runs it through a [`ServerPool`]. Every statement returns text columns
+//! only (counts and sums included), so one decoder serves both engines.
+//!
+//! Fingerprints and (key, row hash) pairs are computed in the server when
+//! the dialect can render every column's canonical encoding in SQL; when a
+//! column cannot be rendered exactly (MySQL has no way to read a double's
+//! bits), the dataset streams the rows of the range and hashes them in
+//! rangesync instead — the same hash, computed elsewhere.
+
+pub mod pool;
+mod statements;
+
+use async_trait::async_trait;
+use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+
+use crate::connector::text_values;
+use crate::engine::error::StoreError;
+use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
+use crate::engine::key::Key;
+use crate::engine::range::KeyRange;
+use crate::engine::store::{Dataset, Projection, Row, StoreResult, TypeClass};
+use crate::engine::value::Value;
+
+pub use pool::ServerPool;
+pub use statements::{Params, Statements};
+
+/// One column as the server connectors see it.
+#[derive(Clone, Debug)]
+pub struct ServerColumn {
+    pub name: String,
+    /// Quoted identifier.
+    pub ident: String,
+    /// The declared type, as used in casts of bound parameters.
+    pub sql_type: String,
+    pub class: TypeClass,
+    /// Single-precision float: parsed as f32 so its text reads back exactly.
+    pub single: bool,
+}
+
+/// The per-engine SQL expressions.
+pub trait Dialect: Send + Sync {
+    /// The column as exact text, the form every value is read in.
+    fn text_expr(&self, c: &ServerColumn) -> String;
+    /// What a key column is ordered and compared by (byte-wise for text).
+    fn order_expr(&self, c: &ServerColumn) -> String;
+    /// A bound key value, comparable with [`Dialect::order_expr`].
+    fn key_param(&self, c: &ServerColumn, n: usize) -> String;
+    /// A bound value written into the column.
+    fn write_param(&self, c: &ServerColumn, n: usize) -> String;
+    /// The column's canonical encoding as a binary string, or `None` when
+    /// the engine cannot render it exactly.
+    fn canonical_bytes(&self, c: &ServerColumn) -> Option<String>;
+    /// md5 of the concatenation of binary expressions, as 32 lowercase hex
+    /// characters.
+    fn md5_hex(&self, parts: &[String]) -> String;
+    /// The exact decimal sum (as text) of the 64-bit lane `lane` (0 or 1)
+    /// of the md5 hex column `h`, over the rows of a group.
+    fn lane_sum(&self, h: &str, lane: usize) -> String;
+    /// `x` as text.
+    fn as_text(&self, x: &str) -> String;
+    /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
+    fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String;
+}
+
+pub struct ServerDataset {
+    pool: ServerPool,
+    stmts: Statements,
+    /// Rows are hashed in rangesync (a column has no exact SQL rendering).
+    streaming: bool,
+    scheme: HashScheme,
+    what: String,
+}
+
+impl ServerDataset {
+    pub fn new(
+        pool: ServerPool,
+        dialect: Box<dyn Dialect>,
+        p: &Projection,
+        table_ident: String,
+        columns: Vec<ServerColumn>,
+        key: Vec<ServerColumn>,
+        what: String,
+    ) -> Self {
+        let streaming = p.hash != HashScheme::Md5 || columns.iter().any(|c| dialect.canonical_bytes(c).is_none());
+        if streaming {
+            tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
+        }
+        let stmts = Statements::new(dialect, table_ident, columns, key);
+        ServerDataset { pool, stmts, streaming, scheme: p.hash, what }
+    }
+
+    fn parse(&self, c: &ServerColumn, text: Option<&str>) -> StoreResult<Value> {
+        match text {
+            None => Ok(Value::Null),
+            Some(s) => text_values::parse(c.class, c.single, s)
+                .map_err(|e| StoreError::Invalid(format!("{}, column {}: {e}", self.what, c.name))),
+        }
+    }
+
+    fn key_of(&self, row: &[Option<String>], first: usize) -> StoreResult<Key> {
+        self.stmts.key.iter().enumerate().map(|(i, c)| self.parse(c, cell(row, first + i))).collect::<Result<_, _>>().map(Key)
+    }
+
+    fn full_row(&self, row: &[Option<String>]) -> StoreResult<Row> {
+        self.stmts.columns.iter().enumerate().map(|(i, c)| self.parse(c, cell(row, i))).collect()
+    }
+
+    fn number(&self, row: &[Option<String>], i: usize) -> StoreResult<i64> {
+        cell(row, i)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| StoreError::Invalid(format!("{}: the server returned an unreadable number", self.what)))
+    }
+
+    /// Rows of a range in key order, hashed here (the streaming fallback).
+    fn hashed_rows<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        let mut params = Params::new();
+        let sql = self.stmts.rows_in_range(range, &mut params);
+        let positions: Vec<usize> = self
+            .stmts
+            .key
+            .iter()
+            .map(|k| self.stmts.columns.iter().position(|c| c.name == k.name).expect("key is projected"))
+            .collect();
+        self.pool
+            .stream_text(sql, params, self.what.clone())
+            .map(move |row| {
+                let row = self.full_row(&row?)?;
+                let key = Key(positions.iter().map(|&i| row[i].clone()).collect());
+                Ok((key, RowHash::of_values_with(self.scheme, &row)))
+            })
+            .boxed()
+    }
+}
+
+fn cell(row: &[Option<String>], i: usize) -> Option<&str> {
+    row.get(i).and_then(|c| c.as_deref())
+}
+
+fn parse_md5(hex: &str) -> Option<RowHash> {
+    Some(RowHash(text_values::parse_hex(hex)?.try_into().ok()?))
+}
+
+#[async_trait]
+impl Dataset for ServerDataset {
+    fn describe(&self) -> String {
+        self.what.clone()
+    }
+
+    async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
+        let mut out: Vec<Vec<(i64, Key)>> = vec![Vec::new(); ranges.len()];
+        for (base, chunk) in self.stmts.chunks(ranges) {
+            let mut params = Params::new();
+            let sql = self.stmts.split(base, chunk, size, &mut params);
+            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+                let p = self.number(&row, 0)? as usize;
+                let rn = self.number(&row, 1)?;
+                out[p].push((rn, self.key_of(&row, 2)?));
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|mut cuts| {
+                cuts.sort_by_key(|(rn, _)| *rn);
+                cuts.into_iter().map(|(_, k)| k).collect()
+            })
+            .collect())
+    }
+
+    async fn fingerprints(&self, ranges: &[KeyRange]) -> StoreResult<Vec<Fingerprint>> {
+        if self.streaming {
+            let mut out = Vec::with_capacity(ranges.len());
+            for r in ranges {
+                let fp = self
+                    .hashed_rows(r)
+                    .try_fold(Fingerprint::EMPTY, |mut fp, (_, h)| async move {
+                        fp.add_row(h);
+                        Ok(fp)
+                    })
+                    .await?;
+                out.push(fp);
+            }
+            return Ok(out);
+        }
+        let mut out = vec![Fingerprint::EMPTY; ranges.len()];
+        for (base, chunk) in self.stmts.chunks(ranges) {
+            let mut params = Params::new();
+            let sql = self.stmts.fingerprints(base, chunk, &mut params);
+            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+                let p = self.number(&row, 0)? as usize;
+                let count = self.number(&row, 1)? as u64;
+                out[p] = Fingerprint::from_sql_sums(count, cell(&row, 2).unwrap_or("0"), cell(&row, 3).unwrap_or("0"))
+                    .ok_or_else(|| StoreError::Invalid(format!("{}: unreadable fingerprint sums", self.what)))?;
+            }
+        }
+        Ok(out)
+    }
+
+    fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        if self.streaming {
+            return self.hashed_rows(range);
+        }
+        let mut params = Params::new();
+        let sql = self.stmts.pairs(range, &mut params);
+        let n = self.stmts.key.len();
+        self.pool
+            .stream_text(sql, params, self.what.clone())
+            .map(move |row| {
+                let row = row?;
+                let key = self.key_of(&row, 0)?;
+                let hex = cell(&row, n).unwrap_or_default();
+                let hash = parse_md5(hex)
+                    .ok_or_else(|| StoreError::Invalid(format!("{}: md5 returned {hex:?}", self.what)))?;
+                Ok((key, hash))
+            })
+            .boxed()
+    }
+
+    async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(self.stmts.keys_per_statement()) {
+            let mut params = Params::new();
+            let sql = self.stmts.fetch(chunk, &mut params);
+            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+                rows.push(self.full_row(&row)?);
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
+        let statements: Vec<(String, Params)> = rows
+            .chunks(self.stmts.rows_per_statement())
+            .map(|chunk| {
+                let mut params = Params::new();
+                (self.stmts.upsert(chunk, &mut params), params)
+            })
+            .collect();
+        self.pool.execute_in_transaction(statements, &self.what).await?;
+        Ok(rows.len() as u64)
+    }
+
+    async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {
+        let statements: Vec<(String, Params)> = keys
+            .chunks(self.stmts.keys_per_statement())
+            .map(|chunk| {
+                let mut params = Params::new();
+                (self.stmts.delete(chunk, &mut params), params)
+            })
+            .collect();
+        self.pool.execute_in_transaction(statements, &self.what).await
+    }
+}

@@ -1,0 +1,134 @@
+//! Running statements on either server, every result column read as text.
+
+use futures_util::stream::{BoxStream, StreamExt};
+use sqlx::mysql::{MySqlPool, MySqlRow};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{AssertSqlSafe, Row};
+
+use super::Params;
+use crate::engine::error::StoreError;
+use crate::engine::store::StoreResult;
+
+pub type TextRow = Vec<Option<String>>;
+
+#[derive(Clone)]
+pub enum ServerPool {
+    Postgres(PgPool),
+    Mysql(MySqlPool),
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
+/// Connection trouble, deadlocks and serialization failures are worth a
+/// retry; SQL errors (a missing table, a value out of range) are not.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL SQLSTATEs: 08xxx connection, 40001 serialization,
+            // 40P01 deadlock, 57P0x shutdown. MySQL: 1205 lock wait timeout,
+            // 1213 deadlock, 2006/2013 server gone or lost.
+            code.starts_with("08")
+                || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "1205" | "1213" | "2006" | "2013")
+        }
+        _ => false,
+    }
+}
+
+pub fn read_error(context: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+}
+
+pub fn write_error(context: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+}
+
+fn pg_text(row: &PgRow) -> StoreResult<TextRow> {
+    (0..row.len())
+        .map(|i| row.try_get::<Option<String>, _>(i).map_err(|e| read_error("a result column", e)))
+        .collect()
+}
+
+/// MySQL types some text results as binary strings; they are UTF-8 text
+/// by construction (casts, HEX(), MD5()), so they are read unchecked.
+fn my_text(row: &MySqlRow) -> StoreResult<TextRow> {
+    (0..row.len())
+        .map(|i| row.try_get_unchecked::<Option<String>, _>(i).map_err(|e| read_error("a result column", e)))
+        .collect()
+}
+
+impl ServerPool {
+    pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
+        let context = format!("{what}");
+        match self {
+            ServerPool::Postgres(pool) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for v in params.values {
+                    q = q.bind(v);
+                }
+                let rows = q.fetch_all(pool).await.map_err(|e| read_error(&context, e))?;
+                rows.iter().map(pg_text).collect()
+            }
+            ServerPool::Mysql(pool) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for v in params.values {
+                    q = q.bind(v);
+                }
+                let rows = q.fetch_all(pool).await.map_err(|e| read_error(&context, e))?;
+                rows.iter().map(my_text).collect()
+            }
+        }
+    }
+
+    pub fn stream_text(&self, sql: String, params: Params, what: String) -> BoxStream<'_, StoreResult<TextRow>> {
+        match self {
+            ServerPool::Postgres(pool) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for v in params.values {
+                    q = q.bind(v);
+                }
+                q.fetch(pool).map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| pg_text(&row))).boxed()
+            }
+            ServerPool::Mysql(pool) => {
+                let mut q = sqlx::query(AssertSqlSafe(sql));
+                for v in params.values {
+                    q = q.bind(v);
+                }
+                q.fetch(pool).map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| my_text(&row))).boxed()
+            }
+        }
+    }
+
+    /// Runs the statements in one transaction; returns the rows affected.
+    pub async fn execute_in_transaction(&self, statements: Vec<(String, Params)>, what: &str) -> StoreResult<u64> {
+        let mut affected = 0;
+        match self {
+            ServerPool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| write_error(what, e))?;
+                for (sql, params) in statements {
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for v in params.values {
+                        q = q.bind(v);
+                    }
+                    affected += q.execute(&mut *tx).await.map_err(|e| write_error(what, e))?.rows_affected();
+                }
+                tx.commit().await.map_err(|e| write_error(what, e))?;
+            }
+            ServerPool::Mysql(pool) => {
+                let mut tx = pool.begin().await.map_err(|e| write_error(what, e))?;
+                for (sql, params) in statements {
+                    let mut q = sqlx::query(AssertSqlSafe(sql));
+                    for v in params.values {
+                        q = q.bind(v);
+                    }
+                    affected += q.execute(&mut *tx).await.map_err(|e| write_error(what, e))?.rows_affected();
+                }
+                tx.commit().await.map_err(|e| write_error(what, e))?;
+            }
+        }
+        Ok(affected)
+    }
+}

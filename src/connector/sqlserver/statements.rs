@@ -1,0 +1,218 @@
+//! SQL text for the server dataset, built once per table through a dialect.
+
+use super::{Dialect, ServerColumn};
+use crate::connector::text_values;
+use crate::engine::key::Key;
+use crate::engine::range::{KeyRange, Lower};
+use crate::engine::store::Row;
+use crate::engine::value::Value;
+
+/// Bound parameters per statement: under PostgreSQL's 65535 and MySQL's
+/// 65535 prepared-statement limits.
+const MAX_PARAMS: usize = 30_000;
+/// Ranges per batched statement.
+const MAX_TERMS: usize = 500;
+const MAX_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Bound parameters, all text (or NULL), numbered in the order pushed.
+#[derive(Default)]
+pub struct Params {
+    pub values: Vec<Option<String>>,
+}
+
+impl Params {
+    pub fn new() -> Self {
+        Params::default()
+    }
+
+    /// Adds a value; returns its 1-based number.
+    fn push(&mut self, v: &Value) -> usize {
+        self.values.push(text_values::render(v));
+        self.values.len()
+    }
+}
+
+pub struct Statements {
+    dialect: Box<dyn Dialect>,
+    table: String,
+    pub columns: Vec<ServerColumn>,
+    pub key: Vec<ServerColumn>,
+}
+
+impl Statements {
+    pub fn new(dialect: Box<dyn Dialect>, table: String, columns: Vec<ServerColumn>, key: Vec<ServerColumn>) -> Self {
+        Statements { dialect, table, columns, key }
+    }
+
+    /// Ranges in chunks that fit one statement, with the index of each
+    /// chunk's first range.
+    pub fn chunks<'r>(&self, ranges: &'r [KeyRange]) -> impl Iterator<Item = (usize, &'r [KeyRange])> {
+        let per = MAX_TERMS.min(MAX_PARAMS / (2 * self.key.len()).max(1)).max(1);
+        ranges.chunks(per).enumerate().map(move |(i, c)| (i * per, c))
+    }
+
+    pub fn keys_per_statement(&self) -> usize {
+        (MAX_PARAMS / self.key.len().max(1)).min(MAX_ROWS_PER_STATEMENT)
+    }
+
+    pub fn rows_per_statement(&self) -> usize {
+        (MAX_PARAMS / self.columns.len().max(1)).min(MAX_ROWS_PER_STATEMENT)
+    }
+
+    fn order_by(&self) -> String {
+        self.key.iter().map(|c| self.dialect.order_expr(c)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// Key columns as text, aliased so that no `ORDER BY` can pick up the
+    /// text instead of the column.
+    fn key_text(&self) -> String {
+        self.key
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS rangesync_k{i}", self.dialect.text_expr(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn all_text(&self) -> String {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{} AS rangesync_c{i}", self.dialect.text_expr(c)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn row_md5(&self) -> String {
+        let bytes: Vec<String> =
+            self.columns.iter().map(|c| self.dialect.canonical_bytes(c).expect("checked before pushdown")).collect();
+        self.dialect.md5_hex(&bytes)
+    }
+
+    fn compare(&self, op: &str, key: &Key, params: &mut Params) -> String {
+        let marks: Vec<String> =
+            self.key.iter().zip(&key.0).map(|(c, v)| self.dialect.key_param(c, params.push(v))).collect();
+        if self.key.len() == 1 {
+            format!("{} {op} {}", self.dialect.order_expr(&self.key[0]), marks[0])
+        } else {
+            format!("({}) {op} ({})", self.order_by(), marks.join(", "))
+        }
+    }
+
+    fn range_predicate(&self, range: &KeyRange, params: &mut Params) -> String {
+        let mut parts = Vec::new();
+        match &range.lo {
+            Lower::Unbounded => {}
+            Lower::Included(k) => parts.push(self.compare(">=", k, params)),
+            Lower::Excluded(k) => parts.push(self.compare(">", k, params)),
+        }
+        if let Some(hi) = &range.hi {
+            parts.push(self.compare("<", hi, params));
+        }
+        if parts.is_empty() { "1 = 1".into() } else { parts.join(" AND ") }
+    }
+
+    fn key_in(&self, keys: &[Key], params: &mut Params) -> String {
+        let tuples: Vec<String> = keys
+            .iter()
+            .map(|k| {
+                let marks: Vec<String> =
+                    self.key.iter().zip(&k.0).map(|(c, v)| self.dialect.key_param(c, params.push(v))).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        format!("({}) IN ({})", self.order_by(), tuples.join(", "))
+    }
+
+    /// Every `size`-th key of each range by `row_number()` in key order:
+    /// columns (range index, row number, key text...).
+    pub fn split(&self, base: usize, ranges: &[KeyRange], size: u64, params: &mut Params) -> String {
+        let aliases: Vec<String> = (0..self.key.len()).map(|i| format!("rangesync_k{i}")).collect();
+        let terms: Vec<String> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let pred = self.range_predicate(r, params);
+                format!(
+                    "SELECT {p}, {rn}, {outer} FROM (SELECT {keys}, row_number() OVER (ORDER BY {order}) AS rangesync_rn \
+                     FROM {t} WHERE {pred}) rangesync_s WHERE rangesync_rn % {size} = 1 AND rangesync_rn > 1",
+                    p = self.dialect.as_text(&(base + i).to_string()),
+                    rn = self.dialect.as_text("rangesync_rn"),
+                    outer = aliases.join(", "),
+                    keys = self.key_text(),
+                    order = self.order_by(),
+                    t = self.table,
+                )
+            })
+            .collect();
+        terms.join(" UNION ALL ")
+    }
+
+    /// Per range: (index, count, lane-0 sum, lane-1 sum), all text.
+    pub fn fingerprints(&self, base: usize, ranges: &[KeyRange], params: &mut Params) -> String {
+        let terms: Vec<String> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let pred = self.range_predicate(r, params);
+                format!(
+                    "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}) rangesync_s",
+                    p = self.dialect.as_text(&(base + i).to_string()),
+                    count = self.dialect.as_text("count(*)"),
+                    hi = self.dialect.lane_sum("h", 0),
+                    lo = self.dialect.lane_sum("h", 1),
+                    md5 = self.row_md5(),
+                    t = self.table,
+                )
+            })
+            .collect();
+        terms.join(" UNION ALL ")
+    }
+
+    /// (key text..., md5 hex) of the rows of a range, in key order.
+    pub fn pairs(&self, range: &KeyRange, params: &mut Params) -> String {
+        let pred = self.range_predicate(range, params);
+        format!(
+            "SELECT {keys}, {md5} FROM {t} WHERE {pred} ORDER BY {order}",
+            keys = self.key_text(),
+            md5 = self.row_md5(),
+            t = self.table,
+            order = self.order_by()
+        )
+    }
+
+    /// Whole rows (as text) of a range, in key order.
+    pub fn rows_in_range(&self, range: &KeyRange, params: &mut Params) -> String {
+        let pred = self.range_predicate(range, params);
+        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {}", self.all_text(), self.table, self.order_by())
+    }
+
+    pub fn fetch(&self, keys: &[Key], params: &mut Params) -> String {
+        let cond = self.key_in(keys, params);
+        format!("SELECT {} FROM {} WHERE {cond}", self.all_text(), self.table)
+    }
+
+    pub fn upsert(&self, rows: &[Row], params: &mut Params) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
+        let keys: Vec<&str> = self.key.iter().map(|c| c.ident.as_str()).collect();
+        let tuples: Vec<String> = rows
+            .iter()
+            .map(|row| {
+                let marks: Vec<String> =
+                    self.columns.iter().zip(row).map(|(c, v)| self.dialect.write_param(c, params.push(v))).collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} ({}) VALUES {} {}",
+            self.table,
+            names.join(", "),
+            tuples.join(", "),
+            self.dialect.upsert_tail(&keys, &names)
+        )
+    }
+
+    pub fn delete(&self, keys: &[Key], params: &mut Params) -> String {
+        format!("DELETE FROM {} WHERE {}", self.table, self.key_in(keys, params))
+    }
+}

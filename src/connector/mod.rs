@@ -3,6 +3,7 @@
 //! endpoint URL.
 
 pub mod endpoint;
+pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod sqlserver;
@@ -33,9 +34,6 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
             Ok(Box::new(sqlite::SqliteStore::open(location, mode, &endpoint.redacted()).await?))
         }
         Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
-        Endpoint::Mysql(url) => Err(StoreError::Invalid(format!(
-            "{}: mysql:// endpoints are not supported by this version of rangesync yet",
-            url.shown()
-        ))),
+        Endpoint::Mysql(url) => Ok(Box::new(mysql::MyStore::open(url.connect_url(), &url.shown()).await?)),
     }
 }

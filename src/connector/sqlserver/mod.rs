@@ -62,6 +62,10 @@ pub trait Dialect: Send + Sync {
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
     fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String;
+    /// A value as the text bound for it (`None` for NULL).
+    fn render(&self, v: &Value) -> Option<String> {
+        text_values::render(v)
+    }
 }
 
 pub struct ServerDataset {

@@ -1,7 +1,6 @@
 //! SQL text for the server dataset, built once per table through a dialect.
 
 use super::{Dialect, ServerColumn};
-use crate::connector::text_values;
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
 use crate::engine::store::Row;
@@ -25,9 +24,9 @@ impl Params {
         Params::default()
     }
 
-    /// Adds a value; returns its 1-based number.
-    fn push(&mut self, v: &Value) -> usize {
-        self.values.push(text_values::render(v));
+    /// Adds a value, rendered by the dialect; returns its 1-based number.
+    fn push(&mut self, dialect: &dyn Dialect, v: &Value) -> usize {
+        self.values.push(dialect.render(v));
         self.values.len()
     }
 }
@@ -91,7 +90,7 @@ impl Statements {
 
     fn compare(&self, op: &str, key: &Key, params: &mut Params) -> String {
         let marks: Vec<String> =
-            self.key.iter().zip(&key.0).map(|(c, v)| self.dialect.key_param(c, params.push(v))).collect();
+            self.key.iter().zip(&key.0).map(|(c, v)| self.dialect.key_param(c, params.push(self.dialect.as_ref(), v))).collect();
         if self.key.len() == 1 {
             format!("{} {op} {}", self.dialect.order_expr(&self.key[0]), marks[0])
         } else {
@@ -117,7 +116,7 @@ impl Statements {
             .iter()
             .map(|k| {
                 let marks: Vec<String> =
-                    self.key.iter().zip(&k.0).map(|(c, v)| self.dialect.key_param(c, params.push(v))).collect();
+                    self.key.iter().zip(&k.0).map(|(c, v)| self.dialect.key_param(c, params.push(self.dialect.as_ref(), v))).collect();
                 format!("({})", marks.join(", "))
             })
             .collect();
@@ -199,7 +198,7 @@ impl Statements {
             .iter()
             .map(|row| {
                 let marks: Vec<String> =
-                    self.columns.iter().zip(row).map(|(c, v)| self.dialect.write_param(c, params.push(v))).collect();
+                    self.columns.iter().zip(row).map(|(c, v)| self.dialect.write_param(c, params.push(self.dialect.as_ref(), v))).collect();
                 format!("({})", marks.join(", "))
             })
             .collect();

@@ -1,0 +1,167 @@
+//! MySQL / MariaDB column types: classification, exact text, byte-wise key
+//! order, and rangesync's canonical encoding built in SQL (binary strings),
+//! byte for byte what `Value::encode` produces in Rust. Doubles have no
+//! exact SQL rendering of their bits here, so tables with float columns are
+//! hashed by rangesync from exact text instead (see `ServerDataset`).
+
+use crate::connector::sqlserver::{Dialect, ServerColumn};
+use crate::connector::text_values;
+use crate::engine::store::TypeClass;
+use crate::engine::value::Value;
+
+pub struct MyDialect;
+
+/// Classifies a column by `information_schema` `data_type` and `column_type`.
+pub fn class_of(data_type: &str, column_type: &str) -> TypeClass {
+    match data_type {
+        "tinyint" if column_type.starts_with("tinyint(1)") => TypeClass::Bool,
+        "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" => TypeClass::Integer,
+        "decimal" | "numeric" => TypeClass::Numeric,
+        "float" | "double" | "real" => TypeClass::Float,
+        "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob" => TypeClass::Blob,
+        "date" => TypeClass::Date,
+        "time" => TypeClass::Time,
+        "datetime" => TypeClass::Timestamp,
+        "timestamp" => TypeClass::TimestampTz,
+        "uuid" => TypeClass::Uuid,
+        "json" => TypeClass::Json,
+        _ => TypeClass::Text,
+    }
+}
+
+fn unsigned(c: &ServerColumn) -> bool {
+    c.sql_type.to_ascii_lowercase().contains("unsigned")
+}
+
+/// 8-byte big-endian two's complement of an integer expression.
+fn be8(x: &str) -> String {
+    format!("UNHEX(LPAD(HEX({x}), 16, '0'))")
+}
+
+/// 4-byte big-endian of a non-negative integer expression.
+fn be4(x: &str) -> String {
+    format!("UNHEX(LPAD(HEX({x}), 8, '0'))")
+}
+
+/// Tag, 8-byte length, then the bytes of a binary expression.
+fn prefixed(tag: &str, bytes: &str) -> String {
+    format!("CONCAT(X'{tag}', {}, {bytes})", be8(&format!("LENGTH({bytes})")))
+}
+
+fn utf8_bytes(c: &str) -> String {
+    format!("CAST(CONVERT({c} USING utf8mb4) AS BINARY)")
+}
+
+impl Dialect for MyDialect {
+    fn text_expr(&self, c: &ServerColumn) -> String {
+        match c.class {
+            TypeClass::Blob => format!("HEX({})", c.ident),
+            TypeClass::Text | TypeClass::Json => format!("CONVERT({} USING utf8mb4)", c.ident),
+            _ => format!("CAST({} AS CHAR)", c.ident),
+        }
+    }
+
+    /// Text keys byte-wise as UTF-8, whatever the column's collation.
+    fn order_expr(&self, c: &ServerColumn) -> String {
+        match c.class {
+            TypeClass::Text | TypeClass::Json => utf8_bytes(&c.ident),
+            _ => c.ident.clone(),
+        }
+    }
+
+    /// Bound values are text; casts keep comparisons exact (MySQL would
+    /// compare an integer column with a string as doubles).
+    fn key_param(&self, c: &ServerColumn, _n: usize) -> String {
+        match c.class {
+            TypeClass::Text | TypeClass::Json => utf8_bytes("?"),
+            TypeClass::Integer if unsigned(c) => "CAST(? AS UNSIGNED)".into(),
+            TypeClass::Integer | TypeClass::Bool => "CAST(? AS SIGNED)".into(),
+            TypeClass::Numeric => "CAST(? AS DECIMAL(65, 30))".into(),
+            TypeClass::Float => "CAST(? AS DOUBLE)".into(),
+            TypeClass::Date => "CAST(? AS DATE)".into(),
+            TypeClass::Time => "CAST(? AS TIME(6))".into(),
+            TypeClass::Timestamp | TypeClass::TimestampTz => "CAST(? AS DATETIME(6))".into(),
+            TypeClass::Blob => "UNHEX(?)".into(),
+            TypeClass::Uuid | TypeClass::Any => "?".into(),
+        }
+    }
+
+    fn write_param(&self, c: &ServerColumn, _n: usize) -> String {
+        match c.class {
+            TypeClass::Blob => "UNHEX(?)".into(),
+            _ => "?".into(),
+        }
+    }
+
+    fn md5_hex(&self, parts: &[String]) -> String {
+        format!("MD5(CONCAT({}))", parts.join(", "))
+    }
+
+    /// The lane as an unsigned 64-bit integer, summed exactly (as DECIMAL).
+    fn lane_sum(&self, h: &str, lane: usize) -> String {
+        format!(
+            "COALESCE(CAST(SUM(CAST(CONV(SUBSTRING({h}, {}, 16), 16, 10) AS UNSIGNED)) AS CHAR), '0')",
+            1 + 16 * lane
+        )
+    }
+
+    fn as_text(&self, x: &str) -> String {
+        format!("CAST({x} AS CHAR)")
+    }
+
+    fn upsert_tail(&self, _keys: &[&str], columns: &[&str]) -> String {
+        let sets: Vec<String> = columns.iter().map(|c| format!("{c} = VALUES({c})")).collect();
+        format!("ON DUPLICATE KEY UPDATE {}", sets.join(", "))
+    }
+
+    /// MySQL spells values its own way: booleans as 1/0, bytes as bare hex
+    /// (for `UNHEX`), instants without an offset (the session is in UTC).
+    fn render(&self, v: &Value) -> Option<String> {
+        match v {
+            Value::Bool(b) => Some(if *b { "1" } else { "0" }.into()),
+            Value::Blob(b) => Some(text_values::hex(b)),
+            Value::TimestampTz(t) => Some(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+            other => text_values::render(other),
+        }
+    }
+
+    fn canonical_bytes(&self, col: &ServerColumn) -> Option<String> {
+        let c = &col.ident;
+        let body = match col.class {
+            TypeClass::Integer => format!(
+                "CONCAT(X'02', UNHEX(IF({c} < 0, 'FFFFFFFFFFFFFFFF', '0000000000000000')), {})",
+                be8(c)
+            ),
+            // No SQL function exposes a double's bits.
+            TypeClass::Float => return None,
+            TypeClass::Numeric => {
+                let text = format!("CAST({c} AS CHAR)");
+                let canonical = format!(
+                    "IF({c} = 0, '0', IF(LOCATE('.', {text}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text})), {text}))"
+                );
+                prefixed("04", &format!("CAST({canonical} AS BINARY)"))
+            }
+            TypeClass::Bool => format!("IF({c} <> 0, X'0101', X'0100')"),
+            TypeClass::Blob => prefixed("06", c),
+            TypeClass::Date => format!("CONCAT(X'07', {})", be8(&format!("DATEDIFF({c}, '1970-01-01')"))),
+            TypeClass::Time => format!(
+                "CONCAT(X'08', {}, {})",
+                be4(&format!("FLOOR(TIME_TO_SEC({c}))")),
+                be4(&format!("MICROSECOND({c}) * 1000"))
+            ),
+            TypeClass::Timestamp | TypeClass::TimestampTz => {
+                let tag = if col.class == TypeClass::Timestamp { "09" } else { "0a" };
+                let whole = format!("({c} - INTERVAL MICROSECOND({c}) MICROSECOND)");
+                format!(
+                    "CONCAT(X'{tag}', {}, {})",
+                    be8(&format!("TIMESTAMPDIFF(SECOND, '1970-01-01 00:00:00', {whole})")),
+                    be4(&format!("MICROSECOND({c}) * 1000"))
+                )
+            }
+            TypeClass::Uuid => format!("CONCAT(X'0b', UNHEX(REPLACE(CAST({c} AS CHAR), '-', '')))"),
+            TypeClass::Json => prefixed("0c", &utf8_bytes(c)),
+            TypeClass::Text | TypeClass::Any => prefixed("05", &utf8_bytes(c)),
+        };
+        Some(format!("IF({c} IS NULL, X'00', {body})"))
+    }
+}

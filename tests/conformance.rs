@@ -1,7 +1,8 @@
 //! The connector conformance suite: the promises every store makes to the
 //! engine, checked through the `Store`/`Dataset` traits. Each connector
 //! adds a `Harness` and runs every check (as rclone does for its backends).
-//! Today: SQLite (file-backed) and PostgreSQL (a real server).
+//! Today: SQLite (file-backed), PostgreSQL and MariaDB (real servers; the
+//! MariaDB table holds a double, so it also covers the streaming fallback).
 
 mod common;
 
@@ -67,6 +68,30 @@ impl Harness for PostgresHarness {
                      CASE WHEN i % 3 = 1 THEN NULL ELSE i / 7.0 END,
                      CASE WHEN i % 3 = 2 THEN NULL ELSE substr('\\x0000000000'::bytea, 1, (i % 5)::int) END
                  FROM generate_series(1, {rows}) i;"
+            ),
+        )
+        .await;
+        connector::open(&Endpoint::parse(&url).unwrap(), Access::Write).await.unwrap()
+    }
+}
+
+struct MysqlHarness {
+    db: &'static str,
+}
+
+#[async_trait]
+impl Harness for MysqlHarness {
+    async fn store_with_rows(&self, rows: i64) -> Box<dyn Store> {
+        let url = common::my::fresh_db(&format!("{}_{rows}", self.db)).await;
+        common::my::exec(
+            &url,
+            &format!(
+                "CREATE TABLE conf (id bigint PRIMARY KEY, name text, score double, data blob);
+                 INSERT INTO conf SELECT seq * 3,
+                     CASE WHEN seq % 3 = 0 THEN NULL ELSE CONCAT('name ', seq) END,
+                     CASE WHEN seq % 3 = 1 THEN NULL ELSE seq / 7e0 END,
+                     CASE WHEN seq % 3 = 2 THEN NULL ELSE REPEAT(X'00', seq % 5) END
+                 FROM seq_1_to_{rows};"
             ),
         )
         .await;
@@ -201,6 +226,11 @@ async fn run_suite(h: &dyn Harness) {
 #[tokio::test]
 async fn sqlite_conforms() {
     run_suite(&SqliteHarness { dir: TempDir::new().unwrap() }).await;
+}
+
+#[tokio::test]
+async fn mysql_conforms() {
+    run_suite(&MysqlHarness { db: "rs_test_conformance_my" }).await;
 }
 
 #[tokio::test]

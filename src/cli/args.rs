@@ -18,6 +18,7 @@ at any time: it is idempotent, and a run that was interrupted is repaired by the
 Endpoints:
   sqlite://PATH (relative) or sqlite:///PATH (absolute)
   postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+  mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (MySQL or MariaDB)
 A password may come from RANGESYNC_SOURCE_PASSWORD / RANGESYNC_TARGET_PASSWORD instead of
 the URL; it is never printed.";
 

@@ -3,6 +3,7 @@
 //! rangesync (SQLite's own EXCEPT over every column and its type).
 #![allow(dead_code)]
 
+pub mod my;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

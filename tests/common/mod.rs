@@ -123,3 +123,9 @@ pub async fn shop_pair(dir: &Path) -> (PathBuf, PathBuf) {
     exec(&t, &(fixture("shop_source.sql") + &fixture("shop_target_drift.sql"))).await;
     (s, t)
 }
+
+/// `base` (a server URL ending in /DATABASE) with another database name.
+pub fn with_database(base: &str, name: &str) -> String {
+    let cut = base.rfind('/').expect("a database in the server URL");
+    format!("{}/{name}", &base[..cut])
+}

@@ -13,9 +13,7 @@ pub fn server_url() -> String {
 }
 
 pub fn url(name: &str) -> String {
-    let base = server_url();
-    let cut = base.rfind('/').expect("a database in RANGESYNC_MYSQL_URL");
-    format!("{}/{name}", &base[..cut])
+    super::with_database(&server_url(), name)
 }
 
 async fn connect(url: &str) -> MySqlConnection {

@@ -14,9 +14,7 @@ pub fn server_url() -> String {
 
 /// The URL of database `name` on the test server.
 pub fn url(name: &str) -> String {
-    let base = server_url();
-    let cut = base.rfind('/').expect("a database in RANGESYNC_PG_URL");
-    format!("{}/{name}", &base[..cut])
+    super::with_database(&server_url(), name)
 }
 
 async fn connect(url: &str) -> PgConnection {

@@ -13,16 +13,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row};
+use sqlx::{AssertSqlSafe, Executor, Row};
 
-use super::sqlserver::{pool, ServerColumn, ServerDataset, ServerPool};
+use super::sqlserver::{first_connection, pool, project, ServerColumn, ServerDataset, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
-use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 use dialect::{class_of, MyDialect};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4";
 
 pub struct MyStore {
@@ -39,11 +37,6 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
-fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
-    let retryable = pool::is_transient(&e);
-    StoreError::Connect { endpoint: url.to_string(), reason: first_line(&e.to_string()), retryable }
-}
-
 /// Reads a text cell whatever type the server labels it with
 /// (information_schema columns come back as binary strings on some versions).
 fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
@@ -56,22 +49,7 @@ impl MyStore {
     pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
         let options = MySqlConnectOptions::from_str(full_url)
             .map_err(|e| StoreError::Invalid(format!("{shown}: {}", first_line(&e.to_string()))))?;
-        RetryPolicy::default()
-            .run(&format!("connect to {shown}"), || async {
-                match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        Ok(())
-                    }
-                    Ok(Err(e)) => Err(connect_error(shown, e)),
-                    Err(_) => Err(StoreError::Connect {
-                        endpoint: shown.to_string(),
-                        reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
-                        retryable: true,
-                    }),
-                }
-            })
-            .await?;
+        first_connection(&options, shown).await?;
         let pool = MySqlPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -185,15 +163,7 @@ impl Store for MyStore {
             .columns(&projection.table)
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
-        let find = |name: &str| {
-            server
-                .iter()
-                .find(|c| c.name == name)
-                .cloned()
-                .ok_or_else(|| StoreError::Invalid(format!("{what} has no column {name}")))
-        };
-        let columns = projection.columns.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
-        let key = projection.key.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        let (columns, key) = project(&server, projection, &what)?;
         Ok(Box::new(ServerDataset::new(
             ServerPool::Mysql(self.pool.clone()),
             Box::new(MyDialect),

@@ -14,17 +14,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
+use sqlx::{AssertSqlSafe, Executor};
 
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
-use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use super::sqlserver::{pool, ServerColumn, ServerDataset, ServerPool};
+use super::sqlserver::{first_connection, pool, project, ServerColumn, ServerDataset, ServerPool};
 use dialect::{class_of, PgDialect};
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Session settings that make every text rendering exact and stable.
 const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
@@ -44,23 +42,7 @@ impl PgStore {
         // One direct connection first, so the user sees the server's own
         // reason (refused, unknown database) rather than a pool timeout,
         // retried with backoff when it is transient.
-        RetryPolicy::default()
-            .run(&format!("connect to {shown}"), || async {
-                let attempt = tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await;
-                match attempt {
-                    Ok(Ok(conn)) => {
-                        let _ = conn.close().await;
-                        Ok(())
-                    }
-                    Ok(Err(e)) => Err(connect_error(shown, e)),
-                    Err(_) => Err(StoreError::Connect {
-                        endpoint: shown.to_string(),
-                        reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
-                        retryable: true,
-                    }),
-                }
-            })
-            .await?;
+        first_connection(&options, shown).await?;
         let pool = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(30))
@@ -134,11 +116,6 @@ fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 
-fn connect_error(url: &str, e: sqlx::Error) -> StoreError {
-    let retryable = pool::is_transient(&e);
-    StoreError::Connect { endpoint: url.to_string(), reason: first_line(&e.to_string()), retryable }
-}
-
 #[async_trait]
 impl Store for PgStore {
     fn describe(&self) -> &str {
@@ -199,14 +176,7 @@ impl Store for PgStore {
             .columns(&projection.table)
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
-        let find = |name: &str| {
-            pg.iter()
-                .find(|c| c.name == name)
-                .cloned()
-                .ok_or_else(|| StoreError::Invalid(format!("{what} has no column {name}")))
-        };
-        let columns = projection.columns.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
-        let key = projection.key.iter().map(|c| find(c)).collect::<Result<Vec<_>, _>>()?;
+        let (columns, key) = project(&pg, projection, &what)?;
         Ok(Box::new(ServerDataset::new(
             ServerPool::Postgres(self.pool.clone()),
             Box::new(PgDialect),

@@ -24,6 +24,61 @@ use crate::engine::store::{Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
+
+use std::time::Duration;
+
+use sqlx::{ConnectOptions, Connection};
+
+use crate::engine::retry::RetryPolicy;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connects once, directly, before any pool exists, so the user sees the
+/// server's own reason (refused, unknown database, bad password) rather
+/// than a pool timeout; transient failures are retried with backoff.
+pub async fn first_connection<O>(options: &O, shown: &str) -> StoreResult<()>
+where
+    O: ConnectOptions,
+    O::Connection: Sized,
+{
+    RetryPolicy::default()
+        .run(&format!("connect to {shown}"), || async {
+            match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(StoreError::Connect {
+                    endpoint: shown.to_string(),
+                    reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                    retryable: pool::is_transient(&e),
+                }),
+                Err(_) => Err(StoreError::Connect {
+                    endpoint: shown.to_string(),
+                    reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
+                    retryable: true,
+                }),
+            }
+        })
+        .await
+}
+
+/// The projected columns and key columns, looked up by name.
+pub fn project(
+    all: &[ServerColumn],
+    projection: &Projection,
+    what: &str,
+) -> StoreResult<(Vec<ServerColumn>, Vec<ServerColumn>)> {
+    let find = |name: &String| {
+        all.iter()
+            .find(|c| &c.name == name)
+            .cloned()
+            .ok_or_else(|| StoreError::Invalid(format!("{what} has no column {name}")))
+    };
+    let columns = projection.columns.iter().map(find).collect::<Result<Vec<_>, _>>()?;
+    let key = projection.key.iter().map(find).collect::<Result<Vec<_>, _>>()?;
+    Ok((columns, key))
+}
 pub use statements::{Params, Statements};
 
 /// One column as the server connectors see it.

@@ -60,24 +60,39 @@ fn my_text(row: &MySqlRow) -> StoreResult<TextRow> {
         .collect()
 }
 
+/// A query with every parameter bound as text (or NULL).
+macro_rules! bound {
+    ($sql:expr, $params:expr) => {{
+        let mut q = sqlx::query(AssertSqlSafe($sql));
+        for v in $params.values {
+            q = q.bind(v);
+        }
+        q
+    }};
+}
+
+/// Runs statements in one transaction on a pool of either engine.
+macro_rules! in_transaction {
+    ($pool:expr, $statements:expr, $what:expr) => {{
+        let mut affected = 0;
+        let mut tx = $pool.begin().await.map_err(|e| write_error($what, e))?;
+        for (sql, params) in $statements {
+            affected += bound!(sql, params).execute(&mut *tx).await.map_err(|e| write_error($what, e))?.rows_affected();
+        }
+        tx.commit().await.map_err(|e| write_error($what, e))?;
+        affected
+    }};
+}
+
 impl ServerPool {
     pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
-        let context = format!("{what}");
         match self {
             ServerPool::Postgres(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for v in params.values {
-                    q = q.bind(v);
-                }
-                let rows = q.fetch_all(pool).await.map_err(|e| read_error(&context, e))?;
+                let rows = bound!(sql, params).fetch_all(pool).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(pg_text).collect()
             }
             ServerPool::Mysql(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for v in params.values {
-                    q = q.bind(v);
-                }
-                let rows = q.fetch_all(pool).await.map_err(|e| read_error(&context, e))?;
+                let rows = bound!(sql, params).fetch_all(pool).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(my_text).collect()
             }
         }
@@ -85,50 +100,22 @@ impl ServerPool {
 
     pub fn stream_text(&self, sql: String, params: Params, what: String) -> BoxStream<'_, StoreResult<TextRow>> {
         match self {
-            ServerPool::Postgres(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for v in params.values {
-                    q = q.bind(v);
-                }
-                q.fetch(pool).map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| pg_text(&row))).boxed()
-            }
-            ServerPool::Mysql(pool) => {
-                let mut q = sqlx::query(AssertSqlSafe(sql));
-                for v in params.values {
-                    q = q.bind(v);
-                }
-                q.fetch(pool).map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| my_text(&row))).boxed()
-            }
+            ServerPool::Postgres(pool) => bound!(sql, params)
+                .fetch(pool)
+                .map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| pg_text(&row)))
+                .boxed(),
+            ServerPool::Mysql(pool) => bound!(sql, params)
+                .fetch(pool)
+                .map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| my_text(&row)))
+                .boxed(),
         }
     }
 
     /// Runs the statements in one transaction; returns the rows affected.
     pub async fn execute_in_transaction(&self, statements: Vec<(String, Params)>, what: &str) -> StoreResult<u64> {
-        let mut affected = 0;
-        match self {
-            ServerPool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| write_error(what, e))?;
-                for (sql, params) in statements {
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for v in params.values {
-                        q = q.bind(v);
-                    }
-                    affected += q.execute(&mut *tx).await.map_err(|e| write_error(what, e))?.rows_affected();
-                }
-                tx.commit().await.map_err(|e| write_error(what, e))?;
-            }
-            ServerPool::Mysql(pool) => {
-                let mut tx = pool.begin().await.map_err(|e| write_error(what, e))?;
-                for (sql, params) in statements {
-                    let mut q = sqlx::query(AssertSqlSafe(sql));
-                    for v in params.values {
-                        q = q.bind(v);
-                    }
-                    affected += q.execute(&mut *tx).await.map_err(|e| write_error(what, e))?.rows_affected();
-                }
-                tx.commit().await.map_err(|e| write_error(what, e))?;
-            }
-        }
-        Ok(affected)
+        Ok(match self {
+            ServerPool::Postgres(pool) => in_transaction!(pool, statements, what),
+            ServerPool::Mysql(pool) => in_transaction!(pool, statements, what),
+        })
     }
 }

@@ -203,3 +203,17 @@ async fn postgres_bad_input_gets_one_sentence() {
     assert!(!run.stderr.contains("hunter2"), "the password is never printed: {}", run.stderr);
     assert!(run.stderr.contains("postgres://postgres:***@127.0.0.1:1/db"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_value_the_target_cannot_hold_stops_with_one_sentence_and_writes_nothing_of_its_batch() {
+    let dir = TempDir::new().unwrap();
+    let lite = dir.path().join("v.db");
+    common::exec(&lite, "CREATE TABLE v (id INTEGER PRIMARY KEY, code TEXT); INSERT INTO v VALUES (1, 'ok'), (2, 'far too long');").await;
+    let url = pg::fresh_db("rs_test_pg_too_long").await;
+    pg::exec(&url, "CREATE TABLE v (id int8 PRIMARY KEY, code varchar(5));").await;
+    let run = rangesync(&["sync", &common::url(&lite), &url]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("table v in") && run.stderr.contains("character varying(5)"), "{}", run.stderr);
+    assert_eq!(pg::scalar(&url, "SELECT count(*) FROM v").await, 0, "the batch's transaction was rolled back");
+}

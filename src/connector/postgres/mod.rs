@@ -68,10 +68,15 @@ impl PgStore {
         .map_err(|e| pool::read_error(&context, e))?;
         let Some((oid,)) = oid else { return Ok(None) };
         // For domains, classify by the base type.
-        let rows: Vec<(String, String, bool, String)> = sqlx::query_as(
+        // Bound values are cast to the type by its catalog name, without
+        // modifiers (pg_catalog.bpchar, pg_catalog.varchar, ...): an explicit
+        // cast to varchar(5) or to `character` (char(1)!) silently
+        // truncates, while the assignment into the column checks the length
+        // and fails loudly.
+        let rows: Vec<(String, String, bool, String, String)> = sqlx::query_as(
             "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull, \
-                    COALESCE(b.typname, t.typname)::text \
-             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+                    COALESCE(b.typname, t.typname)::text, format('%I.%I', tn.nspname, t.typname) \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace \
              LEFT JOIN pg_type b ON t.typtype = 'd' AND b.oid = t.typbasetype \
              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' \
              ORDER BY a.attnum",
@@ -92,12 +97,12 @@ impl PgStore {
         .map_err(|e| pool::read_error(&context, e))?;
         let mut columns = Vec::new();
         let mut pg = Vec::new();
-        for (name, sql_type, not_null, typname) in rows {
+        for (name, sql_type, not_null, typname, base_type) in rows {
             let class = class_of(&typname);
             pg.push(ServerColumn {
                 name: name.clone(),
                 ident: ident(&name),
-                sql_type: sql_type.clone(),
+                sql_type: base_type,
                 class,
                 single: typname == "float4",
             });
@@ -138,14 +143,11 @@ impl Store for PgStore {
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
-        let Some((columns, pg, key)) = self.columns(name).await? else { return Ok(None) };
-        let mut defs: Vec<String> = pg.iter().map(|c| format!("{} {}", c.ident, c.sql_type)).collect();
-        for (c, col) in columns.iter().zip(&pg) {
-            if c.not_null {
-                let d = defs.iter_mut().find(|d| d.starts_with(&col.ident)).expect("column listed");
-                d.push_str(" NOT NULL");
-            }
-        }
+        let Some((columns, _, key)) = self.columns(name).await? else { return Ok(None) };
+        let mut defs: Vec<String> = columns
+            .iter()
+            .map(|c| format!("{} {}{}", ident(&c.name), c.declared_type, if c.not_null { " NOT NULL" } else { "" }))
+            .collect();
         if !key.is_empty() {
             defs.push(format!("PRIMARY KEY ({})", key.iter().map(|k| ident(k)).collect::<Vec<_>>().join(", ")));
         }

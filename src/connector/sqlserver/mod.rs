@@ -87,7 +87,8 @@ pub struct ServerColumn {
     pub name: String,
     /// Quoted identifier.
     pub ident: String,
-    /// The declared type, as used in casts of bound parameters.
+    /// The type bound parameters are cast to: without length or precision
+    /// modifiers, so the server's own assignment checks still apply.
     pub sql_type: String,
     pub class: TypeClass,
     /// Single-precision float: parsed as f32 so its text reads back exactly.

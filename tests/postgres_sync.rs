@@ -217,3 +217,29 @@ async fn a_value_the_target_cannot_hold_stops_with_one_sentence_and_writes_nothi
     assert!(run.stderr.contains("table v in") && run.stderr.contains("character varying(5)"), "{}", run.stderr);
     assert_eq!(pg::scalar(&url, "SELECT count(*) FROM v").await, 0, "the batch's transaction was rolled back");
 }
+
+#[tokio::test]
+async fn a_target_that_stores_something_else_is_caught_by_the_read_back() {
+    // numeric(6,2) rounds 1.005 without an error; the run must not call the
+    // tables in sync when the target holds 1.01.
+    let src = pg::fresh_db("rs_test_pg_round_src").await;
+    let tgt = pg::fresh_db("rs_test_pg_round_tgt").await;
+    pg::exec(&src, "CREATE TABLE r (id int8 PRIMARY KEY, amount numeric(10,3)); INSERT INTO r VALUES (1, 2.5), (2, 1.005);").await;
+    pg::exec(&tgt, "CREATE TABLE r (id int8 PRIMARY KEY, amount numeric(6,2));").await;
+    let run = rangesync(&["sync", &src, &tgt]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("column amount of key 2 was written as 1.005 but the target stored 1.01"), "{}", run.stderr);
+}
+
+#[tokio::test]
+async fn sqlite_numeric_affinity_is_not_paired_with_a_server_decimal() {
+    let dir = TempDir::new().unwrap();
+    let lite = dir.path().join("n.db");
+    common::exec(&lite, "CREATE TABLE n (id INTEGER PRIMARY KEY, amount NUMERIC);").await;
+    let url = pg::fresh_db("rs_test_pg_numeric_affinity").await;
+    pg::exec(&url, "CREATE TABLE n (id int8 PRIMARY KEY, amount numeric(6,2));").await;
+    let run = rangesync(&["diff", &common::url(&lite), &url]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("column amount"), "{}", run.stderr);
+}

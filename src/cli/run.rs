@@ -168,6 +168,7 @@ async fn run_table(
                 target: tgt.as_ref(),
                 guard,
                 key_positions: table.projection.key_positions(),
+                column_names: table.projection.columns.clone(),
             };
             &mut applier
         }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::diff::{DiffKind, DiffSink, Difference};
-use super::error::EngineError;
+use super::error::{EngineError, StoreError};
 use super::key::Key;
 use super::report::DatasetReport;
 use super::retry::RetryPolicy;
@@ -57,6 +57,8 @@ pub struct Applier<'a> {
     pub guard: WriteGuard,
     /// Key positions inside a projected row.
     pub key_positions: Vec<usize>,
+    /// Projected column names, for messages.
+    pub column_names: Vec<String>,
 }
 
 #[async_trait]
@@ -89,6 +91,7 @@ impl DiffSink for Applier<'_> {
             unresolved += copy_keys.len() as u64 - rows.len() as u64;
             let written = self.guard.upsert(self.target, &rows).await?;
             if written > 0 {
+                self.verify_written(&rows, report).await?;
                 for row in &rows {
                     let key = Key(self.key_positions.iter().map(|&i| row[i].clone()).collect());
                     match to_copy.get(&key_bytes(&key)) {
@@ -102,6 +105,43 @@ impl DiffSink for Applier<'_> {
             }
         }
         report.remaining += unresolved + (extras - deleted);
+        Ok(())
+    }
+}
+
+impl Applier<'_> {
+    /// Reads back what was just written and compares it with the source's
+    /// values. A target whose column cannot hold a value exactly (a shorter
+    /// text, a smaller scale, a timestamp of lower precision) may store
+    /// something else without an error; the run stops with the first such
+    /// value instead of reporting "in sync" and differing again next time.
+    async fn verify_written(&self, rows: &[Row], report: &mut DatasetReport) -> Result<(), EngineError> {
+        let keys: Vec<Key> = rows.iter().map(|r| Key(self.key_positions.iter().map(|&i| r[i].clone()).collect())).collect();
+        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_rows(&keys)).await?;
+        report.rows_fetched += stored.len() as u64;
+        let mut by_key: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(stored.len());
+        for row in &stored {
+            by_key.insert(key_bytes(&Key(self.key_positions.iter().map(|&i| row[i].clone()).collect())), row);
+        }
+        for (key, wanted) in keys.iter().zip(rows) {
+            let Some(got) = by_key.get(&key_bytes(key)) else {
+                return Err(StoreError::Invalid(format!(
+                    "{}: the row with key {key} was written but cannot be read back",
+                    self.target.describe()
+                ))
+                .into());
+            };
+            if let Some(i) = (0..wanted.len()).find(|&i| wanted[i].to_canonical_bytes() != got[i].to_canonical_bytes()) {
+                return Err(StoreError::Invalid(format!(
+                    "{}: column {} of key {key} was written as {} but the target stored {}; its column type cannot hold the source's value",
+                    self.target.describe(),
+                    self.column_names.get(i).map(String::as_str).unwrap_or("?"),
+                    wanted[i].display(),
+                    got[i].display()
+                ))
+                .into());
+            }
+        }
         Ok(())
     }
 }

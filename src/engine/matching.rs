@@ -4,7 +4,7 @@
 
 use super::error::EngineError;
 use super::fingerprint::HashScheme;
-use super::store::{Capabilities, Projection, TableSchema};
+use super::store::{Capabilities, Projection, TableSchema, TypeClass};
 
 /// The projection both sides are read through: the source's columns in
 /// the source's order, matched by name on the target.
@@ -52,6 +52,21 @@ pub fn projection(
     }
     for c in &source.columns {
         let t = target.column(&c.name).expect("checked above");
+        // SQLite keeps NUMERIC-affinity values as integers or floats: they
+        // never equal a server's exact decimal, so pairing them would report
+        // differences forever.
+        if source.dialect != target.dialect
+            && c.class == TypeClass::Numeric
+            && (source.dialect == "sqlite" || target.dialect == "sqlite")
+        {
+            return Err(EngineError::Usage(format!(
+                "table {name}: column {} is {} in {source_url} and {} in {target_url}; SQLite stores NUMERIC values as \
+                 integers or floats, which never equal an exact decimal: declare the SQLite column TEXT or REAL",
+                c.name,
+                shown_type(&c.declared_type),
+                shown_type(&t.declared_type)
+            )));
+        }
         if c.class != t.class {
             return Err(EngineError::Usage(format!(
                 "table {name}: column {} is {} in {source_url} but {} in {target_url}; values would not compare equal",

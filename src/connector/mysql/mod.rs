@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
-use super::sqlserver::{first_connection, pool, project, ServerColumn, ServerDataset, ServerPool};
+use super::sqlserver::{create_same_engine, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
@@ -141,37 +141,18 @@ impl Store for MyStore {
     }
 
     async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
-        if schema.dialect != "mysql" {
-            return Err(StoreError::Invalid(format!(
-                "table {} cannot be created in {}: it comes from {}, and creating tables across engines is not supported yet; create it first",
-                schema.name, self.url, schema.dialect
-            )));
-        }
-        let context = format!("the definition of table {} into {}", schema.name, self.url);
-        for stmt in &schema.definition {
-            sqlx::query(AssertSqlSafe(stmt.clone()))
-                .execute(&self.pool)
-                .await
-                .map_err(|e| pool::write_error(&context, e))?;
-        }
-        Ok(())
+        create_same_engine(&ServerPool::Mysql(self.pool.clone()), "mysql", schema, &self.url).await
     }
 
     async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {
-        let what = format!("table {} in {}", projection.table, self.url);
-        let (_, server, _) = self
-            .columns(&projection.table)
-            .await?
-            .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
-        let (columns, key) = project(&server, projection, &what)?;
-        Ok(Box::new(ServerDataset::new(
+        let all = self.columns(&projection.table).await?.map(|(_, server, _)| server);
+        open_dataset(
             ServerPool::Mysql(self.pool.clone()),
             Box::new(MyDialect),
+            all,
             projection,
             ident(&projection.table),
-            columns,
-            key,
-            what,
-        )))
+            &self.url,
+        )
     }
 }

@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor};
+use sqlx::Executor;
 
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use super::sqlserver::{first_connection, pool, project, ServerColumn, ServerDataset, ServerPool};
+use super::sqlserver::{create_same_engine, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use dialect::{class_of, PgDialect};
 
 
@@ -156,37 +156,18 @@ impl Store for PgStore {
     }
 
     async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
-        if schema.dialect != "postgres" {
-            return Err(StoreError::Invalid(format!(
-                "table {} cannot be created in {}: it comes from {}, and creating tables across engines is not supported yet; create it first",
-                schema.name, self.url, schema.dialect
-            )));
-        }
-        let context = format!("the definition of table {} into {}", schema.name, self.url);
-        for stmt in &schema.definition {
-            sqlx::query(AssertSqlSafe(stmt.clone()))
-                .execute(&self.pool)
-                .await
-                .map_err(|e| pool::write_error(&context, e))?;
-        }
-        Ok(())
+        create_same_engine(&ServerPool::Postgres(self.pool.clone()), "postgres", schema, &self.url).await
     }
 
     async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {
-        let what = format!("table {} in {}", projection.table, self.url);
-        let (_, pg, _) = self
-            .columns(&projection.table)
-            .await?
-            .ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
-        let (columns, key) = project(&pg, projection, &what)?;
-        Ok(Box::new(ServerDataset::new(
+        let all = self.columns(&projection.table).await?.map(|(_, server, _)| server);
+        open_dataset(
             ServerPool::Postgres(self.pool.clone()),
             Box::new(PgDialect),
+            all,
             projection,
             ident(&projection.table),
-            columns,
-            key,
-            what,
-        )))
+            &self.url,
+        )
     }
 }

@@ -20,7 +20,7 @@ use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::KeyRange;
-use crate::engine::store::{Dataset, Projection, Row, StoreResult, TypeClass};
+use crate::engine::store::{Dataset, Projection, Row, StoreResult, TableSchema, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
@@ -61,6 +61,35 @@ where
             }
         })
         .await
+}
+
+/// Runs a table's definition on a server of the same engine it came from.
+pub async fn create_same_engine(pool: &ServerPool, engine: &str, schema: &TableSchema, url: &str) -> StoreResult<()> {
+    if schema.dialect != engine {
+        return Err(StoreError::Invalid(format!(
+            "table {} cannot be created in {url}: it comes from {}, and creating tables across engines is not supported yet; create it first",
+            schema.name, schema.dialect
+        )));
+    }
+    let statements = schema.definition.iter().map(|sql| (sql.clone(), Params::new())).collect();
+    pool.execute_in_transaction(statements, &format!("the definition of table {} into {url}", schema.name)).await?;
+    Ok(())
+}
+
+/// Opens the server dataset of a projection, given the table's columns
+/// (`None` when the table does not exist).
+pub fn open_dataset(
+    pool: ServerPool,
+    dialect: Box<dyn Dialect>,
+    all: Option<Vec<ServerColumn>>,
+    projection: &Projection,
+    table_ident: String,
+    url: &str,
+) -> StoreResult<Box<dyn Dataset>> {
+    let what = format!("table {} in {url}", projection.table);
+    let all = all.ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
+    let (columns, key) = project(&all, projection, &what)?;
+    Ok(Box::new(ServerDataset::new(pool, dialect, projection, table_ident, columns, key, what)))
 }
 
 /// The projected columns and key columns, looked up by name.

@@ -62,24 +62,23 @@ impl Statements {
         self.key.iter().map(|c| self.dialect.order_expr(c)).collect::<Vec<_>>().join(", ")
     }
 
-    /// Key columns as text, aliased so that no `ORDER BY` can pick up the
-    /// text instead of the column.
-    fn key_text(&self) -> String {
-        self.key
+    /// Columns as text, aliased (`rangesync_k0`, ...) so that no `ORDER BY`
+    /// can pick up the text instead of the column.
+    fn aliased_text(&self, columns: &[ServerColumn], prefix: &str) -> String {
+        columns
             .iter()
             .enumerate()
-            .map(|(i, c)| format!("{} AS rangesync_k{i}", self.dialect.text_expr(c)))
+            .map(|(i, c)| format!("{} AS rangesync_{prefix}{i}", self.dialect.text_expr(c)))
             .collect::<Vec<_>>()
             .join(", ")
     }
 
+    fn key_text(&self) -> String {
+        self.aliased_text(&self.key, "k")
+    }
+
     fn all_text(&self) -> String {
-        self.columns
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{} AS rangesync_c{i}", self.dialect.text_expr(c)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        self.aliased_text(&self.columns, "c")
     }
 
     fn row_md5(&self) -> String {

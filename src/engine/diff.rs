@@ -70,16 +70,6 @@ pub trait DiffSink: Send {
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError>;
 }
 
-/// A sink that only counts: what `diff` uses.
-pub struct CountOnly;
-
-#[async_trait]
-impl DiffSink for CountOnly {
-    async fn apply(&mut self, _batch: Vec<Difference>, _r: &mut DatasetReport) -> Result<(), EngineError> {
-        Ok(())
-    }
-}
-
 pub struct DiffOptions {
     pub zoom: Zoom,
     pub diff_batch: usize,

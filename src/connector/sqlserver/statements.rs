@@ -122,49 +122,51 @@ impl Statements {
         format!("({}) IN ({})", self.order_by(), tuples.join(", "))
     }
 
-    /// Every `size`-th key of each range by `row_number()` in key order:
-    /// columns (range index, row number, key text...).
-    pub fn split(&self, base: usize, ranges: &[KeyRange], size: u64, params: &mut Params) -> String {
-        let aliases: Vec<String> = (0..self.key.len()).map(|i| format!("rangesync_k{i}")).collect();
+    /// One `UNION ALL` term per range: `term(index as text, predicate)`.
+    fn per_range(
+        &self,
+        base: usize,
+        ranges: &[KeyRange],
+        params: &mut Params,
+        term: impl Fn(String, String) -> String,
+    ) -> String {
         let terms: Vec<String> = ranges
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 let pred = self.range_predicate(r, params);
-                format!(
-                    "SELECT {p}, {rn}, {outer} FROM (SELECT {keys}, row_number() OVER (ORDER BY {order}) AS rangesync_rn \
-                     FROM {t} WHERE {pred}) rangesync_s WHERE rangesync_rn % {size} = 1 AND rangesync_rn > 1",
-                    p = self.dialect.as_text(&(base + i).to_string()),
-                    rn = self.dialect.as_text("rangesync_rn"),
-                    outer = aliases.join(", "),
-                    keys = self.key_text(),
-                    order = self.order_by(),
-                    t = self.table,
-                )
+                term(self.dialect.as_text(&(base + i).to_string()), pred)
             })
             .collect();
         terms.join(" UNION ALL ")
     }
 
+    /// Every `size`-th key of each range by `row_number()` in key order:
+    /// columns (range index, row number, key text...).
+    pub fn split(&self, base: usize, ranges: &[KeyRange], size: u64, params: &mut Params) -> String {
+        let aliases: Vec<String> = (0..self.key.len()).map(|i| format!("rangesync_k{i}")).collect();
+        let (rn, keys, order) = (self.dialect.as_text("rangesync_rn"), self.key_text(), self.order_by());
+        self.per_range(base, ranges, params, |p, pred| {
+            format!(
+                "SELECT {p}, {rn}, {outer} FROM (SELECT {keys}, row_number() OVER (ORDER BY {order}) AS rangesync_rn \
+                 FROM {t} WHERE {pred}) rangesync_s WHERE rangesync_rn % {size} = 1 AND rangesync_rn > 1",
+                outer = aliases.join(", "),
+                t = self.table,
+            )
+        })
+    }
+
     /// Per range: (index, count, lane-0 sum, lane-1 sum), all text.
     pub fn fingerprints(&self, base: usize, ranges: &[KeyRange], params: &mut Params) -> String {
-        let terms: Vec<String> = ranges
-            .iter()
-            .enumerate()
-            .map(|(i, r)| {
-                let pred = self.range_predicate(r, params);
-                format!(
-                    "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}) rangesync_s",
-                    p = self.dialect.as_text(&(base + i).to_string()),
-                    count = self.dialect.as_text("count(*)"),
-                    hi = self.dialect.lane_sum("h", 0),
-                    lo = self.dialect.lane_sum("h", 1),
-                    md5 = self.row_md5(),
-                    t = self.table,
-                )
-            })
-            .collect();
-        terms.join(" UNION ALL ")
+        let count = self.dialect.as_text("count(*)");
+        let (hi, lo) = (self.dialect.lane_sum("h", 0), self.dialect.lane_sum("h", 1));
+        let md5 = self.row_md5();
+        self.per_range(base, ranges, params, |p, pred| {
+            format!(
+                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}) rangesync_s",
+                t = self.table
+            )
+        })
     }
 
     /// (key text..., md5 hex) of the rows of a range, in key order.

@@ -6,15 +6,6 @@ use common::*;
 use tempfile::TempDir;
 
 /// One line, prefixed, no panic or backtrace.
-fn assert_one_sentence(run: &Run, code: i32, needle: &str) {
-    assert_eq!(run.code, code, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "exactly one line on stderr: {:?}", run.stderr);
-    assert!(lines[0].starts_with("rangesync: "), "{}", lines[0]);
-    assert!(lines[0].contains(needle), "{:?} should mention {needle:?}", lines[0]);
-    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
-}
-
 #[test]
 fn a_file_that_does_not_exist() {
     let dir = TempDir::new().unwrap();

@@ -96,3 +96,49 @@ async fn mysql_bad_input_gets_one_sentence() {
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
     assert!(run.stderr.contains("rs_test_no_such_database"), "{}", run.stderr);
 }
+
+#[tokio::test]
+async fn a_wrong_password_is_one_sentence_and_never_shown() {
+    let url = my::fresh_db("rs_test_my_password").await;
+    my::exec(
+        &url,
+        "DROP USER IF EXISTS 'rs_test_pw'@'%'; CREATE USER 'rs_test_pw'@'%' IDENTIFIED BY 'right-secret';
+         GRANT ALL ON rs_test_my_password.* TO 'rs_test_pw'@'%'; CREATE TABLE t (id int PRIMARY KEY);",
+    )
+    .await;
+    let with_user = |user: &str| url.replacen("root", user, 1);
+    let started = std::time::Instant::now();
+    let run = rangesync(&["diff", &with_user("rs_test_pw:wrong-secret"), &url]);
+    common::assert_one_sentence(&run, 3, "Access denied for user 'rs_test_pw'");
+    assert!(run.stderr.contains("rs_test_pw:***@"), "{}", run.stderr);
+    assert!(!run.stderr.contains("wrong-secret"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 5, "a refused password is not retried");
+
+    // The same password from the environment works, and is not shown either.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
+        .args(["diff", &with_user("rs_test_pw"), &url])
+        .env("RANGESYNC_SOURCE_PASSWORD", "right-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("right-secret"));
+}
+
+#[tokio::test]
+async fn a_value_the_target_cannot_hold_stops_with_one_sentence() {
+    let my_url = my::fresh_db("rs_test_my_unsigned").await;
+    let pg_url = pg::fresh_db("rs_test_pg_unsigned").await;
+    my::exec(&my_url, "CREATE TABLE big (id bigint unsigned PRIMARY KEY, v int); INSERT INTO big VALUES (1, 1), (18446744073709551615, 2);")
+        .await;
+    // PostgreSQL has no unsigned 64-bit type: the table is created with
+    // bigint, and the row that does not fit stops the run.
+    let run = rangesync(&["sync", &my_url, &pg_url, "--create-tables"]);
+    common::assert_one_sentence(&run, 3, "18446744073709551615");
+    assert!(run.stderr.contains("table big") && run.stderr.contains("out of range"), "{}", run.stderr);
+    // SQLite cannot even declare it: refused before anything is created.
+    let dir = tempfile::TempDir::new().unwrap();
+    let file = dir.path().join("big.db");
+    let run = rangesync(&["sync", &my_url, &common::url(&file), "--create-tables"]);
+    common::assert_one_sentence(&run, 2, "column id (bigint(20) unsigned in mysql) is an unsigned 64-bit integer");
+    assert!(!file.exists());
+}

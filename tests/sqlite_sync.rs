@@ -226,8 +226,13 @@ async fn dry_run_writes_nothing() {
 
     let absent = dir.path().join("absent.db");
     let run = rangesync(&["sync", &url(&s), &url(&absent), "--dry-run", "--format", "json"]);
+    assert_eq!(run.code, 2, "a missing table needs --create-tables, in a dry run too");
+    assert!(run.stderr.contains("does not exist in sqlite://") && run.stderr.contains("--create-tables"), "{}", run.stderr);
+    let run = rangesync(&["sync", &url(&s), &url(&absent), "--dry-run", "--create-tables", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(dataset(&run.json(), "orders")["missing"], 3000);
+    let report = run.json();
+    let orders = dataset(&report, "orders");
+    assert_eq!((orders["missing"].as_i64(), orders["created"].as_bool()), (Some(3000), Some(true)));
     assert!(!absent.exists(), "a dry run creates no file");
 }
 
@@ -236,7 +241,7 @@ async fn sync_creates_missing_tables_and_files_from_the_source_definition() {
     let dir = TempDir::new().unwrap();
     let (s, _) = shop_pair(dir.path()).await;
     let fresh = dir.path().join("fresh.db");
-    let run = rangesync(&["sync", &url(&s), &url(&fresh), "--format", "json"]);
+    let run = rangesync(&["sync", &url(&s), &url(&fresh), "--create-tables", "--format", "json"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let report = run.json();
     assert_eq!(report["in_sync"], true);

@@ -30,6 +30,9 @@ Examples:
   Repair the replica, removing rows the source no longer has:
     rangesync sync sqlite://prod.db sqlite://replica.db --delete
 
+  Copy a PostgreSQL database into a new SQLite file, creating its tables:
+    rangesync sync postgres://app@db1/shop sqlite://dev.db --create-tables
+
   See what a sync of one table would do, as JSON:
     rangesync sync sqlite://prod.db sqlite://replica.db --table orders --dry-run --format json
 
@@ -60,6 +63,43 @@ pub enum Command {
     /// Compare, then write into TARGET only the rows that differ.
     #[command(after_help = EXAMPLES)]
     Sync(SyncArgs),
+    /// Create on TARGET the tables SOURCE has and TARGET lacks, across engines
+    /// with the type mapping of docs/schema.md. Existing tables are left alone.
+    #[command(after_help = SCHEMA_EXAMPLES)]
+    Schema(SchemaArgs),
+}
+
+const SCHEMA_EXAMPLES: &str = "\
+Examples:
+  Show the CREATE TABLE statements a PostgreSQL database would need in a new SQLite file:
+    rangesync schema postgres://app@db1/shop sqlite://dev.db --dry-run
+
+  Create the missing tables on a MariaDB replica, then fill them:
+    rangesync schema postgres://app@db1/shop mysql://app@db2/shop
+    rangesync sync postgres://app@db1/shop mysql://app@db2/shop
+
+Exit codes: 0 success, 2 bad input (a type with no counterpart on TARGET),
+3 a store failed.";
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Where the table definitions come from; only read.
+    pub source: String,
+
+    /// Where missing tables are created.
+    pub target: String,
+
+    /// Only this table (repeatable). Default: every table of SOURCE.
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+
+    /// Print the statements that would run, and run none.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -72,7 +112,8 @@ pub struct CompareArgs {
     pub target: String,
 
     /// Compare only this table (repeatable). Default: every table of SOURCE;
-    /// a table TARGET lacks counts as all rows missing (and `sync` creates it).
+    /// a table TARGET lacks counts as all rows missing (`sync --create-tables`
+    /// creates it).
     #[arg(long = "table", value_name = "NAME")]
     pub tables: Vec<String>,
 
@@ -100,6 +141,12 @@ pub struct SyncArgs {
     /// Compare and report what would be written, but write nothing.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Create tables TARGET lacks from SOURCE's definition (across engines, with
+    /// the type mapping of docs/schema.md) before filling them. Without it, a
+    /// table missing on TARGET stops the run before anything is written.
+    #[arg(long)]
+    pub create_tables: bool,
 
     /// Rows written (or deleted) per transaction.
     #[arg(long, value_name = "ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]

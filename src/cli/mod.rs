@@ -24,6 +24,7 @@ pub fn main() -> ExitCode {
     let plan = match cli.command {
         Command::Diff(a) => Plan::diff(a),
         Command::Sync(a) => Plan::sync(a),
+        Command::Schema(a) => Plan::schema(a),
     };
     let plan = match plan {
         Ok(p) => p,
@@ -33,6 +34,20 @@ pub fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&EngineError::Usage(format!("cannot start the async runtime: {e}"))),
     };
+    if plan.command_name() == "schema" {
+        return match runtime.block_on(run::schema(&plan)) {
+            Ok(report) => {
+                let rendered = match plan.format {
+                    Format::Json => Some(output::schema_json(&report)),
+                    Format::Text if !cli.quiet => Some(output::schema_text(&report, &plan.target.to_string())),
+                    Format::Text => None,
+                };
+                print(rendered);
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(&e),
+        };
+    }
     let bar = progress::Bar::new(cli.quiet);
     let result = runtime.block_on(run::execute(&plan, &bar));
     match result {
@@ -42,11 +57,7 @@ pub fn main() -> ExitCode {
                 Format::Text if !cli.quiet => Some(output::text(&report, &plan.target.to_string())),
                 Format::Text => None,
             };
-            if let Some(text) = rendered {
-                let mut stdout = std::io::stdout().lock();
-                // A closed pipe (`| head`) is not an error worth a panic.
-                let _ = writeln!(stdout, "{}", text.trim_end());
-            }
+            print(rendered);
             let differs = !report.in_sync;
             if plan.command_name() == "diff" && differs {
                 ExitCode::from(1)
@@ -55,6 +66,14 @@ pub fn main() -> ExitCode {
             }
         }
         Err(e) => fail(&e),
+    }
+}
+
+fn print(rendered: Option<String>) {
+    if let Some(text) = rendered {
+        let mut stdout = std::io::stdout().lock();
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(stdout, "{}", text.trim_end());
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::engine::report::Report;
+use crate::engine::report::{Report, SchemaReport};
 
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).expect("the report serialises")
@@ -98,4 +98,28 @@ fn summary(report: &Report, target: &str) -> String {
         }
     }
     s
+}
+
+pub fn schema_json(report: &SchemaReport) -> String {
+    serde_json::to_string_pretty(report).expect("the report serialises")
+}
+
+/// One line per table, then the statements run (or, in a dry run, to run).
+pub fn schema_text(report: &SchemaReport, target: &str) -> String {
+    let mut out = String::new();
+    for t in &report.tables {
+        writeln!(out, "{}: {}", t.name, t.action).unwrap();
+        for s in &t.statements {
+            writeln!(out, "  {s};").unwrap();
+        }
+    }
+    let made = report.tables.iter().filter(|t| !t.statements.is_empty()).count();
+    let verb = if report.dry_run { "would be created" } else { "created" };
+    writeln!(
+        out,
+        "\nschema: {made} of {} table(s) {verb} in {target}; the others exist and were left alone.",
+        report.tables.len()
+    )
+    .unwrap();
+    out
 }

@@ -4,7 +4,7 @@ use crate::connector::Endpoint;
 use crate::engine::error::EngineError;
 use crate::engine::zoom::Zoom;
 
-use super::args::{CompareArgs, Format, SyncArgs};
+use super::args::{CompareArgs, Format, SchemaArgs, SyncArgs};
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -14,7 +14,9 @@ pub const TARGET_PASSWORD_VAR: &str = "RANGESYNC_TARGET_PASSWORD";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     Diff,
-    Sync { delete: bool, dry_run: bool },
+    Sync { delete: bool, dry_run: bool, create_tables: bool },
+    /// Create missing tables only.
+    Schema { dry_run: bool },
 }
 
 #[derive(Debug)]
@@ -35,8 +37,19 @@ impl Plan {
     }
 
     pub fn sync(args: SyncArgs) -> Result<Plan, EngineError> {
-        let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run };
+        let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run, create_tables: args.create_tables };
         Plan::build(args.compare, mode, args.batch_size as usize)
+    }
+
+    pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
+        let compare = CompareArgs {
+            source: args.source,
+            target: args.target,
+            tables: args.tables,
+            zoom: Zoom::default(),
+            format: args.format,
+        };
+        Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, 0)
     }
 
     fn build(args: CompareArgs, mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
@@ -46,8 +59,8 @@ impl Plan {
         let target = Endpoint::parse(&args.target)
             .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
             .with_password_from(TARGET_PASSWORD_VAR);
-        if matches!(mode, Mode::Sync { .. }) && source == target {
-            return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to sync")));
+        if !matches!(mode, Mode::Diff) && source == target {
+            return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
         let mut tables = Vec::new();
         for t in args.tables {
@@ -65,10 +78,21 @@ impl Plan {
         match self.mode {
             Mode::Diff => "diff",
             Mode::Sync { .. } => "sync",
+            Mode::Schema { .. } => "schema",
         }
     }
 
     pub fn dry_run(&self) -> bool {
-        matches!(self.mode, Mode::Sync { dry_run: true, .. })
+        matches!(self.mode, Mode::Sync { dry_run: true, .. } | Mode::Schema { dry_run: true })
+    }
+
+    /// Whether the run writes to TARGET at all.
+    pub fn writes(&self) -> bool {
+        matches!(self.mode, Mode::Sync { dry_run: false, .. } | Mode::Schema { dry_run: false })
+    }
+
+    /// Whether tables missing on TARGET are to be created.
+    pub fn creates_tables(&self) -> bool {
+        matches!(self.mode, Mode::Sync { create_tables: true, .. } | Mode::Schema { .. })
     }
 }

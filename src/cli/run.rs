@@ -10,7 +10,7 @@ use crate::engine::empty::EmptyDataset;
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::matching;
 use crate::engine::progress::Progress;
-use crate::engine::report::{DatasetReport, Report};
+use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
@@ -21,6 +21,9 @@ struct TablePlan {
     source: TableSchema,
     /// `None` when the target lacks the table.
     target: Option<TableSchema>,
+    /// The statements creating the target table, when it is missing and
+    /// the run creates tables.
+    create: Option<Vec<String>>,
     projection: Projection,
 }
 
@@ -28,19 +31,10 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
     let started = Instant::now();
     // Both sides are checked read-only first, so bad input (an unknown
     // table, mismatched columns) leaves no trace, not even a new empty file.
-    let (source, target) = tokio::try_join!(
-        async { connector::open(&plan.source, Access::Read).await.map_err(EngineError::from) },
-        open_target(plan),
-    )?;
+    let (source, target) = open_both(plan).await?;
     let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
     let notes = target_only_tables(plan, &tables, target.as_deref()).await?;
-    let target = match plan.mode {
-        Mode::Sync { dry_run: false, .. } => {
-            drop(target);
-            Some(connector::open(&plan.target, Access::Write).await?)
-        }
-        _ => target,
-    };
+    let target = reopen_for_writing(plan, target).await?;
     if let Mode::Sync { delete: true, .. } = plan.mode {
         if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
             return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
@@ -60,6 +54,46 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
         dry_run: plan.dry_run(),
         notes,
     })
+}
+
+/// `rangesync schema`: creates the tables TARGET lacks, leaves the others.
+pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
+    let started = Instant::now();
+    let (source, target) = open_both(plan).await?;
+    let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
+    let target = reopen_for_writing(plan, target).await?;
+    let guard = WriteGuard { dry_run: plan.dry_run(), allow_delete: false, retry: RetryPolicy::default() };
+    let mut actions = Vec::new();
+    for table in &tables {
+        let name = &table.source.name;
+        let action = match (&table.create, target.as_deref()) {
+            (Some(statements), Some(t)) => {
+                create_checked(&guard, t, table, statements, plan).await?;
+                TableAction { name: name.clone(), action: if plan.dry_run() { "would create" } else { "created" }, statements: statements.clone() }
+            }
+            (Some(statements), None) => TableAction { name: name.clone(), action: "would create", statements: statements.clone() },
+            (None, _) => TableAction { name: name.clone(), action: "exists", statements: Vec::new() },
+        };
+        actions.push(action);
+    }
+    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
+
+async fn open_both(plan: &Plan) -> Result<(Box<dyn Store>, Option<Box<dyn Store>>), EngineError> {
+    tokio::try_join!(
+        async { connector::open(&plan.source, Access::Read).await.map_err(EngineError::from) },
+        open_target(plan),
+    )
+}
+
+/// Once every table checked out, the target is opened for writing, and
+/// only if the run writes.
+async fn reopen_for_writing(plan: &Plan, target: Option<Box<dyn Store>>) -> Result<Option<Box<dyn Store>>, EngineError> {
+    if !plan.writes() {
+        return Ok(target);
+    }
+    drop(target);
+    Ok(Some(connector::open(&plan.target, Access::Write).await?))
 }
 
 /// Tables only the target has are never dropped; say so when the user did
@@ -82,8 +116,8 @@ async fn target_only_tables(plan: &Plan, tables: &[TablePlan], target: Option<&d
 }
 
 /// Opens the target read-only. A missing SQLite file is an error for
-/// `diff`; for `sync` it is an empty store, created only once the plan
-/// holds and only if the run writes.
+/// `diff`; for `sync` and `schema` it is an empty store, created only once
+/// the plan holds and only if the run writes.
 async fn open_target(plan: &Plan) -> Result<Option<Box<dyn Store>>, EngineError> {
     match connector::open(&plan.target, Access::Read).await {
         Ok(store) => Ok(Some(store)),
@@ -117,18 +151,60 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             Some(t) => t.table_schema(&name).await?,
             None => None,
         };
-        if tgt.is_none() {
-            if let (Mode::Sync { dry_run: false, .. }, Some(t)) = (plan.mode, target) {
-                if !t.capabilities().can_create_tables {
-                    return Err(EngineError::Usage(format!("table {name} does not exist in {target_url}, which cannot create tables")));
-                }
+        let create = match (&tgt, plan.mode) {
+            (Some(_), _) | (None, Mode::Diff) => None,
+            (None, _) if plan.creates_tables() => Some(create_statements(target, &src, plan).await?),
+            (None, _) => {
+                return Err(EngineError::Usage(format!(
+                    "table {name} does not exist in {target_url}; pass --create-tables to create it from the definition in {} \
+                     (see docs/schema.md), or run `rangesync schema` first",
+                    plan.source
+                )))
             }
-        }
+        };
         let hash = matching::hash_scheme(source.capabilities(), target.map(|t| t.capabilities()));
-        let projection = matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?;
-        out.push(TablePlan { source: src, target: tgt, projection });
+        // `schema` leaves existing tables alone, whatever their columns.
+        let checked_target = if matches!(plan.mode, Mode::Schema { .. }) { None } else { tgt.as_ref() };
+        let projection = matching::projection(&src, checked_target, hash, &plan.source.to_string(), &target_url)?;
+        out.push(TablePlan { source: src, target: tgt, create, projection });
     }
     Ok(out)
+}
+
+/// The statements that will create a missing table, asked of the target
+/// (or, for a SQLite file not created yet, of the SQLite connector).
+async fn create_statements(target: Option<&dyn Store>, source: &TableSchema, plan: &Plan) -> Result<Vec<String>, EngineError> {
+    match target {
+        Some(t) if !t.capabilities().can_create_tables => Err(EngineError::Usage(format!(
+            "table {} does not exist in {}, which cannot create tables",
+            source.name, plan.target
+        ))),
+        Some(t) => Ok(t.create_statements(source).await?),
+        None => Ok(connector::create_statements_offline(&plan.target, source)?),
+    }
+}
+
+/// Creates a table and reads it back: the new table must pair with the
+/// source column by column, or the type mapping would leave differences
+/// that no sync could settle.
+async fn create_checked(
+    guard: &WriteGuard,
+    target: &dyn Store,
+    table: &TablePlan,
+    statements: &[String],
+    plan: &Plan,
+) -> Result<bool, EngineError> {
+    let name = &table.source.name;
+    if !guard.create_table(target, name, statements).await? {
+        return Ok(false);
+    }
+    let made = target
+        .table_schema(name)
+        .await?
+        .ok_or_else(|| StoreError::Invalid(format!("table {name} was created in {} but cannot be found there", plan.target)))?;
+    matching::projection(&table.source, Some(&made), table.projection.hash, &plan.source.to_string(), &plan.target.to_string())
+        .map_err(|e| EngineError::Usage(format!("the table created from the type mapping does not pair with its source: {e}")))?;
+    Ok(true)
 }
 
 async fn run_table(
@@ -140,22 +216,17 @@ async fn run_table(
 ) -> Result<DatasetReport, EngineError> {
     let retry = RetryPolicy::default();
     let guard = match plan.mode {
-        Mode::Diff => WriteGuard { dry_run: true, allow_delete: false, retry },
-        Mode::Sync { delete, dry_run } => WriteGuard { dry_run, allow_delete: delete, retry },
+        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
+        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete, retry },
     };
     let name = &table.source.name;
     let src = source.dataset(&table.projection).await?;
-    let mut created = false;
-    let tgt: Box<dyn Dataset> = match (target, &table.target) {
-        (Some(t), Some(_)) => t.dataset(&table.projection).await?,
-        (Some(t), None) if plan.mode != Mode::Diff => {
-            created = true;
-            if guard.create_table(t, &table.source).await? {
-                t.dataset(&table.projection).await?
-            } else {
-                Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) })
-            }
+    let tgt: Box<dyn Dataset> = match (target, &table.target, &table.create) {
+        (Some(t), Some(_), _) => t.dataset(&table.projection).await?,
+        (Some(t), None, Some(statements)) if create_checked(&guard, t, table, statements, plan).await? => {
+            t.dataset(&table.projection).await?
         }
+        (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
         _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
     };
     let options = DiffOptions { zoom: plan.zoom.clone(), diff_batch: plan.batch_size, retry };
@@ -175,6 +246,7 @@ async fn run_table(
         _ => &mut report_only,
     };
     let mut report = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
-    report.created = created;
+    // In a dry run: would be created.
+    report.created = table.create.is_some();
     Ok(report)
 }

@@ -8,11 +8,12 @@ pub mod postgres;
 pub mod sqlite;
 pub mod sqlserver;
 pub mod text_values;
+pub mod typemap;
 
 pub use endpoint::Endpoint;
 
 use crate::engine::error::StoreError;
-use crate::engine::store::Store;
+use crate::engine::store::{Store, StoreResult, TableSchema};
 
 /// Whether the store will be written to (the target of `sync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,5 +36,15 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
         }
         Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
         Endpoint::Mysql(url) => Ok(Box::new(mysql::MyStore::open(url.connect_url(), &url.shown()).await?)),
+    }
+}
+
+/// The statements creating `schema` in a store that does not exist yet (a
+/// SQLite file a dry run must not create). Servers always exist: asking
+/// for one is a mistake of the caller, reported as such.
+pub fn create_statements_offline(endpoint: &Endpoint, schema: &TableSchema) -> StoreResult<Vec<String>> {
+    match endpoint {
+        Endpoint::Sqlite(_) => sqlite::create_statements(schema, &endpoint.redacted()),
+        _ => Err(StoreError::Invalid(format!("{} must be reachable to plan the creation of table {}", endpoint.redacted(), schema.name))),
     }
 }

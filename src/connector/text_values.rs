@@ -41,7 +41,7 @@ pub fn parse(class: TypeClass, single_precision: bool, s: &str) -> Result<Value,
                 .ok_or_else(|| bad("a uuid"))?,
         ),
         TypeClass::Json => Value::Json(s.to_string()),
-        TypeClass::Text | TypeClass::Any => Value::Text(s.to_string()),
+        TypeClass::Text | TypeClass::Any | TypeClass::NumericAffinity => Value::Text(s.to_string()),
     })
 }
 

@@ -12,7 +12,7 @@ use super::error::{EngineError, StoreError};
 use super::key::Key;
 use super::report::DatasetReport;
 use super::retry::RetryPolicy;
-use super::store::{Dataset, Row, Store, TableSchema};
+use super::store::{Dataset, Row, Store};
 
 /// The single gate in front of every write.
 #[derive(Clone, Copy, Debug)]
@@ -39,12 +39,13 @@ impl WriteGuard {
         Ok(self.retry.run("delete", || target.delete(keys)).await?)
     }
 
-    /// Creates a missing table; returns whether it was created.
-    pub async fn create_table(&self, target: &dyn Store, schema: &TableSchema) -> Result<bool, EngineError> {
+    /// Creates a missing table with the statements the target gave for it;
+    /// returns whether it was created.
+    pub async fn create_table(&self, target: &dyn Store, table: &str, statements: &[String]) -> Result<bool, EngineError> {
         if self.dry_run {
             return Ok(false);
         }
-        self.retry.run("create table", || target.create_table(schema)).await?;
+        self.retry.run("create table", || target.create_table(table, statements)).await?;
         Ok(true)
     }
 }

@@ -52,16 +52,11 @@ pub fn projection(
     }
     for c in &source.columns {
         let t = target.column(&c.name).expect("checked above");
-        // SQLite keeps NUMERIC-affinity values as integers or floats: they
-        // never equal a server's exact decimal, so pairing them would report
-        // differences forever.
-        if source.dialect != target.dialect
-            && c.class == TypeClass::Numeric
-            && (source.dialect == "sqlite" || target.dialect == "sqlite")
-        {
+        if matches!((c.class, t.class), (TypeClass::Numeric, TypeClass::NumericAffinity) | (TypeClass::NumericAffinity, TypeClass::Numeric)) {
             return Err(EngineError::Usage(format!(
                 "table {name}: column {} is {} in {source_url} and {} in {target_url}; SQLite stores NUMERIC values as \
-                 integers or floats, which never equal an exact decimal: declare the SQLite column TEXT or REAL",
+                 integers or floats, which never equal an exact decimal: declare the SQLite column DECIMAL TEXT (exact, \
+                 kept as text), TEXT or REAL",
                 c.name,
                 shown_type(&c.declared_type),
                 shown_type(&t.declared_type)

@@ -60,3 +60,24 @@ pub struct Report {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
+
+/// The report of `rangesync schema`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchemaReport {
+    pub command: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    pub tables: Vec<TableAction>,
+    pub elapsed_ms: u64,
+}
+
+/// What `schema` did with one table of the source.
+#[derive(Clone, Debug, Serialize)]
+pub struct TableAction {
+    pub name: String,
+    /// `created`, `would create` (dry run) or `exists` (left alone).
+    pub action: &'static str,
+    /// The statements run (or, in a dry run, that would run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<String>,
+}

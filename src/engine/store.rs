@@ -35,8 +35,12 @@ pub struct Capabilities {
 pub enum TypeClass {
     Integer,
     Float,
-    /// Exact numbers, or SQLite's NUMERIC affinity.
+    /// Exact numbers (decimal, numeric).
     Numeric,
+    /// Numbers kept as integers or floats, whichever fits (SQLite's NUMERIC
+    /// affinity): `1.50` becomes the float 1.5, so such a column never
+    /// equals an exact decimal.
+    NumericAffinity,
     Text,
     Blob,
     Bool,
@@ -121,9 +125,14 @@ pub trait Store: Send + Sync {
     /// The schema of a table, or `None` when it does not exist.
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>>;
 
-    /// Creates a table from another store's schema. Called only through the
-    /// engine's write guard, so `--dry-run` never reaches it.
-    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()>;
+    /// The statements that would create `schema` (from a store of any
+    /// kind) here, through the type mapping of docs/schema.md; an error
+    /// names the column that has no counterpart. Writes nothing.
+    async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>>;
+
+    /// Runs the statements of [`Store::create_statements`]. Called only
+    /// through the engine's write guard, so `--dry-run` never reaches it.
+    async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()>;
 
     /// Opens a dataset for reading and writing the projected columns.
     async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>>;

@@ -129,3 +129,14 @@ pub fn with_database(base: &str, name: &str) -> String {
     let cut = base.rfind('/').expect("a database in the server URL");
     format!("{}/{name}", &base[..cut])
 }
+
+/// The run failed with `code` and said so in one line naming `needle`,
+/// without a panic.
+pub fn assert_one_sentence(run: &Run, code: i32, needle: &str) {
+    assert_eq!(run.code, code, "stdout: {}\nstderr: {}", run.stdout, run.stderr);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "exactly one line on stderr: {:?}", run.stderr);
+    assert!(lines[0].starts_with("rangesync: "), "{}", lines[0]);
+    assert!(lines[0].contains(needle), "{:?} should mention {needle:?}", lines[0]);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}

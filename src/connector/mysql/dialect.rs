@@ -82,7 +82,7 @@ impl Dialect for MyDialect {
             TypeClass::Time => "CAST(? AS TIME(6))".into(),
             TypeClass::Timestamp | TypeClass::TimestampTz => "CAST(? AS DATETIME(6))".into(),
             TypeClass::Blob => "UNHEX(?)".into(),
-            TypeClass::Uuid | TypeClass::Any => "?".into(),
+            TypeClass::Uuid | TypeClass::Any | TypeClass::NumericAffinity => "?".into(),
         }
     }
 
@@ -160,7 +160,7 @@ impl Dialect for MyDialect {
             }
             TypeClass::Uuid => format!("CONCAT(X'0b', UNHEX(REPLACE(CAST({c} AS CHAR), '-', '')))"),
             TypeClass::Json => prefixed("0c", &utf8_bytes(c)),
-            TypeClass::Text | TypeClass::Any => prefixed("05", &utf8_bytes(c)),
+            TypeClass::Text | TypeClass::Any | TypeClass::NumericAffinity => prefixed("05", &utf8_bytes(c)),
         };
         Some(format!("IF({c} IS NULL, X'00', {body})"))
     }

@@ -15,10 +15,11 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, Executor, Row};
 
-use super::sqlserver::{create_same_engine, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::sqlserver::{create_statements, create_table, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
+use super::typemap::Engine;
 use dialect::{class_of, MyDialect};
 
 const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4";
@@ -63,6 +64,46 @@ impl MyStore {
         Ok(MyStore { pool, url: shown.to_string() })
     }
 
+    /// The utf8mb4 collation that compares byte-wise without padding, so
+    /// created key columns hold `'a'`, `'A'` and `'a '` as three keys, as
+    /// the other engines do: MariaDB's `utf8mb4_nopad_bin`, MySQL 8's
+    /// `utf8mb4_0900_bin`, else the padding `utf8mb4_bin`.
+    async fn binary_collation(&self) -> StoreResult<String> {
+        let rows = sqlx::query(
+            "SELECT collation_name FROM information_schema.collations \
+             WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| pool::read_error(&format!("the collations of {}", self.url), e))?;
+        let names = rows.iter().filter_map(|r| text(r, 0).ok()).collect::<Vec<_>>();
+        Ok(names.into_iter().next().unwrap_or_else(|| "utf8mb4_bin".into()))
+    }
+
+    /// MariaDB's JSON is a LONGTEXT with a `json_valid()` check; the
+    /// catalog shows the check, not the type. (MySQL's own JSON type needs
+    /// no lookup.)
+    async fn json_columns(&self, table: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT check_clause FROM information_schema.check_constraints \
+             WHERE constraint_schema = DATABASE() AND table_name = ? AND check_clause LIKE 'json\\_valid(%'",
+        )
+        .bind(table)
+        .fetch_all(&self.pool)
+        .await;
+        // MySQL before 8.0.16 has no such view: then there is nothing to find.
+        let Ok(rows) = rows else { return Ok(Vec::new()) };
+        Ok(rows
+            .iter()
+            .filter_map(|r| text(r, 0).ok())
+            .filter_map(|clause| {
+                let inner = clause.strip_prefix("json_valid(")?.strip_suffix(')')?;
+                let name = inner.strip_prefix('`')?.strip_suffix('`')?;
+                Some(name.replace("``", "`"))
+            })
+            .collect())
+    }
+
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let context = format!("the schema of table {table} in {}", self.url);
         let rows = sqlx::query(
@@ -85,11 +126,15 @@ impl MyStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pool::read_error(&context, e))?;
+        let json = self.json_columns(table).await?;
         let mut columns = Vec::new();
         let mut server = Vec::new();
         for row in &rows {
             let get = |i| text(row, i).map_err(|e| pool::read_error(&context, e));
-            let (name, column_type, nullable, data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
+            let (name, mut column_type, nullable, mut data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
+            if json.contains(&name) {
+                (column_type, data_type) = ("json".into(), "json".into());
+            }
             let class = class_of(&data_type.to_ascii_lowercase(), &column_type.to_ascii_lowercase());
             server.push(ServerColumn {
                 name: name.clone(),
@@ -140,8 +185,13 @@ impl Store for MyStore {
         Ok(Some(TableSchema { name: name.to_string(), columns, key, definition, dialect: "mysql" }))
     }
 
-    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
-        create_same_engine(&ServerPool::Mysql(self.pool.clone()), "mysql", schema, &self.url).await
+    async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
+        let engine = Engine::Mysql { binary_collation: self.binary_collation().await? };
+        create_statements(&engine, "mysql", schema, &self.url)
+    }
+
+    async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {
+        create_table(&ServerPool::Mysql(self.pool.clone()), table, statements, &self.url).await
     }
 
     async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {

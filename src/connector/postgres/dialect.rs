@@ -108,7 +108,7 @@ impl Dialect for PgDialect {
             }
             TypeClass::Uuid => format!("'\\x0b'::bytea || uuid_send({c})"),
             TypeClass::Json => prefixed("0c", &format!("{c}::text")),
-            TypeClass::Text | TypeClass::Any => prefixed("05", &format!("{c}::text")),
+            TypeClass::Text | TypeClass::Any | TypeClass::NumericAffinity => prefixed("05", &format!("{c}::text")),
         };
         Some(format!("(CASE WHEN {c} IS NULL THEN '\\x00'::bytea ELSE {body} END)"))
     }

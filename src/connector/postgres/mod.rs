@@ -20,7 +20,8 @@ use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use super::sqlserver::{create_same_engine, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::sqlserver::{create_statements, create_table, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::typemap::Engine;
 use dialect::{class_of, PgDialect};
 
 
@@ -155,8 +156,12 @@ impl Store for PgStore {
         Ok(Some(TableSchema { name: name.to_string(), columns, key, definition, dialect: "postgres" }))
     }
 
-    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
-        create_same_engine(&ServerPool::Postgres(self.pool.clone()), "postgres", schema, &self.url).await
+    async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
+        create_statements(&Engine::Postgres, "postgres", schema, &self.url)
+    }
+
+    async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {
+        create_table(&ServerPool::Postgres(self.pool.clone()), table, statements, &self.url).await
     }
 
     async fn dataset(&self, projection: &Projection) -> StoreResult<Box<dyn Dataset>> {

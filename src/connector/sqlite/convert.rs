@@ -3,14 +3,32 @@
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteRow};
 use sqlx::{Decode, Row, TypeInfo, ValueRef};
 
+use super::typed::{interpret, render, Kind, Stored};
 use crate::engine::error::StoreError;
 use crate::engine::value::Value;
 
 pub type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
 /// Reads column `i` of `row` by its storage class (SQLite types values,
-/// not columns), so nothing is converted on the way out.
-pub fn decode(row: &SqliteRow, i: usize, what: &str) -> Result<Value, StoreError> {
+/// not columns), then as the column's declared kind when the stored value is
+/// in that kind's form (see [`super::typed`]), exactly as the hash functions
+/// read it.
+pub fn decode(row: &SqliteRow, i: usize, kind: Kind, what: &str) -> Result<Value, StoreError> {
+    let v = decode_raw(row, i, what)?;
+    if kind == Kind::Raw {
+        return Ok(v);
+    }
+    let stored = match &v {
+        Value::Int(i) => Stored::Int(*i),
+        Value::Float(f) => Stored::Real(*f),
+        Value::Text(t) => Stored::Text(t.as_bytes()),
+        Value::Blob(b) => Stored::Blob(b),
+        _ => Stored::Null,
+    };
+    Ok(interpret(kind, &stored).unwrap_or(v))
+}
+
+fn decode_raw(row: &SqliteRow, i: usize, what: &str) -> Result<Value, StoreError> {
     let raw = row.try_get_raw(i).map_err(|e| invalid(what, i, e))?;
     if raw.is_null() {
         return Ok(Value::Null);
@@ -36,7 +54,8 @@ fn invalid(what: &str, i: usize, e: impl std::fmt::Display) -> StoreError {
 
 /// Binds a value as the SQLite storage class that holds it without loss.
 /// Values of richer stores are stored the way SQLite applications
-/// conventionally keep them (ISO-8601 text for dates, 0/1 for booleans).
+/// conventionally keep them, in the one form [`super::typed`] reads back
+/// (ISO-8601 text for dates, 0/1 for booleans, hyphenated text for UUIDs).
 pub fn bind<'q>(q: SqliteQuery<'q>, v: &Value) -> Result<SqliteQuery<'q>, StoreError> {
     Ok(match v {
         Value::Null => q.bind(None::<i64>),
@@ -46,15 +65,15 @@ pub fn bind<'q>(q: SqliteQuery<'q>, v: &Value) -> Result<SqliteQuery<'q>, StoreE
             StoreError::Invalid(format!("the value {u} does not fit SQLite's 64-bit signed integer"))
         })?),
         Value::Float(f) => q.bind(*f),
-        Value::Decimal(d) => q.bind(d.clone()),
         Value::Text(s) => q.bind(s.clone()),
         Value::Blob(b) => q.bind(b.clone()),
-        Value::Date(d) => q.bind(d.format("%Y-%m-%d").to_string()),
-        Value::Time(t) => q.bind(t.format("%H:%M:%S%.f").to_string()),
-        Value::Timestamp(t) => q.bind(t.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
-        Value::TimestampTz(t) => q.bind(t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
-        Value::Uuid(u) => q.bind(u.to_vec()),
-        Value::Json(j) => q.bind(j.clone()),
+        Value::Decimal(_)
+        | Value::Date(_)
+        | Value::Time(_)
+        | Value::Timestamp(_)
+        | Value::TimestampTz(_)
+        | Value::Uuid(_)
+        | Value::Json(_) => q.bind(render(v).unwrap_or_else(|| v.display())),
     })
 }
 

@@ -8,7 +8,8 @@ use sqlx::{AssertSqlSafe, Row};
 
 use super::convert::{bind_all, decode};
 use super::functions::{function_name, FINGERPRINT_FN, PAIRS_FN};
-use super::schema::binary_key_collation;
+use super::schema::{self, binary_key_collation};
+use super::typed::{spec, Kind};
 use super::sql::TableSql;
 use super::store_error;
 use crate::engine::error::StoreError;
@@ -32,6 +33,12 @@ pub struct SqliteDataset {
     pairs_fn: String,
     sql: TableSql,
     key_len: usize,
+    /// How each projected column is read, and the same for the key columns.
+    kinds: Vec<Kind>,
+    key_kinds: Vec<Kind>,
+    /// The spec arguments of the hash functions (see [`super::typed`]).
+    column_spec: String,
+    pair_spec: String,
     what: String,
 }
 
@@ -44,9 +51,10 @@ impl SqliteDataset {
         let pred = self.sql.range_predicate(range, &mut binds);
         let keys = self.sql.key_list();
         let sql = format!(
-            "SELECT {pairs}({m}, {keys}, {cols}) FROM (SELECT {keys}, {cols} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {PAIRS_PAGE})",
+            "SELECT {pairs}({m}, '{spec}', {keys}, {cols}) FROM (SELECT {keys}, {cols} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {PAIRS_PAGE})",
             pairs = self.pairs_fn,
             m = self.key_len,
+            spec = self.pair_spec,
             cols = self.sql.columns,
             t = self.sql.table,
             order = self.sql.order_by(),
@@ -91,12 +99,22 @@ impl SqliteDataset {
             );
         }
         let sql = TableSql::new(p, &binary);
+        let table = schema::read(&pool, &p.table, url)
+            .await?
+            .ok_or_else(|| StoreError::Invalid(format!("table {} in {url} does not exist", p.table)))?;
+        let kind_of = |name: &String| table.column(name).map_or(Kind::Raw, |c| Kind::of(c.class));
+        let kinds: Vec<Kind> = p.columns.iter().map(kind_of).collect();
+        let key_kinds: Vec<Kind> = p.key.iter().map(kind_of).collect();
         let ds = SqliteDataset {
             pool,
             sql,
             fp_fn: function_name(FINGERPRINT_FN, p.hash),
             pairs_fn: function_name(PAIRS_FN, p.hash),
             key_len: p.key.len(),
+            column_spec: spec(&kinds),
+            pair_spec: format!("{}{}", spec(&key_kinds), spec(&kinds)),
+            kinds,
+            key_kinds,
             what: format!("table {} in {url}", p.table),
         };
         ds.refuse_null_keys(p).await?;
@@ -131,7 +149,10 @@ impl SqliteDataset {
     }
 
     fn decode_key(&self, row: &SqliteRow, first: usize) -> StoreResult<Key> {
-        (first..first + self.key_len).map(|i| decode(row, i, &self.what)).collect::<Result<_, _>>().map(Key)
+        (0..self.key_len)
+            .map(|i| decode(row, first + i, self.key_kinds[i], &self.what))
+            .collect::<Result<_, _>>()
+            .map(Key)
     }
 
     /// How many ranges fit one compound statement.
@@ -235,9 +256,10 @@ impl Dataset for SqliteDataset {
                 .map(|(i, r)| {
                     let pred = self.sql.range_predicate(r, &mut binds);
                     format!(
-                        "SELECT {p}, {fp}({cols}) FROM {t} WHERE {pred}",
+                        "SELECT {p}, {fp}('{spec}', {cols}) FROM {t} WHERE {pred}",
                         p = base + i,
                         fp = self.fp_fn,
+                        spec = self.column_spec,
                         cols = self.sql.columns,
                         t = self.sql.table
                     )
@@ -279,7 +301,7 @@ impl Dataset for SqliteDataset {
             let cond = self.sql.key_in(chunk, &mut binds);
             let sql = format!("SELECT {} FROM {} WHERE {cond}", self.sql.columns, self.sql.table);
             for row in self.fetch_all(sql, &binds, "rows").await? {
-                rows.push((0..width).map(|i| decode(&row, i, &self.what)).collect::<Result<Vec<_>, _>>()?);
+                rows.push((0..width).map(|i| decode(&row, i, self.kinds[i], &self.what)).collect::<Result<Vec<_>, _>>()?);
             }
         }
         Ok(rows)

@@ -7,13 +7,17 @@
 //! through the same canonical encoding as [`Value::encode`], so a hash
 //! computed here equals the one computed in Rust for the same row.
 //!
-//! - `rangesync_hash(c1, ..., cn)`: scalar, the 16-byte row hash;
-//! - `rangesync_fp(c1, ..., cn)`: aggregate, the 24-byte fingerprint
+//! - `rangesync_hash(spec, c1, ..., cn)`: scalar, the 16-byte row hash;
+//! - `rangesync_fp(spec, c1, ..., cn)`: aggregate, the 24-byte fingerprint
 //!   (count, sum of row hashes);
-//! - `rangesync_pairs(m, k1, ..., km, c1, ..., cn)`: aggregate, one blob of
-//!   (canonical key, 16-byte row hash) pairs in the order rows arrive. A
-//!   page of thousands of pairs crosses the driver as one value instead of
-//!   thousands of rows, which is what makes the finest level cheap.
+//! - `rangesync_pairs(m, spec, k1, ..., km, c1, ..., cn)`: aggregate, one
+//!   blob of (canonical key, 16-byte row hash) pairs in the order rows
+//!   arrive. A page of thousands of pairs crosses the driver as one value
+//!   instead of thousands of rows, which is what makes the finest level cheap.
+//!
+//! `spec` is a text of one letter per following argument saying how its
+//! values are read ([`Kind::code`]): `.` by storage class, `d` as a date
+//! kept as text, and so on (see [`super::typed`]).
 //!
 //! [`Value::encode`]: crate::engine::value::Value::encode
 
@@ -23,6 +27,7 @@ use std::ptr::NonNull;
 use libsqlite3_sys as ffi;
 
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash, RowHasher};
+use super::typed::{interpret, Kind, Stored};
 use crate::engine::value::CanonicalSink;
 
 pub const HASH_FN: &str = "rangesync_hash";
@@ -105,31 +110,62 @@ fn check(db: NonNull<ffi::sqlite3>, rc: c_int, name: &str) -> Result<(), String>
     Err(format!("cannot register SQLite function {name}: {}", msg.to_string_lossy()))
 }
 
-/// Feeds one SQLite value into the canonical encoding.
+/// Feeds one SQLite value into the canonical encoding, read as `kind`.
 ///
 /// # Safety
 /// `v` must be a valid `sqlite3_value` for the duration of the call.
-unsafe fn encode_value<S: CanonicalSink>(sink: &mut S, v: *mut ffi::sqlite3_value) {
+unsafe fn encode_value<S: CanonicalSink>(sink: &mut S, v: *mut ffi::sqlite3_value, kind: Kind) {
     // SAFETY (whole body): `v` is valid; text/blob pointers are read before
     // any other call on `v` that could invalidate them, and their length is
     // read right after, as SQLite's documentation prescribes.
-    unsafe {
+    let stored = unsafe {
         match ffi::sqlite3_value_type(v) {
-            ffi::SQLITE_INTEGER => sink.integer(ffi::sqlite3_value_int64(v) as i128),
-            ffi::SQLITE_FLOAT => sink.float(ffi::sqlite3_value_double(v)),
+            ffi::SQLITE_INTEGER => Stored::Int(ffi::sqlite3_value_int64(v)),
+            ffi::SQLITE_FLOAT => Stored::Real(ffi::sqlite3_value_double(v)),
             ffi::SQLITE_TEXT => {
                 let p = ffi::sqlite3_value_text(v);
                 let n = ffi::sqlite3_value_bytes(v) as usize;
-                sink.text(bytes(p as *const u8, n));
+                Stored::Text(bytes(p as *const u8, n))
             }
             ffi::SQLITE_BLOB => {
                 let p = ffi::sqlite3_value_blob(v);
                 let n = ffi::sqlite3_value_bytes(v) as usize;
-                sink.blob(bytes(p as *const u8, n));
+                Stored::Blob(bytes(p as *const u8, n))
             }
-            _ => sink.null(),
+            _ => Stored::Null,
+        }
+    };
+    if kind != Kind::Raw {
+        if let Some(typed) = interpret(kind, &stored) {
+            typed.encode(sink);
+            return;
         }
     }
+    match stored {
+        Stored::Int(i) => sink.integer(i as i128),
+        Stored::Real(f) => sink.float(f),
+        Stored::Text(t) => sink.text(t),
+        Stored::Blob(b) => sink.blob(b),
+        Stored::Null => sink.null(),
+    }
+}
+
+/// The kinds named by a spec argument (missing letters read as raw).
+///
+/// # Safety
+/// `v` must be a valid `sqlite3_value`; the slice lives as long as SQLite
+/// keeps the argument, i.e. for the callback.
+unsafe fn spec_of<'a>(v: *mut ffi::sqlite3_value) -> &'a [u8] {
+    // SAFETY: as for text arguments in encode_value.
+    unsafe {
+        let p = ffi::sqlite3_value_text(v);
+        let n = ffi::sqlite3_value_bytes(v) as usize;
+        bytes(p as *const u8, n)
+    }
+}
+
+fn kind_at(spec: &[u8], i: usize) -> Kind {
+    spec.get(i).map_or(Kind::Raw, |&c| Kind::from_code(c))
 }
 
 /// # Safety
@@ -143,16 +179,22 @@ unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
     }
 }
 
+/// The row hash of a call's arguments: the spec, then the columns.
+///
 /// # Safety
 /// `argv` must point to `argc` valid values.
 unsafe fn hash_args(scheme: HashScheme, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
     // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
-    unsafe { hash_values(scheme, bytes_of_args(argc, argv)) }
+    unsafe {
+        let args = bytes_of_args(argc, argv);
+        let Some((&spec, columns)) = args.split_first() else { return hash_values(scheme, &[], &[]) };
+        hash_values(scheme, spec_of(spec), columns)
+    }
 }
 
 /// # Safety
 /// Every pointer in `args` must be a valid value for the call.
-unsafe fn hash_values(scheme: HashScheme, args: &[*mut ffi::sqlite3_value]) -> RowHash {
+unsafe fn hash_values(scheme: HashScheme, spec: &[u8], args: &[*mut ffi::sqlite3_value]) -> RowHash {
     thread_local! {
         // One buffer per thread (SQLite runs a statement on one thread), so
         // hashing a million rows allocates once.
@@ -160,9 +202,9 @@ unsafe fn hash_values(scheme: HashScheme, args: &[*mut ffi::sqlite3_value]) -> R
     }
     HASHER.with_borrow_mut(|h| {
         h.reset();
-        for &v in args {
+        for (i, &v) in args.iter().enumerate() {
             // SAFETY: each argument is a valid value during the callback.
-            unsafe { encode_value(h, v) };
+            unsafe { encode_value(h, v, kind_at(spec, i)) };
         }
         h.finish_with(scheme)
     })
@@ -254,7 +296,7 @@ struct PairsState {
 
 unsafe extern "C" fn pairs_step(ctx: *mut ffi::sqlite3_context, argc: c_int, argv: *mut *mut ffi::sqlite3_value) {
     guard(ctx, || {
-        // SAFETY: as in fp_step; the first argument is the key width, then
+        // SAFETY: as in fp_step; the arguments are the key width, the spec,
         // the key columns, then the hashed columns, all valid values.
         unsafe {
             let state = ffi::sqlite3_aggregate_context(ctx, std::mem::size_of::<PairsState>() as c_int) as *mut PairsState;
@@ -267,12 +309,13 @@ unsafe extern "C" fn pairs_step(ctx: *mut ffi::sqlite3_context, argc: c_int, arg
             }
             let buf = &mut *(*state).buf;
             let args = bytes_of_args(argc, argv);
-            let Some((&width, rest)) = args.split_first() else { return };
-            let m = (ffi::sqlite3_value_int64(width).max(0) as usize).min(rest.len());
-            for &v in &rest[..m] {
-                encode_value(buf, v);
+            let [width, spec, rest @ ..] = args else { return };
+            let spec = spec_of(*spec);
+            let m = (ffi::sqlite3_value_int64(*width).max(0) as usize).min(rest.len());
+            for (i, &v) in rest[..m].iter().enumerate() {
+                encode_value(buf, v, kind_at(spec, i));
             }
-            buf.extend_from_slice(&hash_values(scheme_of(ctx), &rest[m..]).0);
+            buf.extend_from_slice(&hash_values(scheme_of(ctx), spec.get(m..).unwrap_or(&[]), &rest[m..]).0);
         }
     });
 }

@@ -10,6 +10,7 @@ mod dataset;
 pub mod functions;
 mod schema;
 pub mod sql;
+pub mod typed;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
+use super::typemap;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Dataset, Projection, Store, StoreResult, TableSchema};
@@ -158,16 +160,14 @@ impl Store for SqliteStore {
         schema::read(&self.pool, name, &self.url).await
     }
 
-    async fn create_table(&self, schema: &TableSchema) -> StoreResult<()> {
-        if schema.dialect != "sqlite" || schema.definition.is_empty() {
-            return Err(StoreError::Invalid(format!(
-                "table {} cannot be created in {}: its definition comes from {}, and only SQLite definitions are understood yet",
-                schema.name, self.url, schema.dialect
-            )));
-        }
-        let context = format!("the definition of table {} into {}", schema.name, self.url);
+    async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
+        create_statements(schema, &self.url)
+    }
+
+    async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {
+        let context = format!("the definition of table {table} into {}", self.url);
         let mut tx = self.pool.begin().await.map_err(|e| store_error(true, &context, e))?;
-        for stmt in &schema.definition {
+        for stmt in statements {
             sqlx::query(AssertSqlSafe(stmt.clone()))
                 .execute(&mut *tx)
                 .await
@@ -180,4 +180,15 @@ impl Store for SqliteStore {
         let ds = SqliteDataset::open(self.pool.clone(), projection, &self.url).await?;
         Ok(Box::new(ds))
     }
+}
+
+/// The statements creating `schema` in a SQLite file: a SQLite table's own
+/// definition (indexes, `WITHOUT ROWID` and all), or one mapped from another
+/// engine. Needs no open file, so a dry run into a file that does not exist
+/// yet can show them.
+pub fn create_statements(schema: &TableSchema, url: &str) -> StoreResult<Vec<String>> {
+    if schema.dialect == "sqlite" && !schema.definition.is_empty() {
+        return Ok(schema.definition.clone());
+    }
+    Ok(vec![typemap::create_statement(&typemap::Engine::Sqlite, schema, url)?])
 }

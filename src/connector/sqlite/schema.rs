@@ -33,7 +33,7 @@ pub async fn read(pool: &SqlitePool, name: &str, url: &str) -> StoreResult<Optio
         columns: cols
             .into_iter()
             .map(|(name, declared_type, not_null, _)| Column {
-                class: affinity(&declared_type),
+                class: class_of(&declared_type),
                 name,
                 declared_type,
                 not_null: not_null != 0,
@@ -76,6 +76,38 @@ pub async fn binary_key_collation(pool: &SqlitePool, table: &str, key: &[String]
         .collect())
 }
 
+/// The class of a declared SQLite type: the types SQLite applications keep
+/// by convention (dates as ISO text, booleans as 0/1, ...; read as such by
+/// [`super::typed`]), then SQLite's own affinity rules.
+pub fn class_of(declared: &str) -> TypeClass {
+    let t = declared.to_ascii_uppercase();
+    let affinity = affinity(&t);
+    if affinity == TypeClass::Integer {
+        return affinity;
+    }
+    let has = |w: &str| t.contains(w);
+    if has("BOOL") {
+        TypeClass::Bool
+    } else if has("JSON") {
+        TypeClass::Json
+    } else if has("UUID") || has("GUID") {
+        TypeClass::Uuid
+    } else if has("TIMESTAMPTZ") || has("WITH TIME ZONE") {
+        TypeClass::TimestampTz
+    } else if has("TIMESTAMP") || has("DATETIME") {
+        TypeClass::Timestamp
+    } else if has("DATE") {
+        TypeClass::Date
+    } else if has("TIME") {
+        TypeClass::Time
+    } else if (has("DEC") || has("NUMERIC")) && affinity == TypeClass::Text {
+        // `DECIMAL TEXT(10,2)`: text affinity keeps `1.50` as written.
+        TypeClass::Numeric
+    } else {
+        affinity
+    }
+}
+
 /// SQLite's column affinity rules (section 3.1 of its datatype documentation),
 /// applied in their documented order.
 pub fn affinity(declared: &str) -> TypeClass {
@@ -93,7 +125,7 @@ pub fn affinity(declared: &str) -> TypeClass {
     } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
         TypeClass::Float
     } else {
-        TypeClass::Numeric
+        TypeClass::NumericAffinity
     }
 }
 
@@ -110,7 +142,24 @@ mod tests {
         assert_eq!(affinity("BLOB"), TypeClass::Blob);
         assert_eq!(affinity(""), TypeClass::Any);
         assert_eq!(affinity("DOUBLE PRECISION"), TypeClass::Float);
-        assert_eq!(affinity("DECIMAL(10,2)"), TypeClass::Numeric);
-        assert_eq!(affinity("DATETIME"), TypeClass::Numeric);
+        assert_eq!(affinity("DECIMAL(10,2)"), TypeClass::NumericAffinity);
+        assert_eq!(affinity("DATETIME"), TypeClass::NumericAffinity);
+    }
+
+    #[test]
+    fn conventional_types_have_their_class() {
+        assert_eq!(class_of("BOOLEAN"), TypeClass::Bool);
+        assert_eq!(class_of("DATETIME"), TypeClass::Timestamp);
+        assert_eq!(class_of("timestamp"), TypeClass::Timestamp);
+        assert_eq!(class_of("TIMESTAMPTZ"), TypeClass::TimestampTz);
+        assert_eq!(class_of("DATE"), TypeClass::Date);
+        assert_eq!(class_of("TIME"), TypeClass::Time);
+        assert_eq!(class_of("UUID"), TypeClass::Uuid);
+        assert_eq!(class_of("JSON TEXT"), TypeClass::Json);
+        assert_eq!(class_of("DECIMAL TEXT(10,2)"), TypeClass::Numeric);
+        assert_eq!(class_of("DECIMAL(10,2)"), TypeClass::NumericAffinity);
+        assert_eq!(class_of("BIGINT"), TypeClass::Integer);
+        assert_eq!(class_of("DATE_INT"), TypeClass::Integer, "affinity INTEGER wins");
+        assert_eq!(class_of("TEXT"), TypeClass::Text);
     }
 }

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::connector::text_values;
+use super::typemap;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
@@ -63,16 +64,21 @@ where
         .await
 }
 
-/// Runs a table's definition on a server of the same engine it came from.
-pub async fn create_same_engine(pool: &ServerPool, engine: &str, schema: &TableSchema, url: &str) -> StoreResult<()> {
-    if schema.dialect != engine {
-        return Err(StoreError::Invalid(format!(
-            "table {} cannot be created in {url}: it comes from {}, and creating tables across engines is not supported yet; create it first",
-            schema.name, schema.dialect
-        )));
+/// The statements creating `schema` on a server: the table's own
+/// definition when it comes from the same engine, else one mapped by
+/// [`typemap`].
+pub fn create_statements(engine: &typemap::Engine, dialect: &str, schema: &TableSchema, url: &str) -> StoreResult<Vec<String>> {
+    if schema.dialect == dialect && !schema.definition.is_empty() {
+        return Ok(schema.definition.clone());
     }
-    let statements = schema.definition.iter().map(|sql| (sql.clone(), Params::new())).collect();
-    pool.execute_in_transaction(statements, &format!("the definition of table {} into {url}", schema.name)).await?;
+    Ok(vec![typemap::create_statement(engine, schema, url)?])
+}
+
+/// Runs a table's creation statements in one transaction (MySQL commits
+/// each DDL statement on its own; one statement per table keeps that whole).
+pub async fn create_table(pool: &ServerPool, table: &str, statements: &[String], url: &str) -> StoreResult<()> {
+    let statements = statements.iter().map(|sql| (sql.clone(), Params::new())).collect();
+    pool.execute_in_transaction(statements, &format!("the definition of table {table} into {url}")).await?;
     Ok(())
 }
 

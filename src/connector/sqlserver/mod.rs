@@ -153,6 +153,12 @@ pub trait Dialect: Send + Sync {
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
     fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String;
+    /// Ends a subquery so that the planner computes its columns once
+    /// instead of inlining them into every expression that uses them (the
+    /// row hash feeds two lane sums: inlined, it is computed twice).
+    fn fence(&self) -> &'static str {
+        ""
+    }
     /// A value as the text bound for it (`None` for NULL).
     fn render(&self, v: &Value) -> Option<String> {
         text_values::render(v)

@@ -163,8 +163,9 @@ impl Statements {
         let md5 = self.row_md5();
         self.per_range(base, ranges, params, |p, pred| {
             format!(
-                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}) rangesync_s",
-                t = self.table
+                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}{fence}) rangesync_s",
+                t = self.table,
+                fence = self.dialect.fence(),
             )
         })
     }

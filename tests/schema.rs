@@ -67,3 +67,28 @@ async fn a_type_without_counterpart_stops_before_anything_is_created() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(pg::scalar(&tgt, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").await, 1);
 }
+
+#[tokio::test]
+async fn schema_creates_keyless_tables_and_refuses_decimal_keys_in_sqlite() {
+    let src = pg::fresh_db("rs_test_schema_keys").await;
+    pg::exec(&src, "CREATE TABLE audit (at timestamptz, line text); CREATE TABLE prices (sku numeric(10,2) PRIMARY KEY, p int);").await;
+    let tgt = pg::fresh_db("rs_test_schema_keys_tgt").await;
+    let run = rangesync(&["schema", &src, &tgt, "--table", "audit"]);
+    assert_eq!(run.code, 0, "a table without a primary key can still be created: {}", run.stderr);
+    assert_eq!(pg::scalar(&tgt, "SELECT count(*) FROM pg_tables WHERE tablename = 'audit'").await, 1);
+
+    let dir = TempDir::new().unwrap();
+    let run = rangesync(&["schema", &src, &url(&dir.path().join("p.db")), "--table", "prices"]);
+    assert_one_sentence(&run, 2, "column sku (numeric(10,2) in postgres) is a decimal key");
+}
+
+#[tokio::test]
+async fn a_sqlite_decimal_text_key_is_refused_rather_than_misordered() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    for f in [&a, &b] {
+        common::exec(f, "CREATE TABLE p (sku DECIMAL TEXT(10,2) PRIMARY KEY, v INTEGER); INSERT INTO p VALUES ('9', 1), ('10', 2);").await;
+    }
+    let run = rangesync(&["diff", &url(&a), &url(&b)]);
+    assert_one_sentence(&run, 2, "key column sku is a decimal kept as text");
+}

@@ -163,9 +163,13 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             }
         };
         let hash = matching::hash_scheme(source.capabilities(), target.map(|t| t.capabilities()));
-        // `schema` leaves existing tables alone, whatever their columns.
-        let checked_target = if matches!(plan.mode, Mode::Schema { .. }) { None } else { tgt.as_ref() };
-        let projection = matching::projection(&src, checked_target, hash, &plan.source.to_string(), &target_url)?;
+        let projection = if matches!(plan.mode, Mode::Schema { .. }) {
+            // `schema` compares nothing: it creates what is missing (a table
+            // without a primary key too) and leaves existing tables alone.
+            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash }
+        } else {
+            matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
+        };
         out.push(TablePlan { source: src, target: tgt, create, projection });
     }
     Ok(out)
@@ -202,6 +206,9 @@ async fn create_checked(
         .table_schema(name)
         .await?
         .ok_or_else(|| StoreError::Invalid(format!("table {name} was created in {} but cannot be found there", plan.target)))?;
+    if table.source.key.is_empty() {
+        return Ok(true);
+    }
     matching::projection(&table.source, Some(&made), table.projection.hash, &plan.source.to_string(), &plan.target.to_string())
         .map_err(|e| EngineError::Usage(format!("the table created from the type mapping does not pair with its source: {e}")))?;
     Ok(true)

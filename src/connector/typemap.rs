@@ -127,6 +127,9 @@ fn declare(engine: &Engine, dialect: &str, c: &Column, in_key: bool, key_bytes: 
     };
     Ok(match engine {
         Engine::Sqlite => match class {
+            TypeClass::Numeric if in_key => {
+                return Err("is a decimal key, which SQLite could only keep as text, ordered as text rather than by value".into())
+            }
             TypeClass::Integer if s.unsigned && s.int_bytes == Some(8) => {
                 return Err("is an unsigned 64-bit integer, which SQLite's signed INTEGER cannot hold".into())
             }

@@ -91,8 +91,13 @@ impl MyStore {
         .bind(table)
         .fetch_all(&self.pool)
         .await;
-        // MySQL before 8.0.16 has no such view: then there is nothing to find.
-        let Ok(rows) = rows else { return Ok(Vec::new()) };
+        let rows = match rows {
+            Ok(rows) => rows,
+            // MySQL before 8.0.16 has no such view (unknown table, 1109):
+            // then there is nothing to find.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("1109") => return Ok(Vec::new()),
+            Err(e) => return Err(pool::read_error(&format!("the checks of table {table} in {}", self.url), e)),
+        };
         Ok(rows
             .iter()
             .filter_map(|r| text(r, 0).ok())

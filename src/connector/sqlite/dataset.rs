@@ -105,6 +105,15 @@ impl SqliteDataset {
         let kind_of = |name: &String| table.column(name).map_or(Kind::Raw, |c| Kind::of(c.class));
         let kinds: Vec<Kind> = p.columns.iter().map(kind_of).collect();
         let key_kinds: Vec<Kind> = p.key.iter().map(kind_of).collect();
+        if let Some(k) = p.key.iter().zip(&key_kinds).find(|(_, kind)| **kind == Kind::Decimal) {
+            // SQLite orders the text '10' before '9'; every other store
+            // orders decimals by value, and the pair merge needs one order.
+            return Err(StoreError::Invalid(format!(
+                "table {} in {url}: key column {} is a decimal kept as text, which SQLite orders as text, not by value; \
+                 declare it INTEGER (or TEXT on both sides)",
+                p.table, k.0
+            )));
+        }
         let ds = SqliteDataset {
             pool,
             sql,

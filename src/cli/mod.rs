@@ -37,12 +37,7 @@ pub fn main() -> ExitCode {
     if plan.command_name() == "schema" {
         return match runtime.block_on(run::schema(&plan)) {
             Ok(report) => {
-                let rendered = match plan.format {
-                    Format::Json => Some(output::schema_json(&report)),
-                    Format::Text if !cli.quiet => Some(output::schema_text(&report, &plan.target.to_string())),
-                    Format::Text => None,
-                };
-                print(rendered);
+                print(plan.format, cli.quiet, &report, || output::schema_text(&report, &plan.target.to_string()));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),
@@ -52,12 +47,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(run::execute(&plan, &bar));
     match result {
         Ok(report) => {
-            let rendered = match plan.format {
-                Format::Json => Some(output::json(&report)),
-                Format::Text if !cli.quiet => Some(output::text(&report, &plan.target.to_string())),
-                Format::Text => None,
-            };
-            print(rendered);
+            print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));
             let differs = !report.in_sync;
             if plan.command_name() == "diff" && differs {
                 ExitCode::from(1)
@@ -69,7 +59,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn print(rendered: Option<String>) {
+/// Writes the report on stdout: JSON, or the text summary unless `-q`.
+fn print(format: Format, quiet: bool, report: &impl serde::Serialize, text: impl FnOnce() -> String) {
+    let rendered = match format {
+        Format::Json => Some(output::json(report)),
+        Format::Text if !quiet => Some(text()),
+        Format::Text => None,
+    };
     if let Some(text) = rendered {
         let mut stdout = std::io::stdout().lock();
         // A closed pipe (`| head`) is not an error worth a panic.

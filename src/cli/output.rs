@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use crate::engine::report::{Report, SchemaReport};
 
-pub fn json(report: &Report) -> String {
+pub fn json(report: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(report).expect("the report serialises")
 }
 
@@ -98,10 +98,6 @@ fn summary(report: &Report, target: &str) -> String {
         }
     }
     s
-}
-
-pub fn schema_json(report: &SchemaReport) -> String {
-    serde_json::to_string_pretty(report).expect("the report serialises")
 }
 
 /// One line per table, then the statements run (or, in a dry run, to run).

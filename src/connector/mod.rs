@@ -40,11 +40,11 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
 }
 
 /// The statements creating `schema` in a store that does not exist yet (a
-/// SQLite file a dry run must not create). Servers always exist: asking
+/// SQLite file a dry run must not create): they need no open file. Servers always exist: asking
 /// for one is a mistake of the caller, reported as such.
 pub fn create_statements_offline(endpoint: &Endpoint, schema: &TableSchema) -> StoreResult<Vec<String>> {
     match endpoint {
-        Endpoint::Sqlite(_) => sqlite::create_statements(schema, &endpoint.redacted()),
+        Endpoint::Sqlite(_) => typemap::create_statements(&typemap::Engine::Sqlite, schema, &endpoint.redacted()),
         _ => Err(StoreError::Invalid(format!("{} must be reachable to plan the creation of table {}", endpoint.redacted(), schema.name))),
     }
 }

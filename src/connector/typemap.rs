@@ -21,6 +21,27 @@ pub enum Engine {
     Mysql { binary_collation: String },
 }
 
+impl Engine {
+    /// The dialect name a [`TableSchema`] of this engine carries.
+    fn dialect(&self) -> &'static str {
+        match self {
+            Engine::Sqlite => "sqlite",
+            Engine::Postgres => "postgres",
+            Engine::Mysql { .. } => "mysql",
+        }
+    }
+}
+
+/// The statements creating `schema` on `engine`: the table's own
+/// definition when it comes from the same engine (indexes and all), else
+/// one statement declared through the mapping.
+pub fn create_statements(engine: &Engine, schema: &TableSchema, url: &str) -> StoreResult<Vec<String>> {
+    if schema.dialect == engine.dialect() && !schema.definition.is_empty() {
+        return Ok(schema.definition.clone());
+    }
+    Ok(vec![create_statement(engine, schema, url)?])
+}
+
 /// InnoDB's limit on the bytes of one index key (and so of a primary key).
 const MYSQL_KEY_BYTES: u32 = 3072;
 

@@ -90,6 +90,10 @@ pub trait CanonicalSink {
     fn blob(&mut self, v: &[u8]) {
         self.prefixed(tag::BLOB, v);
     }
+    /// JSON text, as [`Value::Json`] encodes it.
+    fn json(&mut self, v: &[u8]) {
+        self.prefixed(tag::JSON, v);
+    }
     fn prefixed(&mut self, t: u8, v: &[u8]) {
         self.put(&[t]);
         self.put(&(v.len() as u64).to_be_bytes());
@@ -144,7 +148,7 @@ impl Value {
                 sink.put(&[tag::UUID]);
                 sink.put(u);
             }
-            Value::Json(j) => sink.prefixed(tag::JSON, j.as_bytes()),
+            Value::Json(j) => sink.json(j.as_bytes()),
         }
     }
 

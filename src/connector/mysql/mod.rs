@@ -9,17 +9,16 @@
 pub mod dialect;
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::{AssertSqlSafe, Executor, Row};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
+use sqlx::{AssertSqlSafe, Row};
 
-use super::sqlserver::{create_statements, create_table, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
-use super::typemap::Engine;
+use super::typemap::{create_statements, Engine};
 use dialect::{class_of, MyDialect};
 
 const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4";
@@ -51,16 +50,7 @@ impl MyStore {
         let options = MySqlConnectOptions::from_str(full_url)
             .map_err(|e| StoreError::Invalid(format!("{shown}: {}", first_line(&e.to_string()))))?;
         first_connection(&options, shown).await?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(SESSION).await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
+        let pool = lazy_pool(options, SESSION);
         Ok(MyStore { pool, url: shown.to_string() })
     }
 
@@ -192,7 +182,7 @@ impl Store for MyStore {
 
     async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
         let engine = Engine::Mysql { binary_collation: self.binary_collation().await? };
-        create_statements(&engine, "mysql", schema, &self.url)
+        create_statements(&engine, schema, &self.url)
     }
 
     async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {

@@ -10,18 +10,16 @@
 pub mod dialect;
 
 use std::str::FromStr;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::Executor;
+use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use super::sqlserver::{create_statements, create_table, first_connection, open_dataset, pool, ServerColumn, ServerPool};
-use super::typemap::Engine;
+use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::typemap::{create_statements, Engine};
 use dialect::{class_of, PgDialect};
 
 
@@ -44,16 +42,7 @@ impl PgStore {
         // reason (refused, unknown database) rather than a pool timeout,
         // retried with backoff when it is transient.
         first_connection(&options, shown).await?;
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(30))
-            .after_connect(|conn, _| {
-                Box::pin(async move {
-                    conn.execute(SESSION).await?;
-                    Ok(())
-                })
-            })
-            .connect_lazy_with(options);
+        let pool = lazy_pool(options, SESSION);
         Ok(PgStore { pool, url: shown.to_string() })
     }
 
@@ -157,7 +146,7 @@ impl Store for PgStore {
     }
 
     async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
-        create_statements(&Engine::Postgres, "postgres", schema, &self.url)
+        create_statements(&Engine::Postgres, schema, &self.url)
     }
 
     async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {

@@ -135,6 +135,14 @@ unsafe fn encode_value<S: CanonicalSink>(sink: &mut S, v: *mut ffi::sqlite3_valu
             _ => Stored::Null,
         }
     };
+    // JSON is any valid UTF-8 text: hashed from SQLite's own bytes, without
+    // building a String per value.
+    if let (Kind::Json, Stored::Text(t)) = (kind, &stored) {
+        if std::str::from_utf8(t).is_ok() {
+            sink.json(t);
+            return;
+        }
+    }
     if kind != Kind::Raw {
         if let Some(typed) = interpret(kind, &stored) {
             typed.encode(sink);

@@ -161,7 +161,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
-        create_statements(schema, &self.url)
+        typemap::create_statements(&typemap::Engine::Sqlite, schema, &self.url)
     }
 
     async fn create_table(&self, table: &str, statements: &[String]) -> StoreResult<()> {
@@ -180,15 +180,4 @@ impl Store for SqliteStore {
         let ds = SqliteDataset::open(self.pool.clone(), projection, &self.url).await?;
         Ok(Box::new(ds))
     }
-}
-
-/// The statements creating `schema` in a SQLite file: a SQLite table's own
-/// definition (indexes, `WITHOUT ROWID` and all), or one mapped from another
-/// engine. Needs no open file, so a dry run into a file that does not exist
-/// yet can show them.
-pub fn create_statements(schema: &TableSchema, url: &str) -> StoreResult<Vec<String>> {
-    if schema.dialect == "sqlite" && !schema.definition.is_empty() {
-        return Ok(schema.definition.clone());
-    }
-    Ok(vec![typemap::create_statement(&typemap::Engine::Sqlite, schema, url)?])
 }

@@ -16,12 +16,11 @@ use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
 
 use crate::connector::text_values;
-use super::typemap;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::KeyRange;
-use crate::engine::store::{Dataset, Projection, Row, StoreResult, TableSchema, TypeClass};
+use crate::engine::store::{Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
@@ -64,14 +63,23 @@ where
         .await
 }
 
-/// The statements creating `schema` on a server: the table's own
-/// definition when it comes from the same engine, else one mapped by
-/// [`typemap`].
-pub fn create_statements(engine: &typemap::Engine, dialect: &str, schema: &TableSchema, url: &str) -> StoreResult<Vec<String>> {
-    if schema.dialect == dialect && !schema.definition.is_empty() {
-        return Ok(schema.definition.clone());
-    }
-    Ok(vec![typemap::create_statement(engine, schema, url)?])
+/// A pool that opens its connections lazily and runs `session` (time zone,
+/// encodings) on each, so every rendering the dialect relies on holds.
+pub fn lazy_pool<DB>(options: <DB::Connection as Connection>::Options, session: &'static str) -> sqlx::Pool<DB>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    sqlx::pool::PoolOptions::<DB>::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _| {
+            Box::pin(async move {
+                sqlx::Executor::execute(&mut *conn, session).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options)
 }
 
 /// Runs a table's creation statements in one transaction (MySQL commits

@@ -142,3 +142,29 @@ async fn a_value_the_target_cannot_hold_stops_with_one_sentence() {
     common::assert_one_sentence(&run, 2, "column id (bigint(20) unsigned in mysql) is an unsigned 64-bit integer");
     assert!(!file.exists());
 }
+
+/// The one-scan first pass on MariaDB/MySQL (see the PostgreSQL test of the
+/// same name): three windows, several bucket statements per window, drift
+/// on window edges and table ends, and a bucket the target overfills.
+#[tokio::test]
+async fn one_scan_windows_find_drift_at_their_edges_and_in_an_overfilled_bucket() {
+    let ddl = "CREATE TABLE big (id bigint PRIMARY KEY, v varchar(20)); \
+               INSERT INTO big SELECT 10 * seq, concat('v', seq) FROM seq_1_to_120000;";
+    let src = my::fresh_db("rs_test_my_one_scan_src").await;
+    let tgt = my::fresh_db("rs_test_my_one_scan_tgt").await;
+    my::exec(&src, ddl).await;
+    my::exec(
+        &tgt,
+        &format!(
+            "{ddl} DELETE FROM big WHERE id IN (10, 500010, 1200000); \
+             UPDATE big SET v = concat(v, 'x') WHERE id IN (20, 499990, 1000020, 777770); \
+             INSERT INTO big SELECT seq, 'extra' FROM seq_600001_to_600009; \
+             INSERT INTO big VALUES (15, 'extra'), (1200005, 'extra');"
+        ),
+    )
+    .await;
+    common::diff_and_sync_the_one_scan_drift(&src, &tgt);
+    let (a, b) = (my::rows_as_text(&src, "big", &["id", "v"], "id").await, my::rows_as_text(&tgt, "big", &["id", "v"], "id").await);
+    assert_eq!(a.len(), 120_000);
+    assert!(a == b, "the tables differ after sync");
+}

@@ -20,6 +20,10 @@ impl Dataset for EmptyDataset {
         self.what.clone()
     }
 
+    fn scans_buckets(&self) -> bool {
+        true
+    }
+
     async fn split(&self, ranges: &[KeyRange], _rows: u64) -> StoreResult<Vec<Vec<Key>>> {
         Ok(vec![Vec::new(); ranges.len()])
     }

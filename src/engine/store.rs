@@ -155,6 +155,21 @@ pub trait Dataset: Send + Sync {
     /// The fingerprint of each range.
     async fn fingerprints(&self, ranges: &[KeyRange]) -> StoreResult<Vec<Fingerprint>>;
 
+    /// Whether [`Dataset::bucket_fingerprints`] costs one pass over the
+    /// range whatever the number of cuts (a server grouping rows by bucket
+    /// in one scan). When both sides say so, the engine fingerprints the
+    /// finest zoom level in its first pass instead of scanning once per level.
+    fn scans_buckets(&self) -> bool {
+        false
+    }
+
+    /// The fingerprints of the consecutive ranges that `cuts` (sorted, inside
+    /// `range`) make of `range`: `cuts.len() + 1` of them. By default, one
+    /// ordered pass over the range's (key, row hash) pairs.
+    async fn bucket_fingerprints(&self, range: &KeyRange, cuts: &[Key]) -> StoreResult<Vec<Fingerprint>> {
+        bucket_pairs(self.row_hashes(range), cuts).await
+    }
+
     /// (key, row hash) of every row in the range, in key order.
     fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>>;
 
@@ -167,4 +182,42 @@ pub trait Dataset: Send + Sync {
 
     /// Deletes these keys in one transaction; returns how many were removed.
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64>;
+}
+
+/// Adds each (key, row hash) of a stream to the bucket its key falls
+/// in: bucket `i` holds the keys from `cuts[i - 1]` (included) up to `cuts[i]`.
+pub async fn bucket_pairs(
+    mut pairs: BoxStream<'_, StoreResult<(Key, RowHash)>>,
+    cuts: &[Key],
+) -> StoreResult<Vec<Fingerprint>> {
+    use futures_util::StreamExt;
+    let mut out = vec![Fingerprint::EMPTY; cuts.len() + 1];
+    while let Some(pair) = pairs.next().await {
+        let (key, hash) = pair?;
+        // A binary search rather than a walk: the buckets stay right even
+        // if the store's order were not the engine's.
+        out[cuts.partition_point(|c| *c <= key)].add_row(hash);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream::{self, StreamExt};
+
+    #[tokio::test]
+    async fn bucket_pairs_puts_each_key_in_the_bucket_of_the_cuts_at_or_below_it() {
+        let key = |n: i64| Key(vec![Value::Int(n)]);
+        let pairs: Vec<StoreResult<(Key, RowHash)>> =
+            [1, 5, 10, 11, 20, 99].iter().map(|&n| Ok((key(n), RowHash([n as u8; 16])))).collect();
+        let cuts = [key(5), key(11), key(50)];
+        let fps = bucket_pairs(stream::iter(pairs).boxed(), &cuts).await.unwrap();
+        let counts: Vec<u64> = fps.iter().map(|f| f.count).collect();
+        assert_eq!(counts, [1, 2, 2, 1]);
+        let mut expected = Fingerprint::EMPTY;
+        expected.add_row(RowHash([11; 16]));
+        expected.add_row(RowHash([20; 16]));
+        assert_eq!(fps[2], expected);
+    }
 }

@@ -102,7 +102,8 @@ impl MyStore {
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let context = format!("the schema of table {table} in {}", self.url);
         let rows = sqlx::query(
-            "SELECT column_name, column_type, is_nullable, data_type FROM information_schema.columns \
+            "SELECT column_name, column_type, is_nullable, data_type, COALESCE(character_set_name, '') \
+             FROM information_schema.columns \
              WHERE table_schema = DATABASE() AND table_name = ? AND extra NOT LIKE '%GENERATED%' \
              ORDER BY ordinal_position",
         )
@@ -127,6 +128,7 @@ impl MyStore {
         for row in &rows {
             let get = |i| text(row, i).map_err(|e| pool::read_error(&context, e));
             let (name, mut column_type, nullable, mut data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
+            let charset = get(4)?.to_ascii_lowercase();
             if json.contains(&name) {
                 (column_type, data_type) = ("json".into(), "json".into());
             }
@@ -137,6 +139,8 @@ impl MyStore {
                 sql_type: column_type.clone(),
                 class,
                 single: data_type.eq_ignore_ascii_case("float"),
+                // utf8mb3 and ascii text is byte for byte UTF-8 as well.
+                utf8: matches!(charset.as_str(), "utf8mb4" | "utf8mb3" | "utf8" | "ascii"),
             });
             columns.push(Column { name, declared_type: column_type, class, not_null: nullable == "NO" });
         }

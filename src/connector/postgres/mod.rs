@@ -23,9 +23,18 @@ use super::typemap::{create_statements, Engine};
 use dialect::{class_of, PgDialect};
 
 
-/// Session settings that make every text rendering exact and stable.
+/// Session settings that make every text rendering exact and stable, and
+/// two that keep rangesync's generated statements fast, set only where the
+/// server knows them (PostgreSQL 11 and 12 added them):
+/// - `jit = off`: a bucket statement is a few thousand `CASE`s, and LLVM
+///   spent 1.8 s compiling one that runs in 0.05 s (measured on 200,000 rows);
+/// - `plan_cache_mode = force_custom_plan`: every bound value is text cast
+///   to the column's type; planned with the values, the casts are folded
+///   once instead of evaluated on every row.
 const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET extra_float_digits = 1; \
-     SET bytea_output = 'hex'; SET IntervalStyle = 'iso_8601'; SET client_encoding = 'UTF8'";
+     SET bytea_output = 'hex'; SET IntervalStyle = 'iso_8601'; SET client_encoding = 'UTF8'; \
+     SELECT set_config(name, CASE name WHEN 'jit' THEN 'off' ELSE 'force_custom_plan' END, false) \
+     FROM pg_settings WHERE name IN ('jit', 'plan_cache_mode')";
 
 pub struct PgStore {
     pool: PgPool,
@@ -85,6 +94,10 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pool::read_error(&context, e))?;
+        let (utf8,): (bool,) = sqlx::query_as("SELECT current_setting('server_encoding') = 'UTF8'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| pool::read_error(&context, e))?;
         let mut columns = Vec::new();
         let mut pg = Vec::new();
         for (name, sql_type, not_null, typname, base_type) in rows {
@@ -95,6 +108,7 @@ impl PgStore {
                 sql_type: base_type,
                 class,
                 single: typname == "float4",
+                utf8,
             });
             columns.push(Column { name, declared_type: sql_type, class, not_null });
         }

@@ -19,8 +19,8 @@ use crate::connector::text_values;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
-use crate::engine::range::KeyRange;
-use crate::engine::store::{Dataset, Projection, Row, StoreResult, TypeClass};
+use crate::engine::range::{KeyRange, Lower};
+use crate::engine::store::{bucket_pairs, Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
@@ -32,6 +32,9 @@ use sqlx::{ConnectOptions, Connection};
 use crate::engine::retry::RetryPolicy;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Chunks at least this big are cut by skipping index entries rather than
+/// by numbering every row.
+const MIN_ROWS_TO_SKIP: u64 = 50_000;
 
 /// Connects once, directly, before any pool exists, so the user sees the
 /// server's own reason (refused, unknown database, bad password) rather
@@ -136,6 +139,9 @@ pub struct ServerColumn {
     pub class: TypeClass,
     /// Single-precision float: parsed as f32 so its text reads back exactly.
     pub single: bool,
+    /// Text is stored as UTF-8 (utf8mb4, utf8mb3 or ascii on MySQL; a UTF8
+    /// database on PostgreSQL), so its bytes need no conversion to be hashed.
+    pub utf8: bool,
 }
 
 /// The per-engine SQL expressions.
@@ -155,8 +161,13 @@ pub trait Dialect: Send + Sync {
     /// characters.
     fn md5_hex(&self, parts: &[String]) -> String;
     /// The exact decimal sum (as text) of the 64-bit lane `lane` (0 or 1)
-    /// of the md5 hex column `h`, over the rows of a group.
+    /// of the column `h` (a [`Dialect::hash_for_sums`]), over a group.
     fn lane_sum(&self, h: &str, lane: usize) -> String;
+    /// What the fingerprint statements sum the lanes of, given the md5 hex
+    /// expression of a row (computed once per row behind the fence).
+    fn hash_for_sums(&self, md5_hex: String) -> String {
+        md5_hex
+    }
     /// `x` as text.
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
@@ -222,6 +233,30 @@ impl ServerDataset {
             .ok_or_else(|| StoreError::Invalid(format!("{}: the server returned an unreadable number", self.what)))
     }
 
+    /// Cuts one range every `size` rows by skipping that many index entries
+    /// from the previous cut, a statement per cut.
+    async fn split_by_skipping(&self, range: &KeyRange, size: u64) -> StoreResult<Vec<Key>> {
+        let mut cuts = Vec::new();
+        let mut rest = range.clone();
+        loop {
+            let mut params = Params::new();
+            let sql = self.stmts.key_at_offset(&rest, size, &mut params);
+            let Some(row) = self.pool.fetch_text(sql, params, &self.what).await?.into_iter().next() else {
+                return Ok(cuts);
+            };
+            let cut = self.key_of(&row, 0)?;
+            rest = KeyRange::new(Lower::Included(cut.clone()), range.hi.clone());
+            cuts.push(cut);
+        }
+    }
+
+    /// The fingerprint in `row` from column `first`: count, lane sums.
+    fn sums(&self, row: &[Option<String>], first: usize) -> StoreResult<Fingerprint> {
+        let count = self.number(row, first)? as u64;
+        Fingerprint::from_sql_sums(count, cell(row, first + 1).unwrap_or("0"), cell(row, first + 2).unwrap_or("0"))
+            .ok_or_else(|| StoreError::Invalid(format!("{}: unreadable fingerprint sums", self.what)))
+    }
+
     /// Rows of a range in key order, hashed here (the streaming fallback).
     fn hashed_rows<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
         let mut params = Params::new();
@@ -258,6 +293,11 @@ impl Dataset for ServerDataset {
     }
 
     async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
+        if let [range] = ranges {
+            if size >= MIN_ROWS_TO_SKIP && self.stmts.key_order_is_indexed() {
+                return Ok(vec![self.split_by_skipping(range, size).await?]);
+            }
+        }
         let mut out: Vec<Vec<(i64, Key)>> = vec![Vec::new(); ranges.len()];
         for (base, chunk) in self.stmts.chunks(ranges) {
             let mut params = Params::new();
@@ -298,12 +338,41 @@ impl Dataset for ServerDataset {
             let sql = self.stmts.fingerprints(base, chunk, &mut params);
             for row in self.pool.fetch_text(sql, params, &self.what).await? {
                 let p = self.number(&row, 0)? as usize;
-                let count = self.number(&row, 1)? as u64;
-                out[p] = Fingerprint::from_sql_sums(count, cell(&row, 2).unwrap_or("0"), cell(&row, 3).unwrap_or("0"))
-                    .ok_or_else(|| StoreError::Invalid(format!("{}: unreadable fingerprint sums", self.what)))?;
+                out[p] = self.sums(&row, 1)?;
             }
         }
         Ok(out)
+    }
+
+    fn scans_buckets(&self) -> bool {
+        true
+    }
+
+    async fn bucket_fingerprints(&self, range: &KeyRange, cuts: &[Key]) -> StoreResult<Vec<Fingerprint>> {
+        if self.streaming {
+            return bucket_pairs(self.hashed_rows(range), cuts).await;
+        }
+        let mut out = Vec::with_capacity(cuts.len() + 1);
+        let (mut lo, mut rest) = (range.lo.clone(), cuts);
+        loop {
+            // This statement's cuts, and the cut after them that ends its range.
+            let mine = &rest[..rest.len().min(self.stmts.cuts_per_statement())];
+            let end = rest.get(mine.len());
+            let sub = KeyRange::new(lo, end.cloned().or_else(|| range.hi.clone()));
+            let mut params = Params::new();
+            let sql = self.stmts.bucket_fingerprints(&sub, mine, &mut params);
+            let mut fps = vec![Fingerprint::EMPTY; mine.len() + 1];
+            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+                let b = self.number(&row, 0)? as usize;
+                let fp = self.sums(&row, 1)?;
+                *fps.get_mut(b).ok_or_else(|| StoreError::Invalid(format!("{}: bucket {b} out of range", self.what)))? = fp;
+            }
+            out.extend(fps);
+            match end {
+                Some(k) => (lo, rest) = (Lower::Included(k.clone()), &rest[mine.len() + 1..]),
+                None => return Ok(out),
+            }
+        }
     }
 
     fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {

@@ -12,6 +12,8 @@ const MAX_PARAMS: usize = 30_000;
 /// Ranges per batched statement.
 const MAX_TERMS: usize = 500;
 const MAX_ROWS_PER_STATEMENT: usize = 1000;
+/// Cuts per bucket statement: a binary search 13 `CASE`s deep.
+const MAX_CUTS: usize = 8000;
 
 /// Bound parameters, all text (or NULL), numbered in the order pushed.
 #[derive(Default)]
@@ -156,18 +158,80 @@ impl Statements {
         })
     }
 
+    /// Whether the key columns are compared as stored, so that a range
+    /// predicate and `ORDER BY` walk the primary key's index (text keys are
+    /// compared through a byte-wise expression, which no index serves).
+    pub fn key_order_is_indexed(&self) -> bool {
+        self.key.iter().all(|c| self.dialect.order_expr(c) == c.ident)
+    }
+
+    /// The key `size` rows into `range` (key text...), read by skipping
+    /// index entries: one short statement per cut, where `row_number()` over
+    /// a whole table costs a sort on MariaDB (19 s for 10,000,000 rows,
+    /// against 3 s of skips).
+    pub fn key_at_offset(&self, range: &KeyRange, size: u64, params: &mut Params) -> String {
+        let pred = self.range_predicate(range, params);
+        format!(
+            "SELECT {keys} FROM {t} WHERE {pred} ORDER BY {order} LIMIT 1 OFFSET {size}",
+            keys = self.key_text(),
+            t = self.table,
+            order = self.order_by()
+        )
+    }
+
     /// Per range: (index, count, lane-0 sum, lane-1 sum), all text.
     pub fn fingerprints(&self, base: usize, ranges: &[KeyRange], params: &mut Params) -> String {
         let count = self.dialect.as_text("count(*)");
         let (hi, lo) = (self.dialect.lane_sum("h", 0), self.dialect.lane_sum("h", 1));
-        let md5 = self.row_md5();
+        let h = self.dialect.hash_for_sums(self.row_md5());
         self.per_range(base, ranges, params, |p, pred| {
             format!(
-                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {md5} AS h FROM {t} WHERE {pred}{fence}) rangesync_s",
+                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {h} AS h FROM {t} WHERE {pred}{fence}) rangesync_s",
                 t = self.table,
                 fence = self.dialect.fence(),
             )
         })
+    }
+
+    /// Most cuts one [`Statements::bucket_fingerprints`] statement takes.
+    pub fn cuts_per_statement(&self) -> usize {
+        (MAX_PARAMS / self.key.len().max(1)).saturating_sub(2).clamp(1, MAX_CUTS)
+    }
+
+    /// Per bucket that `cuts` make of `range`: (bucket number, count,
+    /// lane-0 sum, lane-1 sum), all text, in one scan of the range. Empty
+    /// buckets return no row. The bucket of a row is found by a binary
+    /// search written out as nested `CASE`s over the cuts, which every
+    /// dialect evaluates (PostgreSQL's `width_bucket` would take an array,
+    /// but not a composite key, nor MySQL).
+    pub fn bucket_fingerprints(&self, range: &KeyRange, cuts: &[Key], params: &mut Params) -> String {
+        // Parameters are numbered in the order they appear (MySQL's `?`).
+        let bucket = self.bucket_of(cuts, 0, cuts.len(), params);
+        let pred = self.range_predicate(range, params);
+        format!(
+            "SELECT {b}, {count}, {hi}, {lo} FROM (SELECT {bucket} AS rangesync_b, {h} AS h FROM {t} WHERE {pred}{fence}) rangesync_s \
+             GROUP BY rangesync_b",
+            b = self.dialect.as_text("rangesync_b"),
+            count = self.dialect.as_text("count(*)"),
+            hi = self.dialect.lane_sum("h", 0),
+            lo = self.dialect.lane_sum("h", 1),
+            h = self.dialect.hash_for_sums(self.row_md5()),
+            t = self.table,
+            fence = self.dialect.fence(),
+        )
+    }
+
+    /// The bucket (among `first..=last`) of the row's key: the number of
+    /// cuts at or below it.
+    fn bucket_of(&self, cuts: &[Key], first: usize, last: usize, params: &mut Params) -> String {
+        if first == last {
+            return first.to_string();
+        }
+        let mid = (first + last) / 2;
+        let below = self.compare("<", &cuts[mid], params);
+        let left = self.bucket_of(cuts, first, mid, params);
+        let right = self.bucket_of(cuts, mid + 1, last, params);
+        format!("CASE WHEN {below} THEN {left} ELSE {right} END")
     }
 
     /// (key text..., md5 hex) of the rows of a range, in key order.

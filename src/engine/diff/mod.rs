@@ -13,6 +13,11 @@
 //! target crowded with extra rows is cut as finely as a full source.
 //! Work is depth-first in batches of at most [`MAX_RANGES_PER_CALL`] ranges, so
 //! memory stays bounded whatever the table size.
+//!
+//! When both stores fingerprint many buckets in one scan (SQL servers),
+//! the first pass is [`one_scan`]'s instead: the finest level at once.
+
+mod one_scan;
 
 use std::cmp::Ordering;
 
@@ -117,7 +122,11 @@ pub async fn compare(
         report: DatasetReport { name: name.to_string(), ..Default::default() },
         count_rows_in_pairs: options.zoom.fingerprint_levels().is_empty(),
     };
-    run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await?;
+    if !options.zoom.fingerprint_levels().is_empty() && source.scans_buckets() && target.scans_buckets() {
+        run.narrow_in_one_scan().await?;
+    } else {
+        run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await?;
+    }
     progress.finish();
     Ok(run.report)
 }

@@ -56,6 +56,19 @@ ensure_postgres() {
   wait_for PostgreSQL 30 pg_ready
 }
 
+# One role, rs_test_pw, must give its password even on a trust-all server:
+# the wrong-password test needs a server that checks one. Its line goes
+# first in pg_hba.conf; no other user's access changes.
+ensure_postgres_password_role() {
+  local hba
+  hba=$(psql "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres" -Atqc 'SHOW hba_file')
+  if ! grep -qE '^host\s+all\s+rs_test_pw\s' "$hba"; then
+    say "PostgreSQL: role rs_test_pw logs in with a password (for the wrong-password test)"
+    sed -i '1i host all rs_test_pw 127.0.0.1/32 scram-sha-256' "$hba"
+    psql "host=127.0.0.1 port=$pg_port user=postgres dbname=postgres" -Atqc 'SELECT pg_reload_conf()' >/dev/null
+  fi
+}
+
 my_ready() { mariadb --protocol=tcp -h 127.0.0.1 -P "$my_port" -uroot -e 'select 1' ; }
 
 ensure_mariadb() {
@@ -76,5 +89,5 @@ ensure_mariadb() {
   wait_for MariaDB 30 my_ready
 }
 
-if [ -z "${RANGESYNC_PG_URL:-}" ]; then ensure_postgres; fi
+if [ -z "${RANGESYNC_PG_URL:-}" ]; then ensure_postgres; ensure_postgres_password_role; fi
 if [ -z "${RANGESYNC_MYSQL_URL:-}" ]; then ensure_mariadb; fi

@@ -204,6 +204,21 @@ async fn postgres_bad_input_gets_one_sentence() {
     assert!(run.stderr.contains("postgres://postgres:***@127.0.0.1:1/db"), "{}", run.stderr);
 }
 
+/// scripts/services.sh makes the role rs_test_pw log in with a password
+/// (scram-sha-256), whatever trust the server grants everyone else.
+#[tokio::test]
+async fn a_wrong_password_is_one_sentence_and_never_shown() {
+    let url = pg::fresh_db("rs_test_pg_password").await;
+    pg::exec(
+        &url,
+        "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rs_test_pw') THEN CREATE ROLE rs_test_pw LOGIN; END IF; END $$; \
+         ALTER ROLE rs_test_pw PASSWORD 'right-secret'; CREATE TABLE t (id int PRIMARY KEY); GRANT SELECT ON t TO rs_test_pw;",
+    )
+    .await;
+    let with_user = |user: &str| url.replacen("postgres@", &format!("{user}@"), 1);
+    common::assert_password_refused_then_accepted(&with_user("rs_test_pw:wrong-secret"), &with_user("rs_test_pw"), &url, "password authentication failed for user \"rs_test_pw\"");
+}
+
 #[tokio::test]
 async fn a_value_the_target_cannot_hold_stops_with_one_sentence_and_writes_nothing_of_its_batch() {
     let dir = TempDir::new().unwrap();

@@ -159,3 +159,24 @@ pub fn diff_and_sync_the_one_scan_drift(src: &str, tgt: &str) {
     let run = rangesync(&["sync", src, tgt, "--zoom", "50000,2", "--delete"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
+
+/// A wrong password in `wrong` (whose password is `wrong-secret`) stops with
+/// one sentence holding `reason`, masked and without retries; the right one
+/// (`right-secret`) given by environment to `bare` (the URL without it) works
+/// and is not shown either. `other` is the target both runs compare with.
+pub fn assert_password_refused_then_accepted(wrong: &str, bare: &str, other: &str, reason: &str) {
+    let started = std::time::Instant::now();
+    let run = rangesync(&["diff", wrong, other]);
+    assert_one_sentence(&run, 3, reason);
+    assert!(run.stderr.contains("rs_test_pw:***@"), "{}", run.stderr);
+    assert!(!run.stderr.contains("wrong-secret"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 5, "a refused password is not retried");
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
+        .args(["diff", bare, other])
+        .env("RANGESYNC_SOURCE_PASSWORD", "right-secret")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("right-secret"));
+}

@@ -17,7 +17,7 @@
 use super::{check_cuts, split_on, Comparison, Span};
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::fingerprint::Fingerprint;
-use crate::engine::range::KeyRange;
+use crate::engine::range::{KeyRange, Lower};
 
 /// Finest chunks fingerprinted per statement and side.
 pub const BUCKETS_PER_SCAN: u64 = 2000;
@@ -65,7 +65,7 @@ impl Comparison<'_> {
             // when that makes more than two chunks; the rest go to pairs.
             let (small, big): (Vec<Span>, Vec<Span>) =
                 mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
-            self.narrow(levels.len(), small).await?;
+            self.narrow(levels.len(), merge_adjacent(small)).await?;
             self.narrow(levels.len() - 1, big).await?;
             self.progress.advance(1, self.report.differences());
         }
@@ -93,5 +93,62 @@ impl Comparison<'_> {
             }
         }
         mismatched
+    }
+}
+
+/// Most rows (on the larger side) of adjacent mismatched buckets read as one
+/// stream of pairs.
+const PAIRS_PER_STREAM: u64 = 10_000;
+
+/// Joins runs of adjacent buckets (where the drift is dense, or a side is
+/// empty) into ranges of up to [`PAIRS_PER_STREAM`] rows, so that they cost
+/// one pair stream per side rather than one per bucket.
+fn merge_adjacent(spans: Vec<Span>) -> Vec<Span> {
+    let mut out: Vec<Span> = Vec::with_capacity(spans.len());
+    for span in spans {
+        if let Some(last) = out.last_mut() {
+            let adjacent = matches!((&last.range.hi, &span.range.lo), (Some(hi), Lower::Included(lo)) if hi == lo);
+            let (Some((ls, lt)), Some((s, t))) = (last.counts, span.counts) else {
+                out.push(span);
+                continue;
+            };
+            let (ms, mt) = (ls.combine(s), lt.combine(t));
+            if adjacent && ms.count.max(mt.count) <= PAIRS_PER_STREAM {
+                last.range.hi = span.range.hi;
+                last.counts = Some((ms, mt));
+                continue;
+            }
+        }
+        out.push(span);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::key::Key;
+    use crate::engine::value::Value;
+
+    fn span(lo: Option<i64>, hi: Option<i64>, rows: u64) -> Span {
+        let key = |n: i64| Key(vec![Value::Int(n)]);
+        let fp = Fingerprint { count: rows, hi: 0, lo: 0 };
+        Span {
+            range: KeyRange::new(lo.map_or(Lower::Unbounded, |n| Lower::Included(key(n))), hi.map(key)),
+            counts: Some((fp, Fingerprint::EMPTY)),
+        }
+    }
+
+    #[test]
+    fn adjacent_buckets_merge_up_to_the_stream_size_and_gaps_stay() {
+        let spans = vec![
+            span(None, Some(10), 4000),
+            span(Some(10), Some(20), 4000),
+            span(Some(20), Some(30), 4000), // would pass 10,000 rows
+            span(Some(40), Some(50), 10),   // not adjacent to the previous
+            span(Some(50), None, 10),
+        ];
+        let merged: Vec<String> = merge_adjacent(spans).iter().map(|s| s.range.to_string()).collect();
+        assert_eq!(merged, ["[start, 20)", "[20, 30)", "[40, end]"]);
     }
 }

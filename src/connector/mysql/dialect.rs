@@ -62,7 +62,8 @@ fn stored_utf8(col: &ServerColumn) -> String {
     }
 }
 
-/// The scale of a `decimal(p,s)` column type (0 when not spelled out).
+/// The scale of a `decimal(p,s)` column type: 0 for `decimal(p)`, `None`
+/// without parentheses.
 fn decimal_scale(column_type: &str) -> Option<u32> {
     let inside = column_type.split_once('(')?.1.split_once(')')?.0;
     match inside.split_once(',') {
@@ -166,7 +167,7 @@ impl Dialect for MyDialect {
                 // zeros are trimmed without looking for the point first.
                 let canonical = match decimal_scale(&col.sql_type) {
                     Some(0) => text,
-                    Some(_) => format!("TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text}))"),
+                    Some(_) => format!("IF({c} = 0, '0', TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text})))"),
                     None => format!(
                         "IF({c} = 0, '0', IF(LOCATE('.', {text}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {text})), {text}))"
                     ),

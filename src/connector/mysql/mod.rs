@@ -128,7 +128,14 @@ impl MyStore {
         for row in &rows {
             let get = |i| text(row, i).map_err(|e| pool::read_error(&context, e));
             let (name, mut column_type, nullable, mut data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
-            let charset = get(4)?.to_ascii_lowercase();
+            // utf8mb3 and ascii text is byte for byte UTF-8 as well. Only
+            // string types (MariaDB's JSON is a longtext): others with a
+            // charset, MySQL's binary JSON among them, keep the conversion.
+            let utf8 = matches!(get(4)?.to_ascii_lowercase().as_str(), "utf8mb4" | "utf8mb3" | "utf8" | "ascii")
+                && matches!(
+                    data_type.to_ascii_lowercase().as_str(),
+                    "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext"
+                );
             if json.contains(&name) {
                 (column_type, data_type) = ("json".into(), "json".into());
             }
@@ -139,8 +146,7 @@ impl MyStore {
                 sql_type: column_type.clone(),
                 class,
                 single: data_type.eq_ignore_ascii_case("float"),
-                // utf8mb3 and ascii text is byte for byte UTF-8 as well.
-                utf8: matches!(charset.as_str(), "utf8mb4" | "utf8mb3" | "utf8" | "ascii"),
+                utf8,
             });
             columns.push(Column { name, declared_type: column_type, class, not_null: nullable == "NO" });
         }

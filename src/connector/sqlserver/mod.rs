@@ -133,8 +133,9 @@ pub struct ServerColumn {
     pub name: String,
     /// Quoted identifier.
     pub ident: String,
-    /// The type bound parameters are cast to: without length or precision
-    /// modifiers, so the server's own assignment checks still apply.
+    /// The type bound parameters are cast to. On PostgreSQL without length
+    /// or precision modifiers, so the server's own assignment checks still
+    /// apply; on MySQL the full `column_type` (its casts are spelled by class).
     pub sql_type: String,
     pub class: TypeClass,
     /// Single-precision float: parsed as f32 so its text reads back exactly.
@@ -245,6 +246,13 @@ impl ServerDataset {
                 return Ok(cuts);
             };
             let cut = self.key_of(&row, 0)?;
+            // A key that did not read back as itself would not move on.
+            if !rest.contains(&cut) || cuts.last().is_some_and(|last| cut <= *last) {
+                return Err(StoreError::Invalid(format!(
+                    "{}: skipping {size} rows from {rest} returned the key {cut}; the store orders keys differently from rangesync",
+                    self.what
+                )));
+            }
             rest = KeyRange::new(Lower::Included(cut.clone()), range.hi.clone());
             cuts.push(cut);
         }
@@ -294,7 +302,9 @@ impl Dataset for ServerDataset {
 
     async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
         if let [range] = ranges {
-            if size >= MIN_ROWS_TO_SKIP && self.stmts.key_order_is_indexed() {
+            // Single-column keys only: MySQL does not always serve a row
+            // comparison `(a, b) >= (?, ?)` from the index.
+            if size >= MIN_ROWS_TO_SKIP && self.stmts.key.len() == 1 && self.stmts.key_order_is_indexed() {
                 return Ok(vec![self.split_by_skipping(range, size).await?]);
             }
         }

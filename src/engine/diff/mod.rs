@@ -121,6 +121,7 @@ pub async fn compare(
         progress,
         report: DatasetReport { name: name.to_string(), ..Default::default() },
         count_rows_in_pairs: options.zoom.fingerprint_levels().is_empty(),
+        first_pass_done: false,
     };
     if !options.zoom.fingerprint_levels().is_empty() && source.scans_buckets() && target.scans_buckets() {
         run.narrow_in_one_scan().await?;
@@ -140,6 +141,9 @@ struct Comparison<'a> {
     report: DatasetReport,
     /// With no fingerprint level, row counts come from the pair streams.
     count_rows_in_pairs: bool,
+    /// The one-scan first pass counted the rows and started the progress
+    /// bar; level 0 met again (a one-level zoom) is not a first pass.
+    first_pass_done: bool,
 }
 
 impl<'a> Comparison<'a> {
@@ -213,7 +217,8 @@ impl<'a> Comparison<'a> {
             .into());
         }
         self.report.ranges_compared += children.len() as u64;
-        if level == 0 {
+        let first_pass = level == 0 && !self.first_pass_done;
+        if first_pass {
             self.report.source_rows += src.iter().map(|f| f.count).sum::<u64>();
             self.report.target_rows += tgt.iter().map(|f| f.count).sum::<u64>();
             self.progress.begin(&self.report.name, children.len() as u64);
@@ -227,7 +232,7 @@ impl<'a> Comparison<'a> {
                 mismatched.push(Span { range, counts: Some((s, t)) });
             }
         }
-        if level == 0 {
+        if first_pass {
             self.progress.advance(settled, 0);
         }
         Ok(mismatched)
@@ -236,7 +241,7 @@ impl<'a> Comparison<'a> {
     /// Goes down into the mismatched children, a batch at a time; at level 0
     /// each finished batch moves the progress bar.
     async fn descend(&mut self, level: usize, mismatched: Vec<Span>) -> Result<(), EngineError> {
-        if level > 0 {
+        if level > 0 || self.first_pass_done {
             return self.narrow(level + 1, mismatched).await;
         }
         let per_batch = 64;

@@ -19,7 +19,8 @@ use crate::engine::error::{EngineError, StoreError};
 use crate::engine::fingerprint::Fingerprint;
 use crate::engine::range::{KeyRange, Lower};
 
-/// Finest chunks fingerprinted per statement and side.
+/// Finest chunks per window (more when the first level is bigger): each
+/// window is one bucket statement per side, or a few for very large ones.
 pub const BUCKETS_PER_SCAN: u64 = 2000;
 
 impl Comparison<'_> {
@@ -34,6 +35,7 @@ impl Comparison<'_> {
         check_cuts(&full, &cuts)?;
         let windows = full.split_at(cuts);
         self.progress.begin(&self.report.name, windows.len() as u64);
+        self.first_pass_done = true;
         let group = (first / finest).max(1) as usize;
         for window in windows {
             let fine = split_on(self.source, std::slice::from_ref(&window), finest, retry).await?;
@@ -61,8 +63,8 @@ impl Comparison<'_> {
                 table = %self.report.name, %window,
                 buckets = src.len(), mismatched = mismatched.len(), scan_time = ?started.elapsed(), "one-scan window"
             );
-            // A bucket the target overfills is cut again (on the target)
-            // when that makes more than two chunks; the rest go to pairs.
+            // A bucket the target overfills (twice the finest size or
+            // more) is cut again on the target; the rest go to pairs.
             let (small, big): (Vec<Span>, Vec<Span>) =
                 mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
             self.narrow(levels.len(), merge_adjacent(small)).await?;

@@ -39,6 +39,8 @@ const SESSION: &str = "SET DateStyle = 'ISO, YMD'; SET TimeZone = 'UTC'; SET ext
 pub struct PgStore {
     pool: PgPool,
     url: String,
+    /// The database stores text as UTF-8 (see `ServerColumn::utf8`).
+    utf8: bool,
 }
 
 impl PgStore {
@@ -52,7 +54,11 @@ impl PgStore {
         // retried with backoff when it is transient.
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
-        Ok(PgStore { pool, url: shown.to_string() })
+        let (utf8,): (bool,) = sqlx::query_as("SELECT current_setting('server_encoding') = 'UTF8'")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| pool::read_error(&format!("the encoding of {shown}"), e))?;
+        Ok(PgStore { pool, url: shown.to_string(), utf8 })
     }
 
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
@@ -94,10 +100,6 @@ impl PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| pool::read_error(&context, e))?;
-        let (utf8,): (bool,) = sqlx::query_as("SELECT current_setting('server_encoding') = 'UTF8'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| pool::read_error(&context, e))?;
         let mut columns = Vec::new();
         let mut pg = Vec::new();
         for (name, sql_type, not_null, typname, base_type) in rows {
@@ -108,7 +110,7 @@ impl PgStore {
                 sql_type: base_type,
                 class,
                 single: typname == "float4",
-                utf8,
+                utf8: self.utf8,
             });
             columns.push(Column { name, declared_type: sql_type, class, not_null });
         }

@@ -17,6 +17,7 @@
 use super::{check_cuts, split_on, Comparison, Span};
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::fingerprint::Fingerprint;
+use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
 
 /// Finest chunks per window (more when the first level is bigger): each
@@ -30,17 +31,12 @@ impl Comparison<'_> {
         let retry = self.options.retry;
         let window_rows = first.max(finest.saturating_mul(BUCKETS_PER_SCAN));
         let full = KeyRange::full();
-        let cuts = split_on(self.source, std::slice::from_ref(&full), window_rows, retry).await?;
-        let cuts = cuts.into_iter().next().unwrap_or_default();
-        check_cuts(&full, &cuts)?;
-        let windows = full.split_at(cuts);
+        let windows = full.split_at(self.source_cuts(&full, window_rows).await?);
         self.progress.begin(&self.report.name, windows.len() as u64);
         self.first_pass_done = true;
         let group = (first / finest).max(1) as usize;
         for window in windows {
-            let fine = split_on(self.source, std::slice::from_ref(&window), finest, retry).await?;
-            let fine = fine.into_iter().next().unwrap_or_default();
-            check_cuts(&window, &fine)?;
+            let fine = self.source_cuts(&window, finest).await?;
             let started = std::time::Instant::now();
             let (src, tgt) = tokio::try_join!(
                 retry.run("fingerprints", || self.source.bucket_fingerprints(&window, &fine)),
@@ -72,6 +68,14 @@ impl Comparison<'_> {
             self.progress.advance(1, self.report.differences());
         }
         Ok(())
+    }
+
+    /// The source's keys that cut `range` every `size` rows, checked.
+    async fn source_cuts(&self, range: &KeyRange, size: u64) -> Result<Vec<Key>, EngineError> {
+        let cuts = split_on(self.source, std::slice::from_ref(range), size, self.options.retry).await?;
+        let cuts = cuts.into_iter().next().unwrap_or_default();
+        check_cuts(range, &cuts)?;
+        Ok(cuts)
     }
 
     /// Compares groups of `group` buckets by their summed fingerprints, then

@@ -214,7 +214,37 @@ async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
     assert_eq!(ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0].count, 19);
 }
 
+/// A pass: a store that reads in a snapshot keeps the pass's view while
+/// rows are written (by the sync itself, here), and shows the written rows
+/// to the reads that must see them; any store sees them after the pass.
+async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness) {
+    let store = h.store_with_rows(50).await;
+    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let full = [KeyRange::full()];
+    let new_row = vec![Value::Int(5000), Value::Text("written in the pass".into()), Value::Null, Value::Null];
+    ds.begin_pass().await.unwrap();
+    let before = ds.fingerprints(&full).await.unwrap()[0];
+    // The engine writes only once every read stream is closed.
+    assert_eq!(ds.upsert(std::slice::from_ref(&new_row)).await.unwrap(), 1);
+    let during = ds.fingerprints(&full).await.unwrap()[0];
+    if ds.reads_in_snapshot() {
+        assert_eq!(during, before, "a snapshot does not move within its pass");
+        assert!(ds.fetch_rows(&[k(5000)]).await.unwrap().is_empty());
+        let current = ds.current_row_hashes(&[k(5000), k(3)]).await.unwrap();
+        let scheme = store.capabilities().native_hash;
+        assert!(current.contains(&(k(5000), RowHash::of_values_with(scheme, &new_row))), "{current:?}");
+        assert_eq!(current.len(), 2, "{current:?}");
+    } else {
+        assert_eq!(during.count, 51);
+    }
+    assert_eq!(ds.fetch_current_rows(&[k(5000)]).await.unwrap(), [new_row.clone()]);
+    ds.end_pass().await;
+    assert_eq!(ds.fingerprints(&full).await.unwrap()[0].count, 51);
+    ds.delete(&[k(5000)]).await.unwrap();
+}
+
 async fn run_suite(h: &dyn Harness) {
+    a_pass_reads_its_snapshot_and_current_reads_see_writes(h).await;
     schema_lists_columns_and_key(h).await;
     split_cuts_by_row_count_inside_the_range(h).await;
     fingerprints_compose_and_match_rust_side_hashing(h).await;

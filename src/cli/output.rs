@@ -89,6 +89,13 @@ fn summary(report: &Report, target: &str) -> String {
         } else if ins + upd + del > 0 {
             s.push_str(&format!("\nWrote {target}: {ins} inserted, {upd} updated, {del} deleted."));
         }
+        let moved = total(|d| d.changed_during_run);
+        if moved > 0 {
+            s.push_str(&format!(
+                "\n{moved} row(s) changed at the source while the run went on; the target holds them as they were when \
+                 the run's snapshot was taken. Run again to settle them."
+            ));
+        }
         let remaining = total(|d| d.remaining);
         if !report.dry_run && remaining > 0 {
             let kept = if extra > del { " Extra rows are kept unless --delete is given." } else { "" };

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::diff::{DiffKind, DiffSink, Difference};
+use super::fingerprint::RowHash;
 use super::error::{EngineError, StoreError};
 use super::key::Key;
 use super::report::DatasetReport;
@@ -65,14 +66,14 @@ pub struct Applier<'a> {
 #[async_trait]
 impl DiffSink for Applier<'_> {
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
-        let mut to_copy: HashMap<Vec<u8>, DiffKind> = HashMap::new();
+        let mut to_copy: HashMap<Vec<u8>, (DiffKind, Option<RowHash>)> = HashMap::new();
         let mut copy_keys = Vec::new();
         let mut extra_keys = Vec::new();
         for d in batch {
             match d.kind {
                 DiffKind::Extra => extra_keys.push(d.key),
                 kind => {
-                    to_copy.insert(key_bytes(&d.key), kind);
+                    to_copy.insert(key_bytes(&d.key), (kind, d.source_hash));
                     copy_keys.push(d.key);
                 }
             }
@@ -84,6 +85,7 @@ impl DiffSink for Applier<'_> {
         let deleted = self.guard.delete(self.target, &extra_keys).await?;
         report.deleted += deleted;
         let mut unresolved = 0;
+        let mut written_keys = Vec::new();
         if !copy_keys.is_empty() {
             let rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
             report.rows_fetched += rows.len() as u64;
@@ -94,35 +96,78 @@ impl DiffSink for Applier<'_> {
             if written > 0 {
                 self.verify_written(&rows, report).await?;
                 for row in &rows {
-                    let key = Key(self.key_positions.iter().map(|&i| row[i].clone()).collect());
+                    let key = self.key_of(row);
                     match to_copy.get(&key_bytes(&key)) {
-                        Some(DiffKind::Missing) => report.inserted += 1,
-                        Some(DiffKind::Changed) => report.updated += 1,
+                        Some((DiffKind::Missing, _)) => report.inserted += 1,
+                        Some((DiffKind::Changed, _)) => report.updated += 1,
                         _ => {}
                     }
+                    written_keys.push(key);
                 }
             } else {
                 unresolved += rows.len() as u64;
             }
         }
-        report.remaining += unresolved + (extras - deleted);
+        let deleted_keys = if deleted > 0 { extra_keys } else { Vec::new() };
+        let moved = self.changed_since_snapshot(&written_keys, &deleted_keys, &to_copy, report).await?;
+        report.changed_during_run += moved;
+        report.remaining += unresolved + (extras - deleted) + moved;
         Ok(())
     }
 }
 
 impl Applier<'_> {
+    fn key_of(&self, row: &Row) -> Key {
+        Key(self.key_positions.iter().map(|&i| row[i].clone()).collect())
+    }
+
+    /// How many of the rows just written (or keys just deleted) no longer
+    /// match the source: a writer changed them after the pass's snapshot
+    /// was taken. The target holds the snapshot's version, which is
+    /// consistent but already old; the next pass settles them. Asked of the
+    /// source's current rows only where the pass reads a snapshot (elsewhere
+    /// the rows written were read moments ago, outside any snapshot).
+    async fn changed_since_snapshot(
+        &self,
+        written: &[Key],
+        deleted: &[Key],
+        snapshot: &HashMap<Vec<u8>, (DiffKind, Option<RowHash>)>,
+        report: &mut DatasetReport,
+    ) -> Result<u64, EngineError> {
+        if !self.source.reads_in_snapshot() || (written.is_empty() && deleted.is_empty()) {
+            return Ok(0);
+        }
+        let keys: Vec<Key> = written.iter().chain(deleted).cloned().collect();
+        let current = self.guard.retry.run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
+        report.hashes_fetched += current.len() as u64;
+        let now: HashMap<Vec<u8>, RowHash> = current.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
+        let mut moved = 0;
+        for key in written {
+            let bytes = key_bytes(key);
+            let then = snapshot.get(&bytes).and_then(|(_, h)| *h);
+            if then.is_none() || now.get(&bytes) != then.as_ref() {
+                moved += 1;
+            }
+        }
+        moved += deleted.iter().filter(|k| now.contains_key(&key_bytes(k))).count() as u64;
+        if moved > 0 {
+            tracing::info!("{}: {moved} row(s) changed at the source after the pass's snapshot", self.source.describe());
+        }
+        Ok(moved)
+    }
+
     /// Reads back what was just written and compares it with the source's
     /// values. A target whose column cannot hold a value exactly (a shorter
     /// text, a smaller scale, a timestamp of lower precision) may store
     /// something else without an error; the run stops with the first such
     /// value instead of reporting "in sync" and differing again next time.
     async fn verify_written(&self, rows: &[Row], report: &mut DatasetReport) -> Result<(), EngineError> {
-        let keys: Vec<Key> = rows.iter().map(|r| Key(self.key_positions.iter().map(|&i| r[i].clone()).collect())).collect();
-        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_rows(&keys)).await?;
+        let keys: Vec<Key> = rows.iter().map(|r| self.key_of(r)).collect();
+        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_current_rows(&keys)).await?;
         report.rows_fetched += stored.len() as u64;
         let mut by_key: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(stored.len());
         for row in &stored {
-            by_key.insert(key_bytes(&Key(self.key_positions.iter().map(|&i| row[i].clone()).collect())), row);
+            by_key.insert(key_bytes(&self.key_of(row)), row);
         }
         for (key, wanted) in keys.iter().zip(rows) {
             let Some(got) = by_key.get(&key_bytes(key)) else {

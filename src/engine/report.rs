@@ -26,6 +26,10 @@ pub struct DatasetReport {
     /// run, would be).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub created: bool,
+    /// Rows written (or deleted) by this sync that a writer changed at the
+    /// source after the pass's snapshot: the target holds the snapshot's
+    /// version and the next run settles them. Counted in `remaining` too.
+    pub changed_during_run: u64,
     /// Differences left after this run (extras kept without `--delete`,
     /// rows that changed at the source while the run went on, a dry run).
     pub remaining: u64,

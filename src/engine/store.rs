@@ -176,6 +176,39 @@ pub trait Dataset: Send + Sync {
     /// The full rows of these keys (any order; absent keys are skipped).
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>>;
 
+    /// Starts a pass (one comparison of this dataset with another). A store
+    /// that can reads everything until [`Dataset::end_pass`] in one
+    /// consistent snapshot taken now, so concurrent writers cannot make a
+    /// range look different from what it ever was. The engine makes one
+    /// read at a time per dataset (a stream is closed before the next read).
+    async fn begin_pass(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    /// Ends the pass and releases its snapshot.
+    async fn end_pass(&self) {}
+
+    /// Whether reads in a pass see its snapshot rather than the latest
+    /// committed rows; then [`Dataset::current_row_hashes`] tells what
+    /// changed since.
+    fn reads_in_snapshot(&self) -> bool {
+        false
+    }
+
+    /// The full rows of these keys as committed now, outside any snapshot:
+    /// the read-back of what was just written.
+    async fn fetch_current_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
+        self.fetch_rows(keys).await
+    }
+
+    /// (key, row hash) of these keys as committed now, outside the pass's
+    /// snapshot (any order; absent keys are skipped). Only asked of a
+    /// dataset that [`Dataset::reads_in_snapshot`].
+    async fn current_row_hashes(&self, keys: &[Key]) -> StoreResult<Vec<(Key, RowHash)>> {
+        let _ = keys;
+        Err(StoreError::Invalid(format!("{} reads no snapshot to compare the current rows with", self.describe())))
+    }
+
     /// Inserts or replaces these rows in one transaction; returns how many
     /// were written. Repeating it is harmless.
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64>;

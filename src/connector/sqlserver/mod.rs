@@ -9,7 +9,9 @@
 //! bits), the dataset streams the rows of the range and hashes them in
 //! rangesync instead — the same hash, computed elsewhere.
 
+#[macro_use]
 pub mod pool;
+mod snapshot;
 mod statements;
 
 use async_trait::async_trait;
@@ -24,6 +26,8 @@ use crate::engine::store::{bucket_pairs, Dataset, Projection, Row, StoreResult, 
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
+use pool::TextRow;
+use snapshot::SnapshotReads;
 
 use std::time::Duration;
 
@@ -186,11 +190,16 @@ pub trait Dialect: Send + Sync {
 }
 
 pub struct ServerDataset {
+    /// Writes, and the reads that must see the latest committed rows.
     pool: ServerPool,
+    /// The comparison's reads: in one snapshot per pass.
+    reads: SnapshotReads,
     stmts: Statements,
     /// Rows are hashed in rangesync (a column has no exact SQL rendering).
     streaming: bool,
     scheme: HashScheme,
+    /// Where each key column sits in a projected row.
+    key_positions: Vec<usize>,
     what: String,
 }
 
@@ -209,7 +218,8 @@ impl ServerDataset {
             tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
         }
         let stmts = Statements::new(dialect, table_ident, columns, key);
-        ServerDataset { pool, stmts, streaming, scheme: p.hash, what }
+        let reads = SnapshotReads::new(pool.clone(), what.clone());
+        ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what }
     }
 
     fn parse(&self, c: &ServerColumn, text: Option<&str>) -> StoreResult<Value> {
@@ -242,7 +252,7 @@ impl ServerDataset {
         loop {
             let mut params = Params::new();
             let sql = self.stmts.key_at_offset(&rest, size, &mut params);
-            let Some(row) = self.pool.fetch_text(sql, params, &self.what).await?.into_iter().next() else {
+            let Some(row) = self.reads.fetch_text(sql, params, &self.what).await?.into_iter().next() else {
                 return Ok(cuts);
             };
             let cut = self.key_of(&row, 0)?;
@@ -269,20 +279,36 @@ impl ServerDataset {
     fn hashed_rows<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
         let mut params = Params::new();
         let sql = self.stmts.rows_in_range(range, &mut params);
-        let positions: Vec<usize> = self
-            .stmts
-            .key
-            .iter()
-            .map(|k| self.stmts.columns.iter().position(|c| c.name == k.name).expect("key is projected"))
-            .collect();
-        self.pool
-            .stream_text(sql, params, self.what.clone())
-            .map(move |row| {
-                let row = self.full_row(&row?)?;
-                let key = Key(positions.iter().map(|&i| row[i].clone()).collect());
-                Ok((key, RowHash::of_values_with(self.scheme, &row)))
-            })
-            .boxed()
+        self.reads.stream_text(sql, params, self.what.clone()).map(move |row| self.hash_row(&row?)).boxed()
+    }
+
+    /// (key, row hash) of a whole row read as text, hashed here.
+    fn hash_row(&self, row: &[Option<String>]) -> StoreResult<(Key, RowHash)> {
+        let row = self.full_row(row)?;
+        let key = Key(self.key_positions.iter().map(|&i| row[i].clone()).collect());
+        Ok((key, RowHash::of_values_with(self.scheme, &row)))
+    }
+
+    /// (key, md5) of a pairs statement's row.
+    fn md5_pair(&self, row: &[Option<String>]) -> StoreResult<(Key, RowHash)> {
+        let key = self.key_of(row, 0)?;
+        let hex = cell(row, self.stmts.key.len()).unwrap_or_default();
+        let hash = parse_md5(hex).ok_or_else(|| StoreError::Invalid(format!("{}: md5 returned {hex:?}", self.what)))?;
+        Ok((key, hash))
+    }
+
+    /// The rows of `keys`, a statement per chunk, in the snapshot or not.
+    async fn rows_of_keys(&self, keys: &[Key], in_snapshot: bool) -> StoreResult<Vec<TextRow>> {
+        let mut rows = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(self.stmts.keys_per_statement()) {
+            let mut params = Params::new();
+            let sql = self.stmts.fetch(chunk, &mut params);
+            rows.extend(match in_snapshot {
+                true => self.reads.fetch_text(sql, params, &self.what).await?,
+                false => self.pool.fetch_text(sql, params, &self.what).await?,
+            });
+        }
+        Ok(rows)
     }
 }
 
@@ -312,7 +338,7 @@ impl Dataset for ServerDataset {
         for (base, chunk) in self.stmts.chunks(ranges) {
             let mut params = Params::new();
             let sql = self.stmts.split(base, chunk, size, &mut params);
-            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+            for row in self.reads.fetch_text(sql, params, &self.what).await? {
                 let p = self.number(&row, 0)? as usize;
                 let rn = self.number(&row, 1)?;
                 out[p].push((rn, self.key_of(&row, 2)?));
@@ -346,7 +372,7 @@ impl Dataset for ServerDataset {
         for (base, chunk) in self.stmts.chunks(ranges) {
             let mut params = Params::new();
             let sql = self.stmts.fingerprints(base, chunk, &mut params);
-            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+            for row in self.reads.fetch_text(sql, params, &self.what).await? {
                 let p = self.number(&row, 0)? as usize;
                 out[p] = self.sums(&row, 1)?;
             }
@@ -372,7 +398,7 @@ impl Dataset for ServerDataset {
             let mut params = Params::new();
             let sql = self.stmts.bucket_fingerprints(&sub, mine, &mut params);
             let mut fps = vec![Fingerprint::EMPTY; mine.len() + 1];
-            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+            for row in self.reads.fetch_text(sql, params, &self.what).await? {
                 let b = self.number(&row, 0)? as usize;
                 let fp = self.sums(&row, 1)?;
                 *fps.get_mut(b).ok_or_else(|| StoreError::Invalid(format!("{}: bucket {b} out of range", self.what)))? = fp;
@@ -391,30 +417,42 @@ impl Dataset for ServerDataset {
         }
         let mut params = Params::new();
         let sql = self.stmts.pairs(range, &mut params);
-        let n = self.stmts.key.len();
-        self.pool
-            .stream_text(sql, params, self.what.clone())
-            .map(move |row| {
-                let row = row?;
-                let key = self.key_of(&row, 0)?;
-                let hex = cell(&row, n).unwrap_or_default();
-                let hash = parse_md5(hex)
-                    .ok_or_else(|| StoreError::Invalid(format!("{}: md5 returned {hex:?}", self.what)))?;
-                Ok((key, hash))
-            })
-            .boxed()
+        self.reads.stream_text(sql, params, self.what.clone()).map(move |row| self.md5_pair(&row?)).boxed()
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
-        let mut rows = Vec::with_capacity(keys.len());
+        self.rows_of_keys(keys, true).await?.iter().map(|row| self.full_row(row)).collect()
+    }
+
+    async fn begin_pass(&self) -> StoreResult<()> {
+        self.reads.begin().await
+    }
+
+    async fn end_pass(&self) {
+        self.reads.end().await
+    }
+
+    fn reads_in_snapshot(&self) -> bool {
+        true
+    }
+
+    async fn fetch_current_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
+        self.rows_of_keys(keys, false).await?.iter().map(|row| self.full_row(row)).collect()
+    }
+
+    async fn current_row_hashes(&self, keys: &[Key]) -> StoreResult<Vec<(Key, RowHash)>> {
+        if self.streaming {
+            return self.rows_of_keys(keys, false).await?.iter().map(|row| self.hash_row(row)).collect();
+        }
+        let mut pairs = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(self.stmts.keys_per_statement()) {
             let mut params = Params::new();
-            let sql = self.stmts.fetch(chunk, &mut params);
+            let sql = self.stmts.pairs_of_keys(chunk, &mut params);
             for row in self.pool.fetch_text(sql, params, &self.what).await? {
-                rows.push(self.full_row(&row)?);
+                pairs.push(self.md5_pair(&row)?);
             }
         }
-        Ok(rows)
+        Ok(pairs)
     }
 
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {

@@ -3,7 +3,7 @@
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::{AssertSqlSafe, Row};
+use sqlx::Row;
 
 use super::Params;
 use crate::engine::error::StoreError;
@@ -29,10 +29,15 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
         sqlx::Error::Database(db) => {
             let code = db.code().unwrap_or_default();
             // PostgreSQL SQLSTATEs: 08xxx connection, 40001 serialization,
-            // 40P01 deadlock, 57P0x shutdown. MySQL: 1205 lock wait timeout,
-            // 1213 deadlock, 2006/2013 server gone or lost.
+            // 40P01 deadlock, 57P0x shutdown, 25P03 idle-in-transaction
+            // timeout (a snapshot held while the other side was written).
+            // MySQL: 1205 lock wait timeout, 1213 deadlock, 2006/2013
+            // server gone or lost.
             code.starts_with("08")
-                || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "1205" | "1213" | "2006" | "2013")
+                || matches!(
+                    code.as_ref(),
+                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25P03" | "1205" | "1213" | "2006" | "2013"
+                )
         }
         _ => false,
     }
@@ -46,7 +51,7 @@ pub fn write_error(context: &str, e: sqlx::Error) -> StoreError {
     StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
 }
 
-fn pg_text(row: &PgRow) -> StoreResult<TextRow> {
+pub fn pg_text(row: &PgRow) -> StoreResult<TextRow> {
     (0..row.len())
         .map(|i| row.try_get::<Option<String>, _>(i).map_err(|e| read_error("a result column", e)))
         .collect()
@@ -54,7 +59,7 @@ fn pg_text(row: &PgRow) -> StoreResult<TextRow> {
 
 /// MySQL types some text results as binary strings; they are UTF-8 text
 /// by construction (casts, HEX(), MD5()), so they are read unchecked.
-fn my_text(row: &MySqlRow) -> StoreResult<TextRow> {
+pub fn my_text(row: &MySqlRow) -> StoreResult<TextRow> {
     (0..row.len())
         .map(|i| row.try_get_unchecked::<Option<String>, _>(i).map_err(|e| read_error("a result column", e)))
         .collect()
@@ -63,7 +68,7 @@ fn my_text(row: &MySqlRow) -> StoreResult<TextRow> {
 /// A query with every parameter bound as text (or NULL).
 macro_rules! bound {
     ($sql:expr, $params:expr) => {{
-        let mut q = sqlx::query(AssertSqlSafe($sql));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe($sql));
         for v in $params.values {
             q = q.bind(v);
         }

@@ -246,6 +246,12 @@ impl Statements {
         )
     }
 
+    /// (key text..., md5 hex) of the rows of these keys, in any order.
+    pub fn pairs_of_keys(&self, keys: &[Key], params: &mut Params) -> String {
+        let cond = self.key_in(keys, params);
+        format!("SELECT {}, {} FROM {} WHERE {cond}", self.key_text(), self.row_md5(), self.table)
+    }
+
     /// Whole rows (as text) of a range, in key order.
     pub fn rows_in_range(&self, range: &KeyRange, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);

@@ -66,6 +66,9 @@ impl DiffKind {
 pub struct Difference {
     pub kind: DiffKind,
     pub key: Key,
+    /// The source's row hash as the pass read it (none for an extra key):
+    /// what the row must still hash to for the copy to be current.
+    pub source_hash: Option<RowHash>,
 }
 
 /// Receives differences in batches, after every read stream is closed (so a
@@ -123,11 +126,20 @@ pub async fn compare(
         count_rows_in_pairs: options.zoom.fingerprint_levels().is_empty(),
         first_pass_done: false,
     };
-    if !options.zoom.fingerprint_levels().is_empty() && source.scans_buckets() && target.scans_buckets() {
-        run.narrow_in_one_scan().await?;
-    } else {
-        run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await?;
-    }
+    let retry = options.retry;
+    let begun = tokio::try_join!(
+        retry.run("begin a pass", || source.begin_pass()),
+        retry.run("begin a pass", || target.begin_pass()),
+    );
+    let outcome = match begun {
+        Ok(_) if !options.zoom.fingerprint_levels().is_empty() && source.scans_buckets() && target.scans_buckets() => {
+            run.narrow_in_one_scan().await
+        }
+        Ok(_) => run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await,
+        Err(e) => Err(e.into()),
+    };
+    tokio::join!(source.end_pass(), target.end_pass());
+    outcome?;
     progress.finish();
     Ok(run.report)
 }
@@ -285,15 +297,15 @@ impl<'a> Comparison<'a> {
             let settled_key;
             match order {
                 Ordering::Less => {
-                    let (k, _) = a.take().expect("source pair present");
+                    let (k, h) = a.take().expect("source pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Missing, key: k });
+                    batch.push(Difference { kind: DiffKind::Missing, key: k, source_hash: Some(h) });
                     a = src.next().await?;
                 }
                 Ordering::Greater => {
                     let (k, _) = b.take().expect("target pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Extra, key: k });
+                    batch.push(Difference { kind: DiffKind::Extra, key: k, source_hash: None });
                     b = tgt.next().await?;
                 }
                 Ordering::Equal => {
@@ -301,7 +313,7 @@ impl<'a> Comparison<'a> {
                     let (_, ht) = b.take().expect("target pair present");
                     if hs != ht {
                         settled_key = k.clone();
-                        batch.push(Difference { kind: DiffKind::Changed, key: k });
+                        batch.push(Difference { kind: DiffKind::Changed, key: k, source_hash: Some(hs) });
                     } else {
                         settled_key = k;
                     }

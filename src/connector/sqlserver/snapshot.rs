@@ -1,0 +1,181 @@
+//! One consistent snapshot per pass: while a pass runs, every read of a
+//! server dataset goes through one connection holding a read-only
+//! REPEATABLE READ transaction, so a comparison never sees half of a
+//! concurrent writer's work (a row moved from one range to another counted
+//! twice, a row counted in neither). Writes, and the reads that must see
+//! them, go through the pool outside the snapshot.
+//!
+//! One connection rather than PostgreSQL's exported snapshots shared by a
+//! pool: the engine reads each side one statement or stream at a time, and
+//! MySQL has no way to share a snapshot between connections.
+
+use futures_util::stream::{BoxStream, StreamExt};
+use sqlx::mysql::MySqlConnection;
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection};
+use tokio::sync::Mutex;
+
+use super::pool::{is_transient, my_text, pg_text, read_error, ServerPool, TextRow};
+use super::Params;
+use crate::engine::store::StoreResult;
+
+enum Held {
+    Postgres(PgConnection),
+    Mysql(MySqlConnection),
+}
+
+#[derive(Default)]
+struct State {
+    /// Between `begin` and `end`: reads belong in a snapshot.
+    in_pass: bool,
+    /// `None` in a pass only after the snapshot's connection failed: the
+    /// next read opens a new snapshot.
+    held: Option<Held>,
+}
+
+/// The reads of one dataset: in the pass's snapshot when a pass is open,
+/// otherwise through the pool.
+pub struct SnapshotReads {
+    pool: ServerPool,
+    what: String,
+    state: Mutex<State>,
+}
+
+impl SnapshotReads {
+    pub fn new(pool: ServerPool, what: String) -> Self {
+        SnapshotReads { pool, what, state: Mutex::new(State::default()) }
+    }
+
+    /// Starts the pass's snapshot.
+    pub async fn begin(&self) -> StoreResult<()> {
+        let mut state = self.state.lock().await;
+        state.held = Some(self.open().await?);
+        state.in_pass = true;
+        Ok(())
+    }
+
+    /// Ends the pass: the read-only transaction is committed and its
+    /// connection closed (never returned to the pool, where a write would
+    /// land inside it).
+    pub async fn end(&self) {
+        let mut state = self.state.lock().await;
+        state.in_pass = false;
+        let outcome = match state.held.take() {
+            Some(Held::Postgres(mut c)) => run_pg(&mut c, "COMMIT").await.and(c.close().await),
+            Some(Held::Mysql(mut c)) => run_my(&mut c, "COMMIT").await.and(c.close().await),
+            None => Ok(()),
+        };
+        if let Err(e) = outcome {
+            // Nothing was written in it; the server rolls it back.
+            tracing::debug!("{}: closing the snapshot: {e}", self.what);
+        }
+    }
+
+    async fn open(&self) -> StoreResult<Held> {
+        let failed = |e| read_error(&format!("{} (starting a consistent snapshot)", self.what), e);
+        Ok(match &self.pool {
+            ServerPool::Postgres(pool) => {
+                let mut c = pool.acquire().await.map_err(failed)?.detach();
+                run_pg(&mut c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(failed)?;
+                Held::Postgres(c)
+            }
+            ServerPool::Mysql(pool) => {
+                let mut c = pool.acquire().await.map_err(failed)?.detach();
+                // WITH CONSISTENT SNAPSHOT holds only at REPEATABLE READ,
+                // whatever the server's default level.
+                run_my(&mut c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(failed)?;
+                run_my(&mut c, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await.map_err(failed)?;
+                Held::Mysql(c)
+            }
+        })
+    }
+
+    pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
+        let mut state = self.state.lock().await;
+        if !state.in_pass {
+            drop(state);
+            return self.pool.fetch_text(sql, params, what).await;
+        }
+        let held = self.held(&mut state).await?;
+        let result = match held {
+            Held::Postgres(c) => {
+                bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(pg_text).collect::<Vec<_>>())
+            }
+            Held::Mysql(c) => {
+                bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(my_text).collect::<Vec<_>>())
+            }
+        };
+        match result {
+            Ok(rows) => rows.into_iter().collect(),
+            Err(e) => Err(self.lost(&mut state, what, e)),
+        }
+    }
+
+    /// Rows as they come, holding the snapshot's connection until the
+    /// stream ends or is dropped.
+    pub fn stream_text(&self, sql: String, params: Params, what: String) -> BoxStream<'_, StoreResult<TextRow>> {
+        async_stream::stream! {
+            let mut state = self.state.lock().await;
+            if !state.in_pass {
+                drop(state);
+                let mut rows = self.pool.stream_text(sql, params, what);
+                while let Some(row) = rows.next().await {
+                    yield row;
+                }
+                return;
+            }
+            let held = match self.held(&mut state).await {
+                Ok(h) => h,
+                Err(e) => {
+                    yield Err(e);
+                    return;
+                }
+            };
+            let mut rows: BoxStream<'_, Result<StoreResult<TextRow>, sqlx::Error>> = match held {
+                Held::Postgres(c) => bound!(sql, params).fetch(&mut *c).map(|r| r.map(|row| pg_text(&row))).boxed(),
+                Held::Mysql(c) => bound!(sql, params).fetch(&mut *c).map(|r| r.map(|row| my_text(&row))).boxed(),
+            };
+            let mut failure = None;
+            while let Some(row) = rows.next().await {
+                match row {
+                    Ok(r) => yield r,
+                    Err(e) => { failure = Some(e); break; }
+                }
+            }
+            drop(rows);
+            if let Some(e) = failure {
+                yield Err(self.lost(&mut state, &what, e));
+            }
+        }
+        .boxed()
+    }
+
+    /// The snapshot's connection, opening a new snapshot if the last one
+    /// was lost.
+    async fn held<'s>(&self, state: &'s mut State) -> StoreResult<&'s mut Held> {
+        if state.held.is_none() {
+            state.held = Some(self.open().await?);
+        }
+        Ok(state.held.as_mut().expect("just opened"))
+    }
+
+    /// A failed read: a connection that broke (a restart, an idle-in-
+    /// transaction timeout) takes its snapshot with it, and the retry reads
+    /// in a new one. An SQL error leaves PostgreSQL's transaction aborted,
+    /// so that snapshot is dropped too.
+    fn lost(&self, state: &mut State, what: &str, e: sqlx::Error) -> crate::engine::error::StoreError {
+        if is_transient(&e) {
+            tracing::warn!("{}: the consistent snapshot was lost ({e}); reads go on in a new one", self.what);
+        }
+        state.held = None;
+        read_error(what, e)
+    }
+}
+
+async fn run_pg(c: &mut PgConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(|_| ())
+}
+
+async fn run_my(c: &mut MySqlConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::raw_sql(AssertSqlSafe(sql)).execute(c).await.map(|_| ())
+}

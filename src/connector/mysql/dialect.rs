@@ -129,6 +129,12 @@ impl Dialect for MyDialect {
         format!("CAST({x} AS CHAR)")
     }
 
+    /// MariaDB 10.11 reads a whole index for `(a, b) >= (?, ?)` (measured
+    /// with EXPLAIN: type `index`, every row) but ranges the spelled-out form.
+    fn expands_row_comparisons(&self) -> bool {
+        true
+    }
+
     /// MySQL and MariaDB merge a derived table into the outer query (and
     /// compute the row hash once per lane) unless it has a `LIMIT`:
     /// measured on 1,000,000 rows of MariaDB 10.11, 12.7 s merged, 8.0 s fenced.
@@ -198,5 +204,42 @@ impl Dialect for MyDialect {
             TypeClass::Text | TypeClass::Any | TypeClass::NumericAffinity => prefixed("05", &stored_utf8(col)),
         };
         Some(format!("IF({c} IS NULL, X'00', {body})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connector::sqlserver::{Params, Statements};
+    use crate::engine::key::Key;
+    use crate::engine::range::{KeyRange, Lower};
+    use crate::engine::value::Value;
+
+    fn column(name: &str, class: TypeClass, sql_type: &str) -> ServerColumn {
+        ServerColumn {
+            name: name.into(),
+            ident: format!("`{name}`"),
+            sql_type: sql_type.into(),
+            class,
+            single: false,
+            utf8: true,
+        }
+    }
+
+    #[test]
+    fn composite_key_ranges_are_spelled_out_column_by_column_in_parameter_order() {
+        let (a, b) = (column("a", TypeClass::Integer, "int"), column("b", TypeClass::Integer, "int"));
+        let stmts = Statements::new(Box::new(MyDialect), "`t`".into(), vec![a.clone(), b.clone()], vec![a, b]);
+        let key = |x: i64, y: i64| Key(vec![Value::Int(x), Value::Int(y)]);
+        let range = KeyRange::new(Lower::Included(key(1, 2)), Some(key(3, 4)));
+        let mut params = Params::new();
+        let sql = stmts.pairs(&range, &mut params);
+        let s = "CAST(? AS SIGNED)";
+        let expected = format!(
+            "WHERE (`a` > {s} OR (`a` = {s} AND (`b` >= {s}))) AND (`a` < {s} OR (`a` = {s} AND (`b` < {s}))) ORDER BY"
+        );
+        assert!(sql.contains(&expected), "{sql}");
+        let values: Vec<&str> = params.values.iter().map(|v| v.as_deref().unwrap()).collect();
+        assert_eq!(values, ["1", "1", "2", "3", "3", "4"]);
     }
 }

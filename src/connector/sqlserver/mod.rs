@@ -177,6 +177,12 @@ pub trait Dialect: Send + Sync {
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
     fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String;
+    /// Whether a comparison of composite keys is spelled out column by
+    /// column, for a planner that would not range an index on a row
+    /// comparison.
+    fn expands_row_comparisons(&self) -> bool {
+        false
+    }
     /// Ends a subquery so that the planner computes its columns once
     /// instead of inlining them into every expression that uses them (the
     /// row hash feeds two lane sums: inlined, it is computed twice).
@@ -328,9 +334,7 @@ impl Dataset for ServerDataset {
 
     async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
         if let [range] = ranges {
-            // Single-column keys only: MySQL does not always serve a row
-            // comparison `(a, b) >= (?, ?)` from the index.
-            if size >= MIN_ROWS_TO_SKIP && self.stmts.key.len() == 1 && self.stmts.key_order_is_indexed() {
+            if size >= MIN_ROWS_TO_SKIP && self.stmts.key_order_is_indexed() {
                 return Ok(vec![self.split_by_skipping(range, size).await?]);
             }
         }

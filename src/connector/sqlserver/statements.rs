@@ -48,7 +48,7 @@ impl Statements {
     /// Ranges in chunks that fit one statement, with the index of each
     /// chunk's first range.
     pub fn chunks<'r>(&self, ranges: &'r [KeyRange]) -> impl Iterator<Item = (usize, &'r [KeyRange])> {
-        let per = MAX_TERMS.min(MAX_PARAMS / (2 * self.key.len()).max(1)).max(1);
+        let per = MAX_TERMS.min(MAX_PARAMS / (2 * self.params_per_key())).max(1);
         ranges.chunks(per).enumerate().map(move |(i, c)| (i * per, c))
     }
 
@@ -89,7 +89,14 @@ impl Statements {
         self.dialect.md5_hex(&bytes)
     }
 
+    /// `key-columns op key` for `op` among `<`, `>=`, `>`. A row comparison
+    /// `(a, b) >= (?, ?)` where the dialect's index ranges take one; spelled
+    /// out column by column elsewhere: MariaDB reads the whole index for a
+    /// row comparison, but ranges `a > ? OR (a = ? AND b >= ?)`.
     fn compare(&self, op: &str, key: &Key, params: &mut Params) -> String {
+        if self.key.len() > 1 && self.dialect.expands_row_comparisons() {
+            return self.expanded(op, &self.key, &key.0, params);
+        }
         let marks: Vec<String> =
             self.key.iter().zip(&key.0).map(|(c, v)| self.dialect.key_param(c, params.push(self.dialect.as_ref(), v))).collect();
         if self.key.len() == 1 {
@@ -97,6 +104,28 @@ impl Statements {
         } else {
             format!("({}) {op} ({})", self.order_by(), marks.join(", "))
         }
+    }
+
+    /// `(c0, c1...) op (v0, v1...)` as `c0 strict v0 OR (c0 = v0 AND (rest))`,
+    /// parameters pushed in textual order (MySQL's `?` are positional).
+    fn expanded(&self, op: &str, columns: &[ServerColumn], values: &[Value], params: &mut Params) -> String {
+        let (c, v) = (&columns[0], &values[0]);
+        let mark = |params: &mut Params| self.dialect.key_param(c, params.push(self.dialect.as_ref(), v));
+        let col = self.dialect.order_expr(c);
+        if columns.len() == 1 {
+            return format!("{col} {op} {}", mark(params));
+        }
+        let strict = if op == "<" { "<" } else { ">" };
+        let first = format!("{col} {strict} {}", mark(params));
+        let equal = format!("{col} = {}", mark(params));
+        let rest = self.expanded(op, &columns[1..], &values[1..], params);
+        format!("({first} OR ({equal} AND ({rest})))")
+    }
+
+    /// Bound parameters one key comparison takes.
+    fn params_per_key(&self) -> usize {
+        let n = self.key.len().max(1);
+        if self.dialect.expands_row_comparisons() { 2 * n - 1 } else { n }
     }
 
     fn range_predicate(&self, range: &KeyRange, params: &mut Params) -> String {
@@ -195,7 +224,7 @@ impl Statements {
 
     /// Most cuts one [`Statements::bucket_fingerprints`] statement takes.
     pub fn cuts_per_statement(&self) -> usize {
-        (MAX_PARAMS / self.key.len().max(1)).saturating_sub(2).clamp(1, MAX_CUTS)
+        (MAX_PARAMS / self.params_per_key()).saturating_sub(2).clamp(1, MAX_CUTS)
     }
 
     /// Per bucket that `cuts` make of `range`: (bucket number, count,

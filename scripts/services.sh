@@ -3,11 +3,22 @@
 # them from Debian's packages and starting them when they do not:
 #   PostgreSQL on 127.0.0.1:${RANGESYNC_PG_PORT:-5432}, user postgres, trust auth
 #   MariaDB    on 127.0.0.1:${RANGESYNC_MYSQL_PORT:-3306}, root without password
+#   InfluxDB 1.x on 127.0.0.1:${RANGESYNC_INFLUX_PORT:-18086}, no auth
+#   VictoriaMetrics on 127.0.0.1:${RANGESYNC_VM_PORT:-18428}, with its OpenTSDB
+#     HTTP listener on 127.0.0.1:${RANGESYNC_VM_OPENTSDB_PORT:-14242}
+# The time-series servers run from their Debian packages (influxdb,
+# victoria-metrics) as the current user, with their data in
+# ${RANGESYNC_SERVICES_DIR:-/tmp/rangesync-services}, never on their
+# system-wide ports.
 # Sourced by scripts/test.sh; safe to run again (it only acts on what is missing).
 set -euo pipefail
 
 pg_port=${RANGESYNC_PG_PORT:-5432}
 my_port=${RANGESYNC_MYSQL_PORT:-3306}
+influx_port=${RANGESYNC_INFLUX_PORT:-18086}
+vm_port=${RANGESYNC_VM_PORT:-18428}
+vm_otsdb_port=${RANGESYNC_VM_OPENTSDB_PORT:-14242}
+services_dir=${RANGESYNC_SERVICES_DIR:-/tmp/rangesync-services}
 apt_updated=0
 
 say() { echo "services: $*" >&2; }
@@ -89,5 +100,55 @@ ensure_mariadb() {
   wait_for MariaDB 30 my_ready
 }
 
+http_ok() { curl -fsS --max-time 2 -o /dev/null "$1"; }
+
+ensure_influxdb() {
+  if http_ok "http://127.0.0.1:$influx_port/ping"; then return 0; fi
+  command -v influxd >/dev/null || { say "installing influxdb"; apt_install influxdb; }
+  local dir=$services_dir/influxdb
+  mkdir -p "$dir"
+  # The packaged defaults, with every directory and port moved: loopback,
+  # no usage reporting, no self-monitoring database, no query log noise.
+  cat >"$dir/influxdb.conf" <<CONF
+reporting-disabled = true
+bind-address = "127.0.0.1:$((influx_port + 2))"
+[meta]
+  dir = "$dir/meta"
+[data]
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:$influx_port"
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+CONF
+  say "starting InfluxDB $(influxd version 2>/dev/null | awk '{print $2}') on 127.0.0.1:$influx_port"
+  nohup influxd -config "$dir/influxdb.conf" >"$dir/influxd.log" 2>&1 &
+  wait_for InfluxDB 30 http_ok "http://127.0.0.1:$influx_port/ping"
+}
+
+ensure_victoriametrics() {
+  if http_ok "http://127.0.0.1:$vm_port/health"; then return 0; fi
+  command -v victoria-metrics >/dev/null || { say "installing victoria-metrics"; apt_install victoria-metrics; }
+  local dir=$services_dir/victoria-metrics
+  mkdir -p "$dir"
+  say "starting VictoriaMetrics on 127.0.0.1:$vm_port (OpenTSDB HTTP on 127.0.0.1:$vm_otsdb_port)"
+  # -search.latencyOffset=0: points are queryable as soon as written (the
+  # tests read back what they just wrote). -retentionPeriod=100y keeps
+  # test points from the 1970s and 2000s.
+  nohup victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$vm_port" \
+    -opentsdbHTTPListenAddr="127.0.0.1:$vm_otsdb_port" -retentionPeriod=100y \
+    -search.latencyOffset=0 -search.disableCache -loggerLevel=ERROR >"$dir/victoria-metrics.log" 2>&1 &
+  wait_for VictoriaMetrics 30 http_ok "http://127.0.0.1:$vm_port/health"
+}
+
+command -v curl >/dev/null || apt_install curl
+
 if [ -z "${RANGESYNC_PG_URL:-}" ]; then ensure_postgres; ensure_postgres_password_role; fi
 if [ -z "${RANGESYNC_MYSQL_URL:-}" ]; then ensure_mariadb; fi
+if [ -z "${RANGESYNC_INFLUX_URL:-}" ]; then ensure_influxdb; fi
+if [ -z "${RANGESYNC_VM_URL:-}" ]; then ensure_victoriametrics; fi

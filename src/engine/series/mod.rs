@@ -1,0 +1,10 @@
+//! The time-series family (InfluxDB, VictoriaMetrics, OpenTSDB, dump
+//! directories): samples keyed by (measurement, series, time), compared in
+//! half-open time windows zoomed by durations. Like the rest of the engine,
+//! nothing here imports a connector.
+
+pub mod sample;
+pub mod window;
+
+pub use sample::{FieldType, Precision, Sample, Series};
+pub use window::{TimeZoom, Window};

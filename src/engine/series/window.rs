@@ -1,0 +1,214 @@
+//! Time windows: half-open `[start, end)` in nanoseconds since the epoch,
+//! cut at multiples of a zoom step, and the durations and instants users
+//! write (`1d,1h,1m`, RFC3339, `now-24h`).
+//!
+//! Half-open windows are what keep a point on a boundary in exactly one
+//! window: syncflux's closed chunks lost such points, and vmctl's wrote them
+//! twice.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+
+/// `[start, end)`, nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Window {
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Window {
+    pub fn new(start: i64, end: i64) -> Self {
+        Window { start, end }
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+
+    /// The window cut at every multiple of `step` (counted from the epoch)
+    /// inside it, so that windows of one level line up across runs and
+    /// stores whatever the window they came from.
+    pub fn split(&self, step: i64) -> Vec<Window> {
+        assert!(step > 0, "a zoom step is positive");
+        let mut out = Vec::new();
+        let mut start = self.start;
+        while start < self.end {
+            let next = start.div_euclid(step).saturating_add(1).saturating_mul(step).min(self.end);
+            out.push(Window::new(start, next));
+            start = next;
+        }
+        out
+    }
+}
+
+impl fmt::Display for Window {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}, {})", rfc3339(self.start), rfc3339(self.end))
+    }
+}
+
+/// An instant as RFC3339 with as many fractional digits as it needs.
+pub fn rfc3339(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp_nanos(t).to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Time zoom levels, coarse to fine: each level cuts the mismatched
+/// windows of the level above at multiples of its step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimeZoom {
+    steps: Vec<i64>,
+}
+
+/// One day, one hour, one minute: a day of drift is found in 1,440 windows
+/// of a minute, of which only the mismatched ones are fetched.
+pub const DEFAULT_TIME_ZOOM: &str = "1d,1h,1m";
+
+impl TimeZoom {
+    /// Steps in nanoseconds, coarse to fine.
+    pub fn steps(&self) -> &[i64] {
+        &self.steps
+    }
+}
+
+impl Default for TimeZoom {
+    fn default() -> Self {
+        DEFAULT_TIME_ZOOM.parse().expect("the default time zoom parses")
+    }
+}
+
+impl FromStr for TimeZoom {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let steps = s.split(',').map(|p| parse_duration(p.trim())).collect::<Result<Vec<_>, _>>()?;
+        if steps.is_empty() {
+            return Err("--zoom needs at least one duration, such as 1d,1h,1m".into());
+        }
+        if let Some(w) = steps.windows(2).find(|w| w[1] >= w[0]) {
+            return Err(format!(
+                "--zoom durations must go from coarse to fine, but {} is followed by {} in '{s}'",
+                show_duration(w[0]),
+                show_duration(w[1])
+            ));
+        }
+        Ok(TimeZoom { steps })
+    }
+}
+
+const UNITS: &[(&str, i64)] = &[
+    ("ns", 1),
+    ("us", 1_000),
+    ("µs", 1_000),
+    ("ms", 1_000_000),
+    ("s", NANOS_PER_SECOND),
+    ("m", 60 * NANOS_PER_SECOND),
+    ("h", 3600 * NANOS_PER_SECOND),
+    ("d", 86_400 * NANOS_PER_SECOND),
+    ("w", 7 * 86_400 * NANOS_PER_SECOND),
+];
+
+/// `90s`, `1h30m`, `1d`: a positive duration in nanoseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("'{s}' is not a duration (a number and a unit among ns, us, ms, s, m, h, d, w, such as 1h or 90s)");
+    let mut total: i64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        // The longest unit that matches: `ms` before `m`.
+        let (unit, factor) = UNITS
+            .iter()
+            .filter(|(u, _)| rest.starts_with(u))
+            .max_by_key(|(u, _)| u.len())
+            .ok_or_else(bad)?;
+        rest = &rest[unit.len()..];
+        total = n.checked_mul(*factor).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    if total <= 0 {
+        return Err(format!("'{s}' is not a positive duration"));
+    }
+    Ok(total)
+}
+
+/// A duration in the largest unit that divides it.
+pub fn show_duration(ns: i64) -> String {
+    let (unit, factor) = UNITS.iter().rev().filter(|(u, _)| *u != "µs").find(|(_, f)| ns % f == 0).unwrap_or(&("ns", 1));
+    format!("{}{unit}", ns / factor)
+}
+
+/// An instant for `--start`/`--end`: RFC3339 (`2024-01-01T00:00:00Z`),
+/// `now`, or relative to now (`now-24h`, `-10h`).
+pub fn parse_instant(s: &str, now: i64) -> Result<i64, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(now);
+    }
+    if let Some(ago) = s.strip_prefix("now-").or_else(|| s.strip_prefix('-')) {
+        return Ok(now.saturating_sub(parse_duration(ago)?));
+    }
+    if let Some(ahead) = s.strip_prefix("now+") {
+        return Ok(now.saturating_add(parse_duration(ahead)?));
+    }
+    let t = DateTime::parse_from_rfc3339(s)
+        .map_err(|_| format!("'{s}' is not a time: give RFC3339 (2024-01-01T00:00:00Z), now, now-24h or -10h"))?;
+    t.timestamp_nanos_opt().ok_or_else(|| format!("'{s}' is outside the years 1677 to 2262 that nanosecond timestamps cover"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3600 * NANOS_PER_SECOND;
+
+    #[test]
+    fn windows_split_at_multiples_of_the_step_and_keep_boundaries_half_open() {
+        let w = Window::new(H / 2, 3 * H);
+        let parts = w.split(H);
+        assert_eq!(parts, [Window::new(H / 2, H), Window::new(H, 2 * H), Window::new(2 * H, 3 * H)]);
+        assert!(parts[1].contains(H) && !parts[0].contains(H), "a point on a boundary is in exactly one window");
+        // Before the epoch too.
+        assert_eq!(Window::new(-H - 1, 0).split(H), [Window::new(-H - 1, -H), Window::new(-H, 0)]);
+        assert!(Window::new(5, 5).split(H).is_empty());
+    }
+
+    #[test]
+    fn durations_and_zooms_parse_or_say_why_not() {
+        assert_eq!(parse_duration("1h30m"), Ok(90 * 60 * NANOS_PER_SECOND));
+        assert_eq!(parse_duration("250ms"), Ok(250_000_000));
+        assert_eq!(parse_duration("1d"), Ok(24 * H));
+        for bad in ["", "h", "10", "1y", "-1h", "0s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!("1d,1h,1m".parse::<TimeZoom>().unwrap().steps(), [24 * H, H, 60 * NANOS_PER_SECOND]);
+        let err = "1h,1d".parse::<TimeZoom>().unwrap_err();
+        assert!(err.contains("coarse to fine") && err.contains("1h") && err.contains("1d"), "{err}");
+        assert_eq!(show_duration(90 * 60 * NANOS_PER_SECOND), "90m");
+        assert_eq!(show_duration(1_500), "1500ns");
+    }
+
+    #[test]
+    fn instants_are_rfc3339_or_relative_to_now() {
+        let now = 1_700_000_000 * NANOS_PER_SECOND;
+        assert_eq!(parse_instant("now", now), Ok(now));
+        assert_eq!(parse_instant("now-24h", now), Ok(now - 24 * H));
+        assert_eq!(parse_instant("-10h", now), Ok(now - 10 * H));
+        assert_eq!(parse_instant("2024-01-01T00:00:00.000000001+01:00", now), Ok(1_704_063_600 * NANOS_PER_SECOND + 1));
+        assert!(parse_instant("yesterday", now).unwrap_err().contains("RFC3339"));
+        assert_eq!(rfc3339(1_704_067_200 * NANOS_PER_SECOND + 5), "2024-01-01T00:00:00.000000005Z");
+    }
+}

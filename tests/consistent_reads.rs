@@ -237,6 +237,7 @@ async fn changed_after_the_snapshot_are_counted(engine: Engine, prefix: &str) {
         source: &source,
         target: target.as_ref(),
         guard,
+        scheme: rangesync::engine::fingerprint::HashScheme::Md5,
         key_positions: vec![0],
         column_names: vec!["id".into(), "v".into()],
     };
@@ -334,6 +335,7 @@ async fn live_writer_during_diff_and_sync(engine: Engine, prefix: &str) {
     assert_eq!(sync.code, 0, "{}", sync.stderr);
     let s = &sync.json()["datasets"][0];
     assert_eq!(s["source_rows"].as_u64(), Some(LIVE_ROWS as u64), "{engine:?}: {during_sync} commits during the sync: {s}");
+    assert_eq!(s["missing"], s["extra"], "{engine:?}: one instant of the source: {s}");
     assert!(s["changed_during_run"].as_u64() <= s["remaining"].as_u64(), "{s}");
     stop.store(true, Ordering::Relaxed);
     writer.await.unwrap();

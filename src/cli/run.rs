@@ -245,6 +245,7 @@ async fn run_table(
                 source: src.as_ref(),
                 target: tgt.as_ref(),
                 guard,
+                scheme: table.projection.hash,
                 key_positions: table.projection.key_positions(),
                 column_names: table.projection.columns.clone(),
             };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 
 use super::diff::{DiffKind, DiffSink, Difference};
-use super::fingerprint::RowHash;
+use super::fingerprint::{HashScheme, RowHash};
 use super::error::{EngineError, StoreError};
 use super::key::Key;
 use super::report::DatasetReport;
@@ -57,6 +57,8 @@ pub struct Applier<'a> {
     pub source: &'a dyn Dataset,
     pub target: &'a dyn Dataset,
     pub guard: WriteGuard,
+    /// How rows are hashed on both sides (the projection's scheme).
+    pub scheme: HashScheme,
     /// Key positions inside a projected row.
     pub key_positions: Vec<usize>,
     /// Projected column names, for messages.
@@ -65,15 +67,19 @@ pub struct Applier<'a> {
 
 #[async_trait]
 impl DiffSink for Applier<'_> {
+    fn writes_target(&self) -> bool {
+        !self.guard.dry_run
+    }
+
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
-        let mut to_copy: HashMap<Vec<u8>, (DiffKind, Option<RowHash>)> = HashMap::new();
+        let mut to_copy: HashMap<Vec<u8>, DiffKind> = HashMap::new();
         let mut copy_keys = Vec::new();
         let mut extra_keys = Vec::new();
         for d in batch {
             match d.kind {
                 DiffKind::Extra => extra_keys.push(d.key),
                 kind => {
-                    to_copy.insert(key_bytes(&d.key), (kind, d.source_hash));
+                    to_copy.insert(key_bytes(&d.key), kind);
                     copy_keys.push(d.key);
                 }
             }
@@ -85,12 +91,13 @@ impl DiffSink for Applier<'_> {
         let deleted = self.guard.delete(self.target, &extra_keys).await?;
         report.deleted += deleted;
         let mut unresolved = 0;
-        let mut written_keys = Vec::new();
+        let mut written_rows = Vec::new();
         if !copy_keys.is_empty() {
             let rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
             report.rows_fetched += rows.len() as u64;
-            // A key that vanished from the source since it was compared was
-            // deleted by a live writer: the next run settles it.
+            // A key the source no longer holds (a snapshot lost and read
+            // again, or a store without snapshots and a live writer): the
+            // next run settles it.
             unresolved += copy_keys.len() as u64 - rows.len() as u64;
             let written = self.guard.upsert(self.target, &rows).await?;
             if written > 0 {
@@ -98,18 +105,18 @@ impl DiffSink for Applier<'_> {
                 for row in &rows {
                     let key = self.key_of(row);
                     match to_copy.get(&key_bytes(&key)) {
-                        Some((DiffKind::Missing, _)) => report.inserted += 1,
-                        Some((DiffKind::Changed, _)) => report.updated += 1,
+                        Some(DiffKind::Missing) => report.inserted += 1,
+                        Some(DiffKind::Changed) => report.updated += 1,
                         _ => {}
                     }
-                    written_keys.push(key);
+                    written_rows.push((key, RowHash::of_values_with(self.scheme, row)));
                 }
             } else {
                 unresolved += rows.len() as u64;
             }
         }
         let deleted_keys = if deleted > 0 { extra_keys } else { Vec::new() };
-        let moved = self.changed_since_snapshot(&written_keys, &deleted_keys, &to_copy, report).await?;
+        let moved = self.changed_since_snapshot(&written_rows, &deleted_keys, deleted, report).await?;
         report.changed_during_run += moved;
         report.remaining += unresolved + (extras - deleted) + moved;
         Ok(())
@@ -129,27 +136,25 @@ impl Applier<'_> {
     /// the rows written were read moments ago, outside any snapshot).
     async fn changed_since_snapshot(
         &self,
-        written: &[Key],
+        written: &[(Key, RowHash)],
         deleted: &[Key],
-        snapshot: &HashMap<Vec<u8>, (DiffKind, Option<RowHash>)>,
+        deleted_count: u64,
         report: &mut DatasetReport,
     ) -> Result<u64, EngineError> {
         if !self.source.reads_in_snapshot() || (written.is_empty() && deleted.is_empty()) {
             return Ok(0);
         }
-        let keys: Vec<Key> = written.iter().chain(deleted).cloned().collect();
+        let keys: Vec<Key> = written.iter().map(|(k, _)| k.clone()).chain(deleted.iter().cloned()).collect();
         let current = self.guard.retry.run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
         report.hashes_fetched += current.len() as u64;
         let now: HashMap<Vec<u8>, RowHash> = current.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
-        let mut moved = 0;
-        for key in written {
-            let bytes = key_bytes(key);
-            let then = snapshot.get(&bytes).and_then(|(_, h)| *h);
-            if then.is_none() || now.get(&bytes) != then.as_ref() {
-                moved += 1;
-            }
-        }
-        moved += deleted.iter().filter(|k| now.contains_key(&key_bytes(k))).count() as u64;
+        // The hash of the row as written, not as the diff saw it: what
+        // matters is whether the target now holds the source's row.
+        let mut moved = written.iter().filter(|(k, h)| now.get(&key_bytes(k)) != Some(h)).count() as u64;
+        // Of keys another writer deleted from the target first, those the
+        // source holds again are already counted as extras left.
+        let back = deleted.iter().filter(|k| now.contains_key(&key_bytes(k))).count() as u64;
+        moved += back.min(deleted_count);
         if moved > 0 {
             tracing::info!("{}: {moved} row(s) changed at the source after the pass's snapshot", self.source.describe());
         }

@@ -233,10 +233,10 @@ mod tests {
         let key = |x: i64, y: i64| Key(vec![Value::Int(x), Value::Int(y)]);
         let range = KeyRange::new(Lower::Included(key(1, 2)), Some(key(3, 4)));
         let mut params = Params::new();
-        let sql = stmts.pairs(&range, &mut params);
+        let sql = stmts.pairs(&range, 100, &mut params);
         let s = "CAST(? AS SIGNED)";
         let expected = format!(
-            "WHERE (`a` > {s} OR (`a` = {s} AND (`b` >= {s}))) AND (`a` < {s} OR (`a` = {s} AND (`b` < {s}))) ORDER BY"
+            "WHERE (`a` > {s} OR (`a` = {s} AND (`b` >= {s}))) AND (`a` < {s} OR (`a` = {s} AND (`b` < {s}))) ORDER BY `a`, `b` LIMIT 100"
         );
         assert!(sql.contains(&expected), "{sql}");
         let values: Vec<&str> = params.values.iter().map(|v| v.as_deref().unwrap()).collect();

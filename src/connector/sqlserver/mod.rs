@@ -39,6 +39,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Chunks at least this big are cut by skipping index entries rather than
 /// by numbering every row.
 const MIN_ROWS_TO_SKIP: u64 = 50_000;
+/// Rows per page of a pair or row stream: about 1 MB of keys and hashes.
+const PAGE_ROWS: u64 = 10_000;
 
 /// Connects once, directly, before any pool exists, so the user sees the
 /// server's own reason (refused, unknown database, bad password) rather
@@ -283,9 +285,48 @@ impl ServerDataset {
 
     /// Rows of a range in key order, hashed here (the streaming fallback).
     fn hashed_rows<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
-        let mut params = Params::new();
-        let sql = self.stmts.rows_in_range(range, &mut params);
-        self.reads.stream_text(sql, params, self.what.clone()).map(move |row| self.hash_row(&row?)).boxed()
+        self.paged(range, |stmts, page, params| stmts.rows_in_range(page, PAGE_ROWS, params), Self::hash_row)
+    }
+
+    /// A range read page by page in key order, each page a statement of at
+    /// most [`PAGE_ROWS`] rows resuming after the last key of the one
+    /// before. Between pages the snapshot's connection is free: no result
+    /// is left half read (a dropped stream would otherwise be drained on
+    /// the connection at its next use), and no read waits on a stream.
+    fn paged<'a>(
+        &'a self,
+        range: &'a KeyRange,
+        sql: impl Fn(&Statements, &KeyRange, &mut Params) -> String + Send + 'a,
+        decode: fn(&Self, &[Option<String>]) -> StoreResult<(Key, RowHash)>,
+    ) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        async_stream::stream! {
+            let mut page = range.clone();
+            loop {
+                let mut params = Params::new();
+                let statement = sql(&self.stmts, &page, &mut params);
+                let rows = match self.reads.fetch_text(statement, params, &self.what).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                };
+                let full = rows.len() as u64 >= PAGE_ROWS;
+                let mut last = None;
+                for row in rows {
+                    let pair = decode(self, &row);
+                    if let Ok((key, _)) = &pair {
+                        last = Some(key.clone());
+                    }
+                    yield pair;
+                }
+                match last {
+                    Some(key) if full => page = range.after(key),
+                    _ => return,
+                }
+            }
+        }
+        .boxed()
     }
 
     /// (key, row hash) of a whole row read as text, hashed here.
@@ -419,9 +460,7 @@ impl Dataset for ServerDataset {
         if self.streaming {
             return self.hashed_rows(range);
         }
-        let mut params = Params::new();
-        let sql = self.stmts.pairs(range, &mut params);
-        self.reads.stream_text(sql, params, self.what.clone()).map(move |row| self.md5_pair(&row?)).boxed()
+        self.paged(range, |stmts, page, params| stmts.pairs(page, PAGE_ROWS, params), Self::md5_pair)
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {

@@ -1,6 +1,5 @@
 //! Running statements on either server, every result column read as text.
 
-use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
@@ -100,19 +99,6 @@ impl ServerPool {
                 let rows = bound!(sql, params).fetch_all(pool).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(my_text).collect()
             }
-        }
-    }
-
-    pub fn stream_text(&self, sql: String, params: Params, what: String) -> BoxStream<'_, StoreResult<TextRow>> {
-        match self {
-            ServerPool::Postgres(pool) => bound!(sql, params)
-                .fetch(pool)
-                .map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| pg_text(&row)))
-                .boxed(),
-            ServerPool::Mysql(pool) => bound!(sql, params)
-                .fetch(pool)
-                .map(move |r| r.map_err(|e| read_error(&what, e)).and_then(|row| my_text(&row)))
-                .boxed(),
         }
     }
 

@@ -6,10 +6,10 @@
 //! them, go through the pool outside the snapshot.
 //!
 //! One connection rather than PostgreSQL's exported snapshots shared by a
-//! pool: the engine reads each side one statement or stream at a time, and
-//! MySQL has no way to share a snapshot between connections.
+//! pool: the engine reads each side one statement at a time (streams are
+//! read in pages, each a statement), and MySQL has no way to share a
+//! snapshot between connections.
 
-use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::mysql::MySqlConnection;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
@@ -76,7 +76,10 @@ impl SnapshotReads {
         Ok(match &self.pool {
             ServerPool::Postgres(pool) => {
                 let mut c = pool.acquire().await.map_err(failed)?.detach();
-                run_pg(&mut c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(failed)?;
+                // PostgreSQL takes the snapshot at the first statement, not
+                // at BEGIN: one is run now, so both sides' snapshots date
+                // from the start of the pass.
+                run_pg(&mut c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1").await.map_err(failed)?;
                 Held::Postgres(c)
             }
             ServerPool::Mysql(pool) => {
@@ -109,45 +112,6 @@ impl SnapshotReads {
             Ok(rows) => rows.into_iter().collect(),
             Err(e) => Err(self.lost(&mut state, what, e)),
         }
-    }
-
-    /// Rows as they come, holding the snapshot's connection until the
-    /// stream ends or is dropped.
-    pub fn stream_text(&self, sql: String, params: Params, what: String) -> BoxStream<'_, StoreResult<TextRow>> {
-        async_stream::stream! {
-            let mut state = self.state.lock().await;
-            if !state.in_pass {
-                drop(state);
-                let mut rows = self.pool.stream_text(sql, params, what);
-                while let Some(row) = rows.next().await {
-                    yield row;
-                }
-                return;
-            }
-            let held = match self.held(&mut state).await {
-                Ok(h) => h,
-                Err(e) => {
-                    yield Err(e);
-                    return;
-                }
-            };
-            let mut rows: BoxStream<'_, Result<StoreResult<TextRow>, sqlx::Error>> = match held {
-                Held::Postgres(c) => bound!(sql, params).fetch(&mut *c).map(|r| r.map(|row| pg_text(&row))).boxed(),
-                Held::Mysql(c) => bound!(sql, params).fetch(&mut *c).map(|r| r.map(|row| my_text(&row))).boxed(),
-            };
-            let mut failure = None;
-            while let Some(row) = rows.next().await {
-                match row {
-                    Ok(r) => yield r,
-                    Err(e) => { failure = Some(e); break; }
-                }
-            }
-            drop(rows);
-            if let Some(e) = failure {
-                yield Err(self.lost(&mut state, &what, e));
-            }
-        }
-        .boxed()
     }
 
     /// The snapshot's connection, opening a new snapshot if the last one

@@ -263,11 +263,11 @@ impl Statements {
         format!("CASE WHEN {below} THEN {left} ELSE {right} END")
     }
 
-    /// (key text..., md5 hex) of the rows of a range, in key order.
-    pub fn pairs(&self, range: &KeyRange, params: &mut Params) -> String {
+    /// (key text..., md5 hex) of the first `limit` rows of a range, in key order.
+    pub fn pairs(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);
         format!(
-            "SELECT {keys}, {md5} FROM {t} WHERE {pred} ORDER BY {order}",
+            "SELECT {keys}, {md5} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {limit}",
             keys = self.key_text(),
             md5 = self.row_md5(),
             t = self.table,
@@ -281,10 +281,10 @@ impl Statements {
         format!("SELECT {}, {} FROM {} WHERE {cond}", self.key_text(), self.row_md5(), self.table)
     }
 
-    /// Whole rows (as text) of a range, in key order.
-    pub fn rows_in_range(&self, range: &KeyRange, params: &mut Params) -> String {
+    /// The first `limit` whole rows (as text) of a range, in key order.
+    pub fn rows_in_range(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);
-        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {}", self.all_text(), self.table, self.order_by())
+        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT {limit}", self.all_text(), self.table, self.order_by())
     }
 
     pub fn fetch(&self, keys: &[Key], params: &mut Params) -> String {

@@ -66,9 +66,6 @@ impl DiffKind {
 pub struct Difference {
     pub kind: DiffKind,
     pub key: Key,
-    /// The source's row hash as the pass read it (none for an extra key):
-    /// what the row must still hash to for the copy to be current.
-    pub source_hash: Option<RowHash>,
 }
 
 /// Receives differences in batches, after every read stream is closed (so a
@@ -76,6 +73,14 @@ pub struct Difference {
 #[async_trait]
 pub trait DiffSink: Send {
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError>;
+
+    /// Whether applying writes to the target. The target's snapshot is then
+    /// released around each batch: held, it would keep a lock that a
+    /// pending `ALTER TABLE` queues behind, and the batch's writes behind
+    /// the `ALTER`, a wait through rangesync that no server detects.
+    fn writes_target(&self) -> bool {
+        false
+    }
 }
 
 pub struct DiffOptions {
@@ -274,11 +279,37 @@ impl<'a> Comparison<'a> {
     async fn compare_pairs(&mut self, range: KeyRange) -> Result<(), EngineError> {
         let mut range = range;
         loop {
-            let (batch, resume) = self.merge_until_full(&range).await?;
+            let (batch, resume) = self.merge_retried(&range).await?;
+            let release = self.sink.writes_target() && !batch.is_empty();
+            if release {
+                self.target.end_pass().await;
+            }
             self.sink.apply(batch, &mut self.report).await?;
+            if release {
+                self.options.retry.run("begin a pass", || self.target.begin_pass()).await?;
+            }
             match resume {
                 Some(rest) => range = rest,
                 None => return Ok(()),
+            }
+        }
+    }
+
+    /// [`Comparison::merge_until_full`], again from the range's start after
+    /// a transient failure (a lost connection, a snapshot ended by the
+    /// server): nothing of a failed merge was counted or applied.
+    async fn merge_retried(&mut self, range: &KeyRange) -> Result<(Vec<Difference>, Option<KeyRange>), EngineError> {
+        let policy = self.options.retry;
+        let (mut attempt, mut delay) = (1, policy.first_delay);
+        loop {
+            match self.merge_until_full(range).await {
+                Err(EngineError::Store(e)) if e.is_retryable() && attempt < policy.attempts => {
+                    tracing::info!(attempt, ?delay, "pairs of {range}: {e}; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(policy.max_delay);
+                    attempt += 1;
+                }
+                outcome => return outcome,
             }
         }
     }
@@ -297,15 +328,15 @@ impl<'a> Comparison<'a> {
             let settled_key;
             match order {
                 Ordering::Less => {
-                    let (k, h) = a.take().expect("source pair present");
+                    let (k, _) = a.take().expect("source pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Missing, key: k, source_hash: Some(h) });
+                    batch.push(Difference { kind: DiffKind::Missing, key: k });
                     a = src.next().await?;
                 }
                 Ordering::Greater => {
                     let (k, _) = b.take().expect("target pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Extra, key: k, source_hash: None });
+                    batch.push(Difference { kind: DiffKind::Extra, key: k });
                     b = tgt.next().await?;
                 }
                 Ordering::Equal => {
@@ -313,7 +344,7 @@ impl<'a> Comparison<'a> {
                     let (_, ht) = b.take().expect("target pair present");
                     if hs != ht {
                         settled_key = k.clone();
-                        batch.push(Difference { kind: DiffKind::Changed, key: k, source_hash: Some(hs) });
+                        batch.push(Difference { kind: DiffKind::Changed, key: k });
                     } else {
                         settled_key = k;
                     }

@@ -43,8 +43,9 @@
 # machine MariaDB generated 1,000,000 rows in 6 s and copied and drifted them
 # in 5 s more (PostgreSQL: 5 s and 2 s), so a 10,000,000-row pair costs a few
 # minutes, once. Set MY_ROWS lower to shorten a first run. The measuring is
-# longer: at 1,000,000 rows one rangesync diff took 20-25 s per pair and
-# reladiff 8-10 s, so count on 30 to 60 minutes at the default scale, RUNS=3.
+# longer: at 10,000,000 rows one rangesync diff took 31 s (PostgreSQL) and
+# 61 s (MariaDB), reladiff 73 s and 254 s, so count on 40 minutes or more at
+# the default scale with RUNS=3 (docs/benchmarks.md).
 #
 #   benches/servers_10m.sh       # ROWS=10000000 MY_ROWS=$ROWS EVERY=10000 RUNS=3
 #   ROWS=200000 MY_ROWS=100000 RUNS=1 DROP=1 benches/servers_10m.sh   # quick check

@@ -10,7 +10,7 @@
 # victoria-metrics) as the current user, with their data in
 # ${RANGESYNC_SERVICES_DIR:-/tmp/rangesync-services}, never on their
 # system-wide ports.
-# Sourced by scripts/test.sh; safe to run again (it only acts on what is missing).
+# Run by scripts/test.sh; safe to run again (it only acts on what is missing).
 set -euo pipefail
 
 pg_port=${RANGESYNC_PG_PORT:-5432}

@@ -2,7 +2,8 @@
 # The whole test suite: unit tests, the connector conformance suite and the
 # integration tests against real stores: SQLite files (embedded), and the
 # PostgreSQL and MariaDB servers that scripts/services.sh installs and starts
-# on loopback when they do not answer.
+# on loopback when they do not answer (it starts InfluxDB and
+# VictoriaMetrics too, for the time-series work under way).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -101,15 +101,20 @@ impl DiffSink for Applier<'_> {
             unresolved += copy_keys.len() as u64 - rows.len() as u64;
             let written = self.guard.upsert(self.target, &rows).await?;
             if written > 0 {
-                self.verify_written(&rows, report).await?;
-                for row in &rows {
-                    let key = self.key_of(row);
+                let keys: Vec<Key> = rows.iter().map(|r| self.key_of(r)).collect();
+                self.verify_written(&rows, &keys, report).await?;
+                // Hashed only where they will be compared with the source's
+                // current rows.
+                let track = self.source.reads_in_snapshot();
+                for (row, key) in rows.iter().zip(keys) {
                     match to_copy.get(&key_bytes(&key)) {
                         Some(DiffKind::Missing) => report.inserted += 1,
                         Some(DiffKind::Changed) => report.updated += 1,
                         _ => {}
                     }
-                    written_rows.push((key, RowHash::of_values_with(self.scheme, row)));
+                    if track {
+                        written_rows.push((key, RowHash::of_values_with(self.scheme, row)));
+                    }
                 }
             } else {
                 unresolved += rows.len() as u64;
@@ -166,9 +171,8 @@ impl Applier<'_> {
     /// text, a smaller scale, a timestamp of lower precision) may store
     /// something else without an error; the run stops with the first such
     /// value instead of reporting "in sync" and differing again next time.
-    async fn verify_written(&self, rows: &[Row], report: &mut DatasetReport) -> Result<(), EngineError> {
-        let keys: Vec<Key> = rows.iter().map(|r| self.key_of(r)).collect();
-        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_current_rows(&keys)).await?;
+    async fn verify_written(&self, rows: &[Row], keys: &[Key], report: &mut DatasetReport) -> Result<(), EngineError> {
+        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_current_rows(keys)).await?;
         report.rows_fetched += stored.len() as u64;
         let mut by_key: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(stored.len());
         for row in &stored {

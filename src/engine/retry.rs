@@ -31,22 +31,29 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let mut delay = self.first_delay;
         let mut attempt = 1;
         loop {
             match op().await {
                 Ok(v) => return Ok(v),
-                Err(e) if e.is_retryable() && attempt < self.attempts => {
-                    // Shown with -v: the final error is the one sentence users
-                    // get by default.
-                    tracing::info!(attempt, ?delay, "{what}: {e}; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(self.max_delay);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
+                Err(e) => attempt = self.backoff(what, attempt, e).await?,
             }
         }
+    }
+
+    /// After failed attempt number `attempt`: waits and returns the next
+    /// attempt's number when `e` is worth another try, or gives `e` back.
+    /// For loops that cannot be a closure (an operation borrowing its
+    /// caller mutably).
+    pub async fn backoff(&self, what: &str, attempt: u32, e: StoreError) -> Result<u32, StoreError> {
+        if !e.is_retryable() || attempt >= self.attempts {
+            return Err(e);
+        }
+        let delay = self.first_delay.saturating_mul(1 << (attempt - 1).min(16)).min(self.max_delay);
+        // Shown with -v: the final error is the one sentence users get by
+        // default.
+        tracing::info!(attempt, ?delay, "{what}: {e}; retrying");
+        tokio::time::sleep(delay).await;
+        Ok(attempt + 1)
     }
 }
 

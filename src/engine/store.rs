@@ -217,6 +217,18 @@ pub trait Dataset: Send + Sync {
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64>;
 }
 
+/// The cuts of each range in key order, from (row number, key) pairs in
+/// any order (a batched split statement returns them unordered).
+pub fn cuts_in_order(numbered: Vec<Vec<(i64, Key)>>) -> Vec<Vec<Key>> {
+    numbered
+        .into_iter()
+        .map(|mut cuts| {
+            cuts.sort_by_key(|(n, _)| *n);
+            cuts.into_iter().map(|(_, k)| k).collect()
+        })
+        .collect()
+}
+
 /// Adds each (key, row hash) of a stream to the bucket its key falls
 /// in: bucket `i` holds the keys from `cuts[i - 1]` (included) up to `cuts[i]`.
 pub async fn bucket_pairs(

@@ -162,6 +162,25 @@ pub fn diff_and_sync_the_one_scan_drift(src: &str, tgt: &str) {
     assert_eq!(run.code, 0, "{}", run.stderr);
 }
 
+/// The target drift of the `composite_integer_keys_...` tests (4 missing,
+/// 2 extra, 3 changed) around the cuts of windows of 60,000 rows and
+/// inside one value of `a`, in SQL that PostgreSQL and MySQL both run.
+pub const COMPOSITE_DRIFT: &str = "DELETE FROM pairs WHERE (a, b) IN ((0, 0), (600, 0), (599, 99), (1299, 99)); \
+     UPDATE pairs SET v = 'changed' WHERE (a, b) IN ((600, 1), (1200, 0), (5, 50)); \
+     INSERT INTO pairs VALUES (599, 100, 'extra'), (1300, 0, 'extra');";
+
+/// Finds [`COMPOSITE_DRIFT`] at zoom 1000,30 (windows of 60,000 rows, cut
+/// by skipping index entries of the composite key), then repairs it.
+pub fn diff_and_sync_the_composite_drift(src: &str, tgt: &str) {
+    let run = rangesync(&["diff", src, tgt, "--zoom", "1000,30", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let d = &run.json()["datasets"][0];
+    assert_eq!((d["missing"].as_u64(), d["extra"].as_u64(), d["changed"].as_u64()), (Some(4), Some(2), Some(3)), "{d}");
+    assert!(d["hashes_fetched"].as_u64().unwrap() < 1000, "{d}");
+    assert_eq!(rangesync(&["sync", src, tgt, "--zoom", "1000,30", "--delete"]).code, 0);
+    assert_eq!(rangesync(&["diff", src, tgt]).code, 0);
+}
+
 /// A wrong password in `wrong` (whose password is `wrong-secret`) stops with
 /// one sentence holding `reason`, masked and without retries; the right one
 /// (`right-secret`) given by environment to `bare` (the URL without it) works

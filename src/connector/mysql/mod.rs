@@ -33,10 +33,6 @@ pub fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
-fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
-}
-
 /// Reads a text cell whatever type the server labels it with
 /// (information_schema columns come back as binary strings on some versions).
 fn text(row: &sqlx::mysql::MySqlRow, i: usize) -> Result<String, sqlx::Error> {
@@ -48,7 +44,7 @@ impl MyStore {
     /// that the server's own reason reaches the user, then opens a pool.
     pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
         let options = MySqlConnectOptions::from_str(full_url)
-            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", first_line(&e.to_string()))))?;
+            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::first_line(&e.to_string()))))?;
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
         Ok(MyStore { pool, url: shown.to_string() })

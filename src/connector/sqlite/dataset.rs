@@ -16,7 +16,7 @@ use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
-use crate::engine::store::{Dataset, Projection, Row as DataRow, StoreResult};
+use crate::engine::store::{cuts_in_order, Dataset, Projection, Row as DataRow, StoreResult};
 use crate::engine::value::{decode_canonical, Value};
 
 /// SQLite refuses compound selects of more than 500 terms.
@@ -244,13 +244,7 @@ impl Dataset for SqliteDataset {
                 out[p as usize].push((n, self.decode_key(&row, 2)?));
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|mut cuts| {
-                cuts.sort_by_key(|(n, _)| *n);
-                cuts.into_iter().map(|(_, k)| k).collect()
-            })
-            .collect())
+        Ok(cuts_in_order(out))
     }
 
     /// One aggregate per range, computed by `rangesync_fp` inside SQLite.

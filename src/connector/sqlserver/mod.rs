@@ -15,14 +15,14 @@ mod snapshot;
 mod statements;
 
 use async_trait::async_trait;
-use futures_util::stream::{BoxStream, StreamExt, TryStreamExt};
+use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::connector::text_values;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
-use crate::engine::store::{bucket_pairs, Dataset, Projection, Row, StoreResult, TypeClass};
+use crate::engine::store::{bucket_pairs, cuts_in_order, Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
@@ -59,7 +59,7 @@ where
                 }
                 Ok(Err(e)) => Err(StoreError::Connect {
                     endpoint: shown.to_string(),
-                    reason: e.to_string().lines().next().unwrap_or_default().to_string(),
+                    reason: pool::first_line(&e.to_string()),
                     retryable: pool::is_transient(&e),
                 }),
                 Err(_) => Err(StoreError::Connect {
@@ -359,6 +359,17 @@ impl ServerDataset {
     }
 }
 
+/// One statement (with its parameters) per chunk of `per` items.
+fn batched<T>(items: &[T], per: usize, build: impl Fn(&[T], &mut Params) -> String) -> Vec<(String, Params)> {
+    items
+        .chunks(per)
+        .map(|chunk| {
+            let mut params = Params::new();
+            (build(chunk, &mut params), params)
+        })
+        .collect()
+}
+
 fn cell(row: &[Option<String>], i: usize) -> Option<&str> {
     row.get(i).and_then(|c| c.as_deref())
 }
@@ -389,27 +400,14 @@ impl Dataset for ServerDataset {
                 out[p].push((rn, self.key_of(&row, 2)?));
             }
         }
-        Ok(out
-            .into_iter()
-            .map(|mut cuts| {
-                cuts.sort_by_key(|(rn, _)| *rn);
-                cuts.into_iter().map(|(_, k)| k).collect()
-            })
-            .collect())
+        Ok(cuts_in_order(out))
     }
 
     async fn fingerprints(&self, ranges: &[KeyRange]) -> StoreResult<Vec<Fingerprint>> {
         if self.streaming {
             let mut out = Vec::with_capacity(ranges.len());
             for r in ranges {
-                let fp = self
-                    .hashed_rows(r)
-                    .try_fold(Fingerprint::EMPTY, |mut fp, (_, h)| async move {
-                        fp.add_row(h);
-                        Ok(fp)
-                    })
-                    .await?;
-                out.push(fp);
+                out.extend(bucket_pairs(self.hashed_rows(r), &[]).await?);
             }
             return Ok(out);
         }
@@ -499,25 +497,13 @@ impl Dataset for ServerDataset {
     }
 
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
-        let statements: Vec<(String, Params)> = rows
-            .chunks(self.stmts.rows_per_statement())
-            .map(|chunk| {
-                let mut params = Params::new();
-                (self.stmts.upsert(chunk, &mut params), params)
-            })
-            .collect();
+        let statements = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
         self.pool.execute_in_transaction(statements, &self.what).await?;
         Ok(rows.len() as u64)
     }
 
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {
-        let statements: Vec<(String, Params)> = keys
-            .chunks(self.stmts.keys_per_statement())
-            .map(|chunk| {
-                let mut params = Params::new();
-                (self.stmts.delete(chunk, &mut params), params)
-            })
-            .collect();
+        let statements = batched(keys, self.stmts.keys_per_statement(), |chunk, params| self.stmts.delete(chunk, params));
         self.pool.execute_in_transaction(statements, &self.what).await
     }
 }

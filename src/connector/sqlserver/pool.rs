@@ -16,7 +16,9 @@ pub enum ServerPool {
     Mysql(MySqlPool),
 }
 
-fn first_line(s: &str) -> String {
+/// The first line of an error message: drivers append details and hints
+/// that would break the one sentence a user gets.
+pub fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().to_string()
 }
 

@@ -86,8 +86,9 @@ impl SnapshotReads {
                 let mut c = pool.acquire().await.map_err(failed)?.detach();
                 // WITH CONSISTENT SNAPSHOT holds only at REPEATABLE READ,
                 // whatever the server's default level.
-                run_my(&mut c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").await.map_err(failed)?;
-                run_my(&mut c, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY").await.map_err(failed)?;
+                run_my(&mut c, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await
+                    .map_err(failed)?;
                 Held::Mysql(c)
             }
         })
@@ -101,17 +102,10 @@ impl SnapshotReads {
         }
         let held = self.held(&mut state).await?;
         let result = match held {
-            Held::Postgres(c) => {
-                bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(pg_text).collect::<Vec<_>>())
-            }
-            Held::Mysql(c) => {
-                bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(my_text).collect::<Vec<_>>())
-            }
+            Held::Postgres(c) => bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(pg_text).collect()),
+            Held::Mysql(c) => bound!(sql, params).fetch_all(&mut *c).await.map(|rows| rows.iter().map(my_text).collect()),
         };
-        match result {
-            Ok(rows) => rows.into_iter().collect(),
-            Err(e) => Err(self.lost(&mut state, what, e)),
-        }
+        result.unwrap_or_else(|e| Err(self.lost(&mut state, what, e)))
     }
 
     /// The snapshot's connection, opening a new snapshot if the last one

@@ -299,15 +299,11 @@ impl<'a> Comparison<'a> {
     /// a transient failure (a lost connection, a snapshot ended by the
     /// server): nothing of a failed merge was counted or applied.
     async fn merge_retried(&mut self, range: &KeyRange) -> Result<(Vec<Difference>, Option<KeyRange>), EngineError> {
-        let policy = self.options.retry;
-        let (mut attempt, mut delay) = (1, policy.first_delay);
+        let mut attempt = 1;
         loop {
             match self.merge_until_full(range).await {
-                Err(EngineError::Store(e)) if e.is_retryable() && attempt < policy.attempts => {
-                    tracing::info!(attempt, ?delay, "pairs of {range}: {e}; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(policy.max_delay);
-                    attempt += 1;
+                Err(EngineError::Store(e)) => {
+                    attempt = self.options.retry.backoff(&format!("pairs of {range}"), attempt, e).await?;
                 }
                 outcome => return outcome,
             }

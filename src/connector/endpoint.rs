@@ -16,6 +16,127 @@ pub enum Endpoint {
     Postgres(ServerUrl),
     /// `mysql://USER:PASS@HOST:PORT/DB` (MySQL or MariaDB)
     Mysql(ServerUrl),
+    /// `influxdb://[USER:PASS@]HOST:PORT/DB[?rp=RP&token=T&tls=true]`
+    Influx(HttpUrl),
+    /// `victoriametrics://HOST:PORT[/PREFIX][?tls=true]`
+    Victoria(HttpUrl),
+}
+
+/// A time-series server reached over HTTP: where to send requests, the
+/// database (InfluxDB) and the credentials, which no rendering shows.
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `http(s)://HOST:PORT[/PREFIX]`, without credentials.
+    pub base: url::Url,
+    pub scheme: &'static str,
+    pub database: String,
+    pub retention_policy: Option<String>,
+    pub user: Option<String>,
+    password: Option<String>,
+    token: Option<String>,
+}
+
+impl HttpUrl {
+    fn parse(raw: &str, scheme: &'static str, default_port: u16, needs_database: bool) -> Result<HttpUrl, String> {
+        let full = url::Url::parse(raw).map_err(|e| format!("'{}' is not a valid URL: {e}", redact(raw)))?;
+        if full.host_str().is_none_or(str::is_empty) {
+            return Err(format!("'{}' names no host: write {scheme}://HOST:PORT", redact(raw)));
+        }
+        let mut tls = false;
+        let mut retention_policy = None;
+        let mut token = None;
+        for (k, v) in full.query_pairs() {
+            match k.as_ref() {
+                "tls" => tls = matches!(v.as_ref(), "true" | "1" | "yes"),
+                "rp" if needs_database => retention_policy = Some(v.into_owned()),
+                "token" => token = Some(v.into_owned()),
+                other => {
+                    let known = if needs_database { "rp, token and tls" } else { "token and tls" };
+                    return Err(format!("'{}' has an unknown parameter '{other}' ({scheme}:// takes {known})", redact(raw)));
+                }
+            }
+        }
+        let path = full.path().trim_matches('/').to_string();
+        let (database, prefix) = if needs_database { (path, String::new()) } else { (String::new(), path) };
+        if needs_database && database.is_empty() {
+            return Err(format!("'{}' names no database: add /DATABASE after the host", redact(raw)));
+        }
+        let host = full.host_str().unwrap_or_default();
+        let port = full.port().unwrap_or(default_port);
+        let http = if tls { "https" } else { "http" };
+        let base = url::Url::parse(&format!("{http}://{host}:{port}/{prefix}")).map_err(|e| format!("'{}': {e}", redact(raw)))?;
+        let user = (!full.username().is_empty()).then(|| full.username().to_string());
+        let password = full.password().map(str::to_string);
+        Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token })
+    }
+
+    /// The Authorization header value: a token (`Token T`, InfluxDB 2.x and
+    /// 3.x) or a user and password (Basic).
+    pub fn authorization(&self) -> Option<String> {
+        if let Some(t) = &self.token {
+            return Some(format!("Token {t}"));
+        }
+        let user = self.user.as_deref()?;
+        let raw = format!("{user}:{}", self.password.as_deref().unwrap_or_default());
+        Some(format!("Basic {}", base64(raw.as_bytes())))
+    }
+
+    fn set_secret(&mut self, secret: &str) {
+        if self.user.is_some() {
+            if self.password.is_none() {
+                self.password = Some(secret.to_string());
+            }
+        } else if self.token.is_none() {
+            self.token = Some(secret.to_string());
+        }
+    }
+
+    /// The URL as it may be shown: no password, no token.
+    pub fn shown(&self) -> String {
+        let host = self.base.host_str().unwrap_or_default();
+        let port = self.base.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let user = match (&self.user, &self.password) {
+            (Some(u), Some(_)) => format!("{u}:***@"),
+            (Some(u), None) => format!("{u}@"),
+            _ => String::new(),
+        };
+        let path = if self.database.is_empty() { self.base.path().trim_end_matches('/').to_string() } else { format!("/{}", self.database) };
+        let mut query = Vec::new();
+        if let Some(rp) = &self.retention_policy {
+            query.push(format!("rp={rp}"));
+        }
+        if self.token.is_some() {
+            query.push("token=***".to_string());
+        }
+        if self.base.scheme() == "https" {
+            query.push("tls=true".to_string());
+        }
+        let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
+        format!("{}://{user}{host}{port}{path}{query}", self.scheme)
+    }
+}
+
+impl fmt::Debug for HttpUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.shown())
+    }
+}
+
+/// Standard base64 with padding, for a Basic Authorization header.
+fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// A server URL: the full one, used only to connect, and the redacted one
@@ -76,7 +197,7 @@ impl fmt::Debug for ServerUrl {
 }
 
 /// Schemes of the contract that later connectors will serve.
-const PLANNED: &[&str] = &["influxdb", "victoriametrics", "opentsdb", "dir"];
+const PLANNED: &[&str] = &["opentsdb", "dir"];
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
@@ -102,8 +223,10 @@ impl Endpoint {
                 let normalized = format!("mysql://{rest}");
                 Ok(Endpoint::Mysql(ServerUrl::parse(&normalized, 3306)?))
             }
+            "influxdb" | "influx" => Ok(Endpoint::Influx(HttpUrl::parse(url, "influxdb", 8086, true)?)),
+            "victoriametrics" | "vm" => Ok(Endpoint::Victoria(HttpUrl::parse(url, "victoriametrics", 8428, false)?)),
             s if PLANNED.contains(&s) => Err(format!(
-                "{s}:// endpoints are not supported by this version of rangesync yet; it reads and writes sqlite://, postgres:// and mysql://"
+                "{s}:// endpoints are not supported by this version of rangesync yet; it reads and writes sqlite://, postgres://, mysql://, influxdb:// and victoriametrics://"
             )),
             other => Err(format!(
                 "unknown scheme '{other}' in '{}': expected sqlite://, postgres://, mysql://, influxdb://, victoriametrics://, opentsdb:// or dir://",
@@ -112,13 +235,19 @@ impl Endpoint {
         }
     }
 
-    /// Applies a password from the environment to a server URL that has none.
+    /// Whether the endpoint holds time series (rather than tables).
+    pub fn is_time_series(&self) -> bool {
+        matches!(self, Endpoint::Influx(_) | Endpoint::Victoria(_))
+    }
+
+    /// Applies a password from the environment to a server URL that has
+    /// none (for InfluxDB without a user: a token).
     pub fn with_password_from(mut self, var: &str) -> Endpoint {
         if let Ok(pw) = std::env::var(var) {
-            if let Endpoint::Postgres(u) | Endpoint::Mysql(u) = &mut self {
-                if !u.has_password() {
-                    u.set_password(&pw);
-                }
+            match &mut self {
+                Endpoint::Postgres(u) | Endpoint::Mysql(u) if !u.has_password() => u.set_password(&pw),
+                Endpoint::Influx(u) | Endpoint::Victoria(u) => u.set_secret(&pw),
+                _ => {}
             }
         }
         self
@@ -136,6 +265,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Sqlite(Location::Memory) => f.write_str("sqlite::memory:"),
             Endpoint::Sqlite(Location::File(p)) => write!(f, "sqlite://{}", p.display()),
             Endpoint::Postgres(u) | Endpoint::Mysql(u) => f.write_str(&u.shown()),
+            Endpoint::Influx(u) | Endpoint::Victoria(u) => f.write_str(&u.shown()),
         }
     }
 }
@@ -196,7 +326,27 @@ mod tests {
         assert!(Endpoint::parse("sqlite://").unwrap_err().contains("names no file"));
         assert!(Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("names no database"));
         assert!(!Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("pw@"));
-        assert!(Endpoint::parse("influxdb://h:8086/db").unwrap_err().contains("not supported"));
+        assert!(Endpoint::parse("opentsdb://h:4242").unwrap_err().contains("not supported"));
+        assert!(Endpoint::parse("influxdb://h:8086").unwrap_err().contains("names no database"));
+        assert!(Endpoint::parse("influxdb://h/db?bogus=1").unwrap_err().contains("unknown parameter 'bogus'"));
+    }
+
+    #[test]
+    fn time_series_urls_keep_their_secrets_out_of_sight() {
+        let e = Endpoint::parse("influxdb://bob:hunter2@127.0.0.1:18086/telegraf?rp=week").unwrap();
+        assert_eq!(e.to_string(), "influxdb://bob:***@127.0.0.1:18086/telegraf?rp=week");
+        let Endpoint::Influx(u) = &e else { panic!() };
+        assert_eq!((u.database.as_str(), u.retention_policy.as_deref()), ("telegraf", Some("week")));
+        assert_eq!(u.authorization().unwrap(), format!("Basic {}", base64(b"bob:hunter2")));
+        assert_eq!(base64(b"bob:hunter2"), "Ym9iOmh1bnRlcjI=");
+        let t = Endpoint::parse("influxdb://h/db?token=abc&tls=true").unwrap();
+        assert_eq!(t.to_string(), "influxdb://h:8086/db?token=***&tls=true");
+        let Endpoint::Influx(u) = &t else { panic!() };
+        assert_eq!(u.authorization().unwrap(), "Token abc");
+        assert_eq!(u.base.as_str(), "https://h:8086/");
+        let vm = Endpoint::parse("victoriametrics://127.0.0.1:18428").unwrap();
+        assert_eq!(vm.to_string(), "victoriametrics://127.0.0.1:18428");
+        assert!(vm.is_time_series());
     }
 
     #[test]

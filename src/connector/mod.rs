@@ -3,16 +3,20 @@
 //! endpoint URL.
 
 pub mod endpoint;
+pub mod http;
+pub mod influxdb;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
 pub mod sqlserver;
 pub mod text_values;
 pub mod typemap;
+pub mod victoriametrics;
 
 pub use endpoint::Endpoint;
 
 use crate::engine::error::StoreError;
+use crate::engine::series::SeriesStore;
 use crate::engine::store::{Store, StoreResult, TableSchema};
 
 /// Whether the store will be written to (the target of `sync`).
@@ -36,6 +40,35 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
         }
         Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
         Endpoint::Mysql(url) => Ok(Box::new(mysql::MyStore::open(url.connect_url(), &url.shown()).await?)),
+        Endpoint::Influx(_) | Endpoint::Victoria(_) => {
+            Err(StoreError::Invalid(format!("{endpoint} holds time series, not tables")))
+        }
+    }
+}
+
+/// Settings of the time-series connectors.
+#[derive(Clone, Debug)]
+pub struct SeriesSettings {
+    /// Between measurement and field in a VictoriaMetrics metric name.
+    pub separator: String,
+    /// Largest write body, in bytes before compression.
+    pub max_body: usize,
+}
+
+/// Connects to a time-series store.
+pub async fn open_series(endpoint: &Endpoint, access: Access, settings: &SeriesSettings) -> Result<Box<dyn SeriesStore>, StoreError> {
+    match endpoint {
+        Endpoint::Influx(url) => {
+            let mut store = influxdb::InfluxStore::open(url, access).await?;
+            store.max_body = settings.max_body;
+            Ok(Box::new(store))
+        }
+        Endpoint::Victoria(url) => {
+            let mut store = victoriametrics::VmStore::open(url, &settings.separator).await?;
+            store.max_body = settings.max_body;
+            Ok(Box::new(store))
+        }
+        other => Err(StoreError::Invalid(format!("{other} holds tables, not time series"))),
     }
 }
 

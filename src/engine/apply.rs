@@ -13,6 +13,8 @@ use super::error::{EngineError, StoreError};
 use super::key::Key;
 use super::report::DatasetReport;
 use super::retry::RetryPolicy;
+use super::series::store::{Measurement, SeriesStore};
+use super::series::{Sample, Series, Window};
 use super::store::{Dataset, Row, Store};
 
 /// The single gate in front of every write.
@@ -38,6 +40,26 @@ impl WriteGuard {
             return Ok(0);
         }
         Ok(self.retry.run("delete", || target.delete(keys)).await?)
+    }
+
+    /// Writes time-series samples; returns how many were written (0 in a
+    /// dry run).
+    pub async fn write_samples(&self, target: &dyn SeriesStore, m: &Measurement, samples: &[Sample]) -> Result<u64, EngineError> {
+        if self.dry_run || samples.is_empty() {
+            return Ok(0);
+        }
+        self.retry.run("writing samples", || target.write(m, samples)).await?;
+        Ok(samples.len() as u64)
+    }
+
+    /// Deletes whole points by series and window when `--delete` was
+    /// given; returns how many were asked removed.
+    pub async fn delete_points(&self, target: &dyn SeriesStore, m: &Measurement, points: &[(Series, Window)]) -> Result<u64, EngineError> {
+        if self.dry_run || !self.allow_delete || points.is_empty() {
+            return Ok(0);
+        }
+        self.retry.run("deleting points", || target.delete(m, points)).await?;
+        Ok(points.len() as u64)
     }
 
     /// Creates a missing table with the statements the target gave for it;

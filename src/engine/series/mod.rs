@@ -3,8 +3,12 @@
 //! half-open time windows zoomed by durations. Like the rest of the engine,
 //! nothing here imports a connector.
 
+pub mod diff;
+pub mod merge;
 pub mod sample;
+pub mod store;
 pub mod window;
 
 pub use sample::{FieldType, Precision, Sample, Series};
+pub use store::{Count, Measurement, SeriesCapabilities, SeriesStore};
 pub use window::{TimeZoom, Window};

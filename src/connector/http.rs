@@ -1,0 +1,139 @@
+//! The HTTP client every time-series connector shares: one reqwest client
+//! per endpoint, errors turned into [`StoreError`]s that name the endpoint
+//! (never its secret) and say whether a retry may help, and request bodies
+//! gzipped where the server takes them.
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING};
+use reqwest::{RequestBuilder, Response, StatusCode};
+
+use crate::connector::sqlserver::pool::first_line;
+use crate::engine::error::StoreError;
+use crate::engine::store::StoreResult;
+
+/// A server reached over HTTP.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: url::Url,
+    /// The endpoint as it may be shown.
+    pub shown: String,
+}
+
+/// Whether a request reads or writes: the error says which.
+#[derive(Clone, Copy)]
+pub enum Op {
+    Read,
+    Write,
+}
+
+impl Http {
+    /// `base` is `http(s)://host:port[/prefix]`; `auth` an Authorization
+    /// header value (`Token ...` or `Basic ...`), kept out of every message.
+    pub fn new(base: url::Url, shown: String, auth: Option<String>) -> StoreResult<Http> {
+        let mut headers = HeaderMap::new();
+        if let Some(auth) = auth {
+            let mut v = HeaderValue::from_str(&auth)
+                .map_err(|_| StoreError::Invalid(format!("the credentials for {shown} hold characters an HTTP header cannot carry")))?;
+            v.set_sensitive(true);
+            headers.insert(AUTHORIZATION, v);
+        }
+        let client = reqwest::Client::builder()
+            .default_headers(headers)
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(300))
+            .pool_max_idle_per_host(4)
+            .build()
+            .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false })?;
+        Ok(Http { client, base, shown })
+    }
+
+    pub fn url(&self, path: &str) -> url::Url {
+        let mut u = self.base.clone();
+        let prefix = u.path().trim_end_matches('/').to_string();
+        u.set_path(&format!("{prefix}{path}"));
+        u
+    }
+
+    pub fn get(&self, path: &str) -> RequestBuilder {
+        self.client.get(self.url(path))
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    /// A body gzipped, with its header.
+    pub fn gzip(request: RequestBuilder, body: &[u8]) -> RequestBuilder {
+        let mut enc = GzEncoder::new(Vec::with_capacity(body.len() / 4), Compression::fast());
+        // Writing into a Vec cannot fail.
+        let _ = enc.write_all(body);
+        let zipped = enc.finish().unwrap_or_default();
+        request.header(CONTENT_ENCODING, "gzip").body(zipped)
+    }
+
+    /// Sends a request and returns its body as text, or the error the
+    /// user should read: what was asked (`context`), of which endpoint,
+    /// and what the server said, in one line.
+    pub async fn text(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<String> {
+        let response = self.send(request, op, context).await?;
+        response.text().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
+    }
+
+    pub async fn send(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
+        let response = request.send().await.map_err(|e| {
+            let reason = cause(&e);
+            if e.is_connect() {
+                StoreError::Connect { endpoint: self.shown.clone(), reason, retryable: true }
+            } else {
+                self.failed(op, context, reason, true)
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = response.text().await.unwrap_or_default();
+        let said = first_line(body.trim());
+        let reason = format!("{} answered {status}{}", self.shown, if said.is_empty() { String::new() } else { format!(": {said}") });
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                StoreError::Connect { endpoint: self.shown.clone(), reason: format!("access refused ({status}); check the user, password or token"), retryable: false }
+            }
+            s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => self.failed(op, context, reason, true),
+            _ => self.failed(op, context, reason, false),
+        })
+    }
+
+    pub fn failed(&self, op: Op, context: &str, reason: String, retryable: bool) -> StoreError {
+        let context = format!("{context} in {}", self.shown);
+        match op {
+            Op::Read => StoreError::Read { context, reason, retryable },
+            Op::Write => StoreError::Write { context, reason, retryable },
+        }
+    }
+}
+
+/// What went wrong, with the innermost cause ("connection reset by
+/// peer") where reqwest's own message says only "error sending request".
+/// The URL is left out: a query string may carry a secret.
+fn cause(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    if let Some(url) = e.url() {
+        text = text.replace(&format!(" for url ({url})"), "").replace(url.as_str(), "");
+    }
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut innermost = None;
+    while let Some(inner) = source {
+        innermost = Some(inner.to_string());
+        source = inner.source();
+    }
+    match innermost {
+        Some(inner) if !text.contains(&inner) => first_line(&format!("{text}: {inner}")),
+        _ => first_line(&text),
+    }
+}

@@ -1,0 +1,272 @@
+//! InfluxDB 1.x through InfluxQL `/query` and line-protocol `/write`; 2.x
+//! and 3.x through the same v1-compatible API with a token. Counts are
+//! computed by the server (`count() GROUP BY time(...), *`), so an equal
+//! window costs a few bytes, never its points.
+
+pub mod influxql;
+pub mod lines;
+pub mod response;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::endpoint::HttpUrl;
+use super::http::{Http, Op};
+use super::Access;
+use crate::engine::error::StoreError;
+use crate::engine::series::store::{Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
+use crate::engine::store::StoreResult;
+use response::ResultSeries;
+
+/// Rows per chunk of a chunked answer: the server streams a large result
+/// in pieces instead of building it whole (old servers fell over on
+/// results of about 100k rows).
+const CHUNK_ROWS: usize = 10_000;
+/// Deletes sent in one request (statements joined by `;`).
+const DELETES_PER_REQUEST: usize = 200;
+/// The field name a sample without one (a VictoriaMetrics metric with no
+/// separator in its name) takes in InfluxDB.
+pub const DEFAULT_FIELD: &str = "value";
+
+pub struct InfluxStore {
+    http: Http,
+    database: String,
+    retention_policy: Option<String>,
+    /// Write bodies stay under this many bytes (before gzip), far below
+    /// InfluxDB's `max-body-size`: a 413 is never provoked.
+    pub max_body: usize,
+}
+
+impl InfluxStore {
+    /// Connects and checks the database exists; opened for writing, a
+    /// missing database is created (as a SQLite target file is).
+    pub async fn open(url: &HttpUrl, access: Access) -> StoreResult<InfluxStore> {
+        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        let store = InfluxStore { http, database: url.database.clone(), retention_policy: url.retention_policy.clone(), max_body: 1 << 20 };
+        let databases = store.databases().await?;
+        if !databases.contains(&store.database) {
+            if access == Access::Read {
+                let known = if databases.is_empty() { "it has none".to_string() } else { format!("it has: {}", databases.join(", ")) };
+                return Err(StoreError::Missing(format!("database {} does not exist in {} ({known})", store.database, store.http.shown)));
+            }
+            store.command(&format!("CREATE DATABASE {}", influxql::ident(&store.database)), "creating the database").await?;
+        }
+        if let Some(rp) = &store.retention_policy {
+            let rps = store.retention_policies().await?;
+            if !rps.iter().any(|r| &r.name == rp) {
+                return Err(StoreError::Invalid(format!(
+                    "retention policy {rp} does not exist in database {} of {}",
+                    store.database, store.http.shown
+                )));
+            }
+        }
+        Ok(store)
+    }
+
+    /// A read-only statement (SELECT, SHOW), answered in chunks.
+    async fn select(&self, q: &str, context: &str) -> StoreResult<Vec<ResultSeries>> {
+        tracing::debug!(query = q, "influxdb");
+        let chunk = CHUNK_ROWS.to_string();
+        let params = [("db", self.database.as_str()), ("q", q), ("epoch", "ns"), ("chunked", "true"), ("chunk_size", chunk.as_str())];
+        let body = self.http.text(self.http.get("/query").query(&params), Op::Read, context).await?;
+        response::parse(&body).map_err(|e| self.http.failed(Op::Read, context, e, false))
+    }
+
+    /// A statement that changes something (CREATE, DELETE), sent by POST.
+    async fn command(&self, q: &str, context: &str) -> StoreResult<()> {
+        tracing::debug!(query = q, "influxdb");
+        let params = [("db", self.database.as_str()), ("q", q)];
+        let body = self.http.text(self.http.post("/query").form(&params), Op::Write, context).await?;
+        response::parse(&body).map(drop).map_err(|e| self.http.failed(Op::Write, context, e, false))
+    }
+
+    pub async fn databases(&self) -> StoreResult<Vec<String>> {
+        let series = self.select("SHOW DATABASES", "listing databases").await?;
+        Ok(series.iter().flat_map(|s| &s.values).filter_map(|row| row.first()?.as_str().map(str::to_string)).collect())
+    }
+
+    pub async fn retention_policies(&self) -> StoreResult<Vec<RetentionPolicy>> {
+        let q = format!("SHOW RETENTION POLICIES ON {}", influxql::ident(&self.database));
+        let series = self.select(&q, "listing retention policies").await?;
+        let mut out = Vec::new();
+        for s in &series {
+            let col = |name: &str| s.columns.iter().position(|c| c == name);
+            let (Some(n), Some(d), Some(sd), Some(r), Some(def)) = (col("name"), col("duration"), col("shardGroupDuration"), col("replicaN"), col("default")) else {
+                continue;
+            };
+            for row in &s.values {
+                out.push(RetentionPolicy {
+                    name: row[n].as_str().unwrap_or_default().to_string(),
+                    duration: row[d].as_str().unwrap_or_default().to_string(),
+                    shard_duration: row[sd].as_str().unwrap_or_default().to_string(),
+                    replication: row[r].as_u64().unwrap_or(1),
+                    default: row[def].as_bool().unwrap_or(false),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `"rp"."measurement"`, or the measurement alone (the default policy).
+    fn from(&self, measurement: &str) -> String {
+        match &self.retention_policy {
+            Some(rp) => format!("{}.{}", influxql::ident(rp), influxql::ident(measurement)),
+            None => influxql::ident(measurement),
+        }
+    }
+
+    async fn tag_keys(&self, measurement: &str) -> StoreResult<Vec<String>> {
+        let q = format!("SHOW TAG KEYS FROM {}", influxql::ident(measurement));
+        let series = self.select(&q, &format!("listing the tags of {measurement}")).await?;
+        Ok(series.iter().flat_map(|s| &s.values).filter_map(|row| row.first()?.as_str().map(str::to_string)).collect())
+    }
+}
+
+/// A retention policy as `SHOW RETENTION POLICIES` gives it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetentionPolicy {
+    pub name: String,
+    pub duration: String,
+    pub shard_duration: String,
+    pub replication: u64,
+    pub default: bool,
+}
+
+/// The InfluxDB name of an engine field.
+fn field_name(field: &str) -> String {
+    if field.is_empty() {
+        DEFAULT_FIELD.to_string()
+    } else {
+        field.to_string()
+    }
+}
+
+/// The engine field an InfluxDB column stands for, among those asked.
+fn engine_field<'a>(m: &'a Measurement, column: &str) -> Option<&'a (String, FieldType)> {
+    m.fields.iter().find(|(f, _)| field_name(f) == column)
+}
+
+#[async_trait]
+impl SeriesStore for InfluxStore {
+    fn describe(&self) -> String {
+        self.http.shown.clone()
+    }
+
+    fn capabilities(&self) -> SeriesCapabilities {
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, typed: true, earliest: MIN_TIME, latest: MAX_TIME }
+    }
+
+    fn keeps(&self, t: FieldType) -> Option<FieldType> {
+        // InfluxDB 1.x has no unsigned type; 2.x does, but through the v1
+        // API the field is created as the first value written says.
+        Some(if t == FieldType::Unsigned { FieldType::Integer } else { t })
+    }
+
+    async fn measurements(&self) -> StoreResult<Vec<Measurement>> {
+        let series = self.select("SHOW FIELD KEYS", "listing measurements and fields").await?;
+        let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
+        for s in &series {
+            let fields = out.entry(s.name.clone()).or_default();
+            for row in &s.values {
+                let (Some(name), Some(kind)) = (row.first().and_then(|v| v.as_str()), row.get(1).and_then(|v| v.as_str())) else { continue };
+                let Some(kind) = response::field_type(kind) else { continue };
+                // A field with two types (in different shards) keeps the
+                // first; the comparison then reports its other values.
+                if !fields.iter().any(|(f, _)| f == name) {
+                    fields.push((name.to_string(), kind));
+                }
+            }
+        }
+        Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
+    }
+
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+        let columns: Vec<String> =
+            m.fields.iter().map(|(f, _)| format!("count({0}) AS {0}", influxql::ident(&field_name(f)))).collect();
+        let group = match step {
+            Some(step) => format!("GROUP BY time({}), * fill(none)", influxql::duration(step)),
+            None => "GROUP BY *".to_string(),
+        };
+        let q = format!("SELECT {} FROM {} WHERE {} {group}", columns.join(", "), self.from(&m.name), influxql::window(parent));
+        let series = self.select(&q, &format!("counting {} in {parent}", m.name)).await?;
+        let mut out = Vec::new();
+        for s in &series {
+            let tags = Series::new(m.name.clone(), s.present_tags());
+            for row in &s.values {
+                let start = match step {
+                    Some(_) => row.first().and_then(response::int).unwrap_or(parent.start).max(parent.start),
+                    None => parent.start,
+                };
+                for (column, cell) in s.columns.iter().zip(row).skip(1) {
+                    let (Some((field, _)), Some(count)) = (engine_field(m, column), response::int(cell)) else { continue };
+                    if count > 0 {
+                        out.push(Count { series: tags.clone(), field: field.clone(), start, count: count as u64 });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
+        let columns: Vec<String> = m.fields.iter().map(|(f, _)| influxql::ident(&field_name(f))).collect();
+        let mut condition = influxql::window(window);
+        if let Some(some) = influxql::some_series(series) {
+            condition = format!("{condition} AND {some}");
+        }
+        let q = format!("SELECT {} FROM {} WHERE {condition} GROUP BY *", columns.join(", "), self.from(&m.name));
+        let result = self.select(&q, &format!("reading {} in {window}", m.name)).await?;
+        let mut out = Vec::new();
+        for s in &result {
+            let tags = Series::new(m.name.clone(), s.present_tags());
+            for row in &s.values {
+                let Some(time) = row.first().and_then(response::int) else { continue };
+                for (column, cell) in s.columns.iter().zip(row).skip(1) {
+                    let Some((field, kind)) = engine_field(m, column) else { continue };
+                    if let Some(value) = response::value(cell, *kind) {
+                        out.push(Sample { series: tags.clone(), field: field.clone(), time, value });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        let bodies = lines::encode(samples, &m.name, field_name, self.max_body).map_err(StoreError::Invalid)?;
+        let mut params = vec![("db", self.database.as_str()), ("precision", "ns")];
+        if let Some(rp) = &self.retention_policy {
+            params.push(("rp", rp.as_str()));
+        }
+        for body in bodies {
+            let request = Http::gzip(self.http.post("/write").query(&params), body.as_bytes());
+            self.http.send(request, Op::Write, &format!("points of {}", m.name)).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
+        let tag_keys = self.tag_keys(&m.name).await?;
+        for chunk in points.chunks(DELETES_PER_REQUEST) {
+            let statements: Vec<String> = chunk
+                .iter()
+                .map(|(series, window)| {
+                    format!(
+                        "DELETE FROM {} WHERE {} AND {}",
+                        influxql::ident(&m.name),
+                        influxql::exact_series(series, &tag_keys),
+                        influxql::window(*window)
+                    )
+                })
+                .collect();
+            self.command(&statements.join("; "), &format!("deleting points of {}", m.name)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The instants InfluxDB can hold.
+pub const MIN_TIME: i64 = -9_223_372_036_854_775_806;
+pub const MAX_TIME: i64 = 9_223_372_036_854_775_806;

@@ -1,0 +1,274 @@
+//! VictoriaMetrics through its Prometheus-compatible API: counts with
+//! `count_over_time` evaluated by the server, samples through
+//! `/api/v1/export`, writes through `/api/v1/import`. An InfluxDB
+//! measurement `cpu` with field `usage` is the metric `cpu_usage` (the
+//! separator is configurable); tags are labels.
+
+mod api;
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+
+use super::endpoint::HttpUrl;
+use super::http::{Http, Op};
+use crate::engine::error::StoreError;
+use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
+use crate::engine::store::StoreResult;
+use crate::engine::value::Value;
+
+const MS: i64 = 1_000_000;
+const DAY: i64 = 86_400_000 * MS;
+/// VictoriaMetrics answers nothing for a window reaching back to the
+/// epoch's first day (seen on 1.79): the earliest instant compared.
+pub const EARLIEST: i64 = DAY;
+/// Samples more than two days ahead of the server's clock are refused.
+const AHEAD: i64 = 2 * DAY;
+/// The longest look-behind of one count (longer windows are summed).
+const LONGEST_LOOKBEHIND: i64 = 10_000 * DAY;
+/// Windows evaluated in one `query_range`.
+const STEPS_PER_QUERY: i64 = 5_000;
+
+pub struct VmStore {
+    http: Http,
+    /// Between measurement and field in a metric name.
+    pub separator: String,
+    /// Write bodies stay under this many bytes (before gzip).
+    pub max_body: usize,
+}
+
+impl VmStore {
+    pub async fn open(url: &HttpUrl, separator: &str) -> StoreResult<VmStore> {
+        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        let store = VmStore { http, separator: separator.to_string(), max_body: 1 << 20 };
+        // One cheap request, so a wrong address fails before any work.
+        store.metric_names().await?;
+        Ok(store)
+    }
+
+    async fn metric_names(&self) -> StoreResult<Vec<String>> {
+        let body = self.http.text(self.http.get("/api/v1/label/__name__/values"), Op::Read, "listing metrics").await?;
+        api::strings(&body).map_err(|e| self.http.failed(Op::Read, "listing metrics", e, false))
+    }
+
+    /// The metric holding one field of a measurement.
+    fn metric(&self, m: &Measurement, field: &str) -> String {
+        if field.is_empty() {
+            m.name.clone()
+        } else {
+            format!("{}{}{field}", m.name, self.separator)
+        }
+    }
+
+    /// Metric name → field, for the fields asked.
+    fn fields_by_metric(&self, m: &Measurement) -> HashMap<String, String> {
+        m.fields.iter().map(|(f, _)| (self.metric(m, f), f.clone())).collect()
+    }
+
+    /// `{__name__=~"cpu_(usage|idle)"}`-like selector of the fields asked,
+    /// with the labels of one series when given (absent ones as `""`).
+    fn selector(&self, m: &Measurement, series: Option<&Series>) -> String {
+        let names: Vec<String> = m.fields.iter().map(|(f, _)| regex::escape(&self.metric(m, f))).collect();
+        let mut parts = vec![format!("__name__=~{}", api::quote(&names.join("|")))];
+        if let Some(s) = series {
+            parts.extend(s.tags.iter().map(|(k, v)| format!("{k}={}", api::quote(v))));
+        }
+        format!("{{{}}}", parts.join(","))
+    }
+
+    async fn query(&self, path: &str, params: &[(&str, String)], context: &str) -> StoreResult<Vec<api::Result>> {
+        tracing::debug!(?params, "victoriametrics {path}");
+        let body = self.http.text(self.http.post(path).form(params), Op::Read, context).await?;
+        api::results(&body).map_err(|e| self.http.failed(Op::Read, context, e, false))
+    }
+
+    /// Counts of the window `w` as one, at `t = end - 1ms` (VictoriaMetrics'
+    /// rollup window `(t - d, t]` is the half-open `[start, end)` in ms).
+    async fn count_whole(&self, m: &Measurement, w: Window, out: &mut Vec<Count>, start: i64) -> StoreResult<()> {
+        let names = self.fields_by_metric(m);
+        let q = format!("count_over_time({}[{}ms]) keep_metric_names", self.selector(m, None), (w.end - w.start) / MS);
+        let params = [("query", q), ("time", api::seconds(w.end - MS)), ("nocache", "1".into())];
+        for r in self.query("/api/v1/query", &params, &format!("counting {} in {w}", m.name)).await? {
+            let (series, field) = self.identify(m, &names, r.metric);
+            for (_, count) in r.points {
+                push_count(out, series.clone(), field.clone(), start, count);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts of the equal windows of `step` cut from `w` (aligned), one
+    /// `query_range` for all of them.
+    async fn count_steps(&self, m: &Measurement, w: Window, step: i64, out: &mut Vec<Count>) -> StoreResult<()> {
+        let names = self.fields_by_metric(m);
+        let q = format!("count_over_time({}[{}ms]) keep_metric_names", self.selector(m, None), step / MS);
+        let params = [
+            ("query", q),
+            ("start", api::seconds(w.start + step - MS)),
+            ("end", api::seconds(w.end - MS)),
+            ("step", format!("{}ms", step / MS)),
+            ("nocache", "1".into()),
+        ];
+        for r in self.query("/api/v1/query_range", &params, &format!("counting {} in {w}", m.name)).await? {
+            let (series, field) = self.identify(m, &names, r.metric);
+            for (t, count) in r.points {
+                push_count(out, series.clone(), field.clone(), t + MS - step, count);
+            }
+        }
+        Ok(())
+    }
+
+    /// The series and field a result's labels name.
+    fn identify(&self, m: &Measurement, names: &HashMap<String, String>, mut labels: BTreeMap<String, String>) -> (Series, String) {
+        let metric = labels.remove("__name__").unwrap_or_default();
+        let field = names.get(&metric).cloned().unwrap_or(metric);
+        (Series::new(m.name.clone(), labels), field)
+    }
+}
+
+fn push_count(out: &mut Vec<Count>, series: Series, field: String, start: i64, count: f64) {
+    if count > 0.0 {
+        out.push(Count { series, field, start, count: count as u64 });
+    }
+}
+
+#[async_trait]
+impl SeriesStore for VmStore {
+    fn describe(&self) -> String {
+        self.http.shown.clone()
+    }
+
+    fn capabilities(&self) -> SeriesCapabilities {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, typed: false, earliest: EARLIEST, latest: now + AHEAD }
+    }
+
+    fn keeps(&self, t: FieldType) -> Option<FieldType> {
+        // Every sample is a float: integers and booleans become floats,
+        // strings cannot be held.
+        (t != FieldType::String).then_some(FieldType::Float)
+    }
+
+    async fn measurements(&self) -> StoreResult<Vec<Measurement>> {
+        let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
+        for name in self.metric_names().await? {
+            let (measurement, field) = match name.split_once(self.separator.as_str()) {
+                Some((m, f)) if !m.is_empty() && !f.is_empty() => (m.to_string(), f.to_string()),
+                _ => (name.clone(), String::new()),
+            };
+            out.entry(measurement).or_default().push((field, FieldType::Float));
+        }
+        Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
+    }
+
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+        let parent = Window::new(parent.start.max(EARLIEST), parent.end);
+        let mut out = Vec::new();
+        if parent.is_empty() {
+            return Ok(out);
+        }
+        let Some(step) = step else {
+            let mut start = parent.start;
+            while start < parent.end {
+                let end = (start + LONGEST_LOOKBEHIND).min(parent.end);
+                self.count_whole(m, Window::new(start, end), &mut out, parent.start).await?;
+                start = end;
+            }
+            return Ok(out);
+        };
+        // Regular windows in runs of query_range; a clipped first or last
+        // window alone.
+        let children = parent.split(step);
+        let mut i = 0;
+        while i < children.len() {
+            let w = children[i];
+            if w.end - w.start != step {
+                self.count_whole(m, w, &mut out, w.start).await?;
+                i += 1;
+                continue;
+            }
+            let mut j = i;
+            while j + 1 < children.len() && children[j + 1].end - children[j + 1].start == step && (j + 1 - i) < STEPS_PER_QUERY as usize {
+                j += 1;
+            }
+            self.count_steps(m, Window::new(w.start, children[j].end), step, &mut out).await?;
+            i = j + 1;
+        }
+        Ok(out)
+    }
+
+    async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
+        let names = self.fields_by_metric(m);
+        let mut params: Vec<(&str, String)> = if series.is_empty() {
+            vec![("match[]", self.selector(m, None))]
+        } else {
+            series.iter().map(|s| ("match[]", self.selector(m, Some(s)))).collect()
+        };
+        params.push(("start", api::seconds(window.start)));
+        params.push(("end", api::seconds(window.end - MS)));
+        let context = format!("reading {} in {window}", m.name);
+        tracing::debug!(?params, "victoriametrics export");
+        let body = self.http.text(self.http.post("/api/v1/export").form(&params), Op::Read, &context).await?;
+        let mut out = Vec::new();
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            let e = api::exported(line).map_err(|e| self.http.failed(Op::Read, &context, e, false))?;
+            let (series, field) = self.identify(m, &names, e.metric);
+            for (t, v) in e.timestamps.iter().zip(e.values) {
+                out.push(Sample { series: series.clone(), field: field.clone(), time: t * MS, value: Value::Float(v) });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        let mut body = String::new();
+        let mut i = 0;
+        while i < samples.len() {
+            let first = &samples[i];
+            let mut j = i;
+            let mut values = Vec::new();
+            let mut times = Vec::new();
+            while j < samples.len() && samples[j].series == first.series && samples[j].field == first.field {
+                let value = match convert(&samples[j].value, FieldType::Float) {
+                    Value::Float(f) => f,
+                    other => {
+                        return Err(StoreError::Invalid(format!(
+                            "{} field {} holds {}, which VictoriaMetrics cannot store",
+                            first.series,
+                            first.field,
+                            other.display()
+                        )))
+                    }
+                };
+                values.push(value);
+                times.push(samples[j].time.div_euclid(MS));
+                j += 1;
+            }
+            let line = api::import_line(&self.metric(m, &first.field), &first.series.tags, &values, &times);
+            if !body.is_empty() && body.len() + line.len() > self.max_body {
+                self.import(std::mem::take(&mut body), m).await?;
+            }
+            body.push_str(&line);
+            i = j;
+        }
+        if !body.is_empty() {
+            self.import(body, m).await?;
+        }
+        // Written samples become searchable after an in-memory buffer is
+        // flushed (about a second); the comparison that follows must see them.
+        self.http.send(self.http.get("/internal/force_flush"), Op::Write, "flushing written samples").await?;
+        Ok(())
+    }
+
+    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
+        Err(StoreError::Invalid(format!("{} cannot delete samples by time", self.http.shown)))
+    }
+}
+
+impl VmStore {
+    async fn import(&self, body: String, m: &Measurement) -> StoreResult<()> {
+        let request = Http::gzip(self.http.post("/api/v1/import"), body.as_bytes());
+        self.http.send(request, Op::Write, &format!("samples of {}", m.name)).await.map(drop)
+    }
+}

@@ -1,0 +1,286 @@
+//! The narrowing for time series: sample counts per series and field are
+//! computed inside both stores, first over the whole span, then over the
+//! windows of each zoom step inside the windows that differed. Only the
+//! finest windows that still differ are read sample by sample, merged, and
+//! repaired.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::merge::{self, Outcome};
+use super::sample::{Precision, Sample, Series};
+use super::store::{Count, Measurement, SeriesStore};
+use super::window::{TimeZoom, Window};
+use crate::engine::apply::WriteGuard;
+use crate::engine::error::EngineError;
+use crate::engine::progress::Progress;
+use crate::engine::report::DatasetReport;
+use crate::engine::retry::RetryPolicy;
+
+#[derive(Clone, Debug)]
+pub struct SeriesOptions {
+    pub zoom: TimeZoom,
+    /// The time compared: `--start`/`--end`.
+    pub span: Window,
+    /// `--verify exact`: windows whose counts agree are read and compared
+    /// sample by sample too, so a changed value with equal counts is found.
+    pub exact: bool,
+    /// The most samples one request may return; a window holding more is
+    /// read in parts.
+    pub max_rows: u64,
+    pub retry: RetryPolicy,
+}
+
+/// What a comparison of one measurement found, beyond the report.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub report: DatasetReport,
+    /// Points of the target that only a delete would settle and that were
+    /// kept (no `--delete`, or a target that cannot delete).
+    pub kept: u64,
+    /// Source samples that fell on one instant at the comparison precision.
+    pub collapsed: u64,
+}
+
+/// Windows still differing at one level, each with the series that
+/// differ in it and the most samples either side holds of them.
+type Pending = BTreeMap<Window, (BTreeSet<Series>, u64)>;
+
+/// At most this many series are named in a request; more read the whole
+/// measurement of the window, filtered here.
+const SERIES_FILTER_LIMIT: usize = 32;
+/// At most this many child windows per count request.
+const MAX_STEPS_PER_REQUEST: i64 = 5_000;
+
+/// Compares (and with a writing guard, repairs) one measurement. `m`
+/// names the fields compared, typed as the target keeps them.
+pub async fn compare(
+    m: &Measurement,
+    precision: Precision,
+    source: &dyn SeriesStore,
+    target: &dyn SeriesStore,
+    options: &SeriesOptions,
+    guard: &WriteGuard,
+    progress: &dyn Progress,
+) -> Result<Findings, EngineError> {
+    let mut findings = Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
+    let retry = options.retry;
+    progress.begin(&m.name, 1);
+    // Level 0: the whole span, one count per series and field.
+    let (src, tgt) = counts_of_both(source, target, m, options.span, None, retry).await?;
+    findings.report.source_rows = points_estimate(&src);
+    findings.report.target_rows = points_estimate(&tgt);
+    let mut fetch: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
+    let mut pending = Pending::new();
+    let whole = BTreeMap::from([(options.span, (BTreeSet::new(), 0))]);
+    compare_counts(&src, &tgt, &whole, None, options, &mut findings.report, &mut pending, &mut fetch);
+    for &step in options.zoom.steps() {
+        if pending.is_empty() {
+            break;
+        }
+        let mut next = Pending::new();
+        for group in coalesce(&pending, step) {
+            let (src, tgt) = counts_of_both(source, target, m, group, Some(step), retry).await?;
+            compare_counts(&src, &tgt, &pending, Some(step), options, &mut findings.report, &mut next, &mut fetch);
+        }
+        pending = next;
+    }
+    // The finest windows still differing are read (for their series).
+    let finest = pending.into_iter().map(|(w, (series, rows))| (w, series, rows));
+    let mut reads: Vec<(Window, BTreeSet<Series>, u64)> = fetch.into_iter().chain(finest).collect();
+    reads.sort_by_key(|(w, _, _)| *w);
+    for (window, series) in batch_reads(reads, options.max_rows, precision) {
+        let filter: Vec<Series> = if series.len() <= SERIES_FILTER_LIMIT { series.iter().cloned().collect() } else { Vec::new() };
+        let s = retry.run("reading source samples", || source.samples(m, window, &filter)).await?;
+        let t = retry.run("reading target samples", || target.samples(m, window, &filter)).await?;
+        let outcome = merge::merge(m, precision, only(s, &series, window), only(t, &series, window));
+        apply(&mut findings, outcome, m, target, guard).await?;
+        progress.advance(0, findings.report.differences());
+    }
+    progress.finish();
+    Ok(findings)
+}
+
+/// Keeps the samples of the series asked for (all when none are named)
+/// inside the window: stores may return more than asked.
+fn only(samples: Vec<Sample>, series: &BTreeSet<Series>, window: Window) -> Vec<Sample> {
+    samples.into_iter().filter(|s| window.contains(s.time) && (series.is_empty() || series.contains(&s.series))).collect()
+}
+
+async fn counts_of_both(
+    source: &dyn SeriesStore,
+    target: &dyn SeriesStore,
+    m: &Measurement,
+    window: Window,
+    step: Option<i64>,
+    retry: RetryPolicy,
+) -> Result<(Vec<Count>, Vec<Count>), EngineError> {
+    let src = retry.run("counting source samples", || source.counts(m, window, step)).await?;
+    let tgt = retry.run("counting target samples", || target.counts(m, window, step)).await?;
+    Ok((src, tgt))
+}
+
+/// Points, counted as the largest field count of each series: exact when
+/// every point carries every field, as is usual.
+fn points_estimate(counts: &[Count]) -> u64 {
+    let mut per_series: HashMap<&Series, u64> = HashMap::new();
+    for c in counts {
+        let e = per_series.entry(&c.series).or_default();
+        *e = (*e).max(c.count);
+    }
+    per_series.values().sum()
+}
+
+/// The window `start` names at this level: up to the next multiple of the
+/// step, inside its parent.
+fn child_window(parents: &Pending, start: i64, step: Option<i64>) -> Option<(Window, &BTreeSet<Series>)> {
+    let (parent, (series, _)) = parents.range(..=Window::new(start, i64::MAX)).next_back()?;
+    if !parent.contains(start) {
+        return None;
+    }
+    let end = match step {
+        None => parent.end,
+        Some(step) => ((start.div_euclid(step) + 1).saturating_mul(step)).min(parent.end),
+    };
+    Some((Window::new(start, end), series))
+}
+
+/// Compares two stores' counts for the children of `parents`. Children
+/// whose counts differ for a series go to `next` (with that series);
+/// with `--verify exact`, children whose counts agree are read too.
+#[allow(clippy::too_many_arguments)]
+fn compare_counts(
+    src: &[Count],
+    tgt: &[Count],
+    parents: &Pending,
+    step: Option<i64>,
+    options: &SeriesOptions,
+    report: &mut DatasetReport,
+    next: &mut Pending,
+    fetch: &mut Vec<(Window, BTreeSet<Series>, u64)>,
+) {
+    // (series, field, start) → (source count, target count)
+    let mut both: HashMap<(&Series, &str, i64), (u64, u64)> = HashMap::new();
+    for c in src {
+        both.entry((&c.series, &c.field, c.start)).or_default().0 += c.count;
+    }
+    for c in tgt {
+        both.entry((&c.series, &c.field, c.start)).or_default().1 += c.count;
+    }
+    // Per child window and series: differs?, largest count.
+    let mut children: BTreeMap<Window, BTreeMap<Series, (bool, u64)>> = BTreeMap::new();
+    for ((series, _field, start), (s, t)) in both {
+        let Some((window, wanted)) = child_window(parents, start, step) else { continue };
+        if !wanted.is_empty() && !wanted.contains(series) {
+            continue;
+        }
+        report.ranges_compared += 1;
+        let e = children.entry(window).or_default().entry(series.clone()).or_default();
+        e.0 |= s != t;
+        e.1 = e.1.max(s).max(t);
+    }
+    for (window, series) in children {
+        let mut differing = BTreeSet::new();
+        let mut differing_rows = 0;
+        let mut equal = BTreeSet::new();
+        let mut equal_rows = 0;
+        for (s, (differs, rows)) in series {
+            if differs {
+                differing_rows += rows;
+                differing.insert(s);
+            } else {
+                equal_rows += rows;
+                equal.insert(s);
+            }
+        }
+        if !differing.is_empty() {
+            next.insert(window, (differing, differing_rows));
+        }
+        if options.exact && !equal.is_empty() {
+            fetch.push((window, equal, equal_rows));
+        }
+    }
+}
+
+/// Contiguous pending windows, joined into requests of at most
+/// [`MAX_STEPS_PER_REQUEST`] child windows.
+fn coalesce(pending: &Pending, step: i64) -> Vec<Window> {
+    let mut out: Vec<Window> = Vec::new();
+    for w in pending.keys() {
+        match out.last_mut() {
+            Some(last) if last.end == w.start && (w.end - last.start) / step <= MAX_STEPS_PER_REQUEST => last.end = w.end,
+            _ => out.push(*w),
+        }
+    }
+    out
+}
+
+/// Turns the windows to read into requests of at most `max_rows` samples:
+/// small neighbours are joined, a window holding more is cut in equal
+/// parts of time (at the comparison's precision).
+fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows: u64, precision: Precision) -> Vec<(Window, BTreeSet<Series>)> {
+    let mut out: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
+    for (window, series, rows) in reads {
+        if rows > max_rows {
+            let parts = rows.div_ceil(max_rows) as i64;
+            let width = ((window.end - window.start) / parts).max(precision.nanos());
+            let width = width - width % precision.nanos();
+            let mut start = window.start;
+            while start < window.end {
+                let end = if window.end - start < 2 * width { window.end } else { start + width };
+                out.push((Window::new(start, end), series.clone(), max_rows));
+                start = end;
+            }
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, last_series, last_rows)) if last.end == window.start && *last_rows + rows <= max_rows => {
+                last.end = window.end;
+                *last_rows += rows;
+                // Joined windows read the union of their series; the
+                // merge compares only what both sides hold for them.
+                if last_series.is_empty() || series.is_empty() {
+                    last_series.clear();
+                } else {
+                    last_series.extend(series);
+                }
+            }
+            _ => out.push((window, series, rows)),
+        }
+    }
+    out.into_iter().map(|(w, s, _)| (w, s)).collect()
+}
+
+/// Applies one window's outcome through the guard and counts it.
+async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, target: &dyn SeriesStore, guard: &WriteGuard) -> Result<(), EngineError> {
+    let r = &mut findings.report;
+    r.missing += outcome.missing;
+    r.extra += outcome.extra;
+    r.changed += outcome.changed;
+    r.rows_fetched += outcome.source_points + outcome.target_points;
+    findings.collapsed += outcome.collapsed;
+    let room = 10usize.saturating_sub(r.sample.len());
+    r.sample.extend(outcome.sample.into_iter().take(room));
+    if guard.dry_run {
+        r.remaining += outcome.missing + outcome.extra + outcome.changed;
+        return Ok(());
+    }
+    // Changed points whose target holds a field the source lacks: only a
+    // delete of the whole point settles them.
+    let extra_fields = outcome.needs_delete - outcome.extra;
+    let deleting = guard.allow_delete && target.capabilities().can_delete;
+    if deleting && !outcome.deletes.is_empty() {
+        guard.delete_points(target, m, &outcome.deletes).await?;
+        guard.write_samples(target, m, &outcome.rewrites).await?;
+    }
+    guard.write_samples(target, m, &outcome.writes).await?;
+    r.inserted += outcome.missing;
+    if deleting {
+        r.updated += outcome.changed;
+        r.deleted += outcome.extra;
+    } else {
+        r.updated += outcome.changed - extra_fields;
+        findings.kept += outcome.needs_delete;
+        r.remaining += outcome.needs_delete;
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! What the engine asks of a time-series store. Each connector (InfluxDB,
+//! VictoriaMetrics, OpenTSDB, dump directories) implements
+//! [`SeriesStore`]; the narrowing in [`super::diff`] only speaks to it.
+
+use async_trait::async_trait;
+
+use super::sample::{FieldType, Precision, Sample, Series};
+use super::window::Window;
+use crate::engine::store::StoreResult;
+
+/// A measurement (an InfluxDB measurement, or the metrics
+/// `measurement_field` of VictoriaMetrics) and its fields with their types,
+/// named as the source names them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Measurement {
+    pub name: String,
+    pub fields: Vec<(String, FieldType)>,
+}
+
+impl Measurement {
+    pub fn field_type(&self, field: &str) -> Option<FieldType> {
+        self.fields.iter().find(|(f, _)| f == field).map(|(_, t)| *t)
+    }
+}
+
+/// How many samples of one field of one series a store holds in one
+/// window: the fingerprint the narrowing compares, computed in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Count {
+    pub series: Series,
+    pub field: String,
+    /// The start of the window counted (a child of the window asked about).
+    pub start: i64,
+    pub count: u64,
+}
+
+/// What a time-series store can do; checked before anything is promised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeriesCapabilities {
+    /// The finest time the store keeps.
+    pub precision: Precision,
+    /// Points can be deleted by series and time window.
+    pub can_delete: bool,
+    /// Field types kept as they are; any other is converted by
+    /// [`SeriesStore::keeps`] or cannot be held.
+    pub typed: bool,
+    /// The instants the store can hold and answer about: a comparison
+    /// without `--start`/`--end` covers what both can.
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+#[async_trait]
+pub trait SeriesStore: Send + Sync {
+    /// The endpoint as it may be shown (no secret).
+    fn describe(&self) -> String;
+
+    fn capabilities(&self) -> SeriesCapabilities;
+
+    /// The type a value of type `t` becomes once written here, or `None`
+    /// when the store cannot hold it (strings in VictoriaMetrics).
+    fn keeps(&self, t: FieldType) -> Option<FieldType> {
+        Some(t)
+    }
+
+    /// Every measurement with its fields.
+    async fn measurements(&self) -> StoreResult<Vec<Measurement>>;
+
+    /// Samples per series and field in each window of `parent` cut at
+    /// multiples of `step` from the epoch (the whole of `parent` as one
+    /// window when `step` is `None`). Windows without samples may be left
+    /// out. `Count::start` is the start of the window, clipped to `parent`.
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>>;
+
+    /// The samples of `m` in `window`, of the given series only (all when
+    /// `series` is empty; a store may return more, the caller filters).
+    async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>>;
+
+    /// Writes samples (an upsert: a sample at an existing series, field
+    /// and time replaces its value). Idempotent.
+    async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()>;
+
+    /// Deletes every point (all fields) of each series in its window. Only
+    /// called when [`SeriesCapabilities::can_delete`] says so. Idempotent.
+    async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()>;
+}
+
+/// Converts a value read in the source to what it becomes in a store
+/// keeping type `to` (an integer written into VictoriaMetrics is a float),
+/// so that values compare as the target holds them.
+pub fn convert(value: &crate::engine::value::Value, to: FieldType) -> crate::engine::value::Value {
+    use crate::engine::value::Value;
+    match (value, to) {
+        (Value::Int(i), FieldType::Float) => Value::Float(*i as f64),
+        (Value::UInt(u), FieldType::Float) => Value::Float(*u as f64),
+        (Value::Bool(b), FieldType::Float) => Value::Float(if *b { 1.0 } else { 0.0 }),
+        (Value::UInt(u), FieldType::Integer) if *u <= i64::MAX as u64 => Value::Int(*u as i64),
+        _ => value.clone(),
+    }
+}

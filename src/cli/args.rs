@@ -3,24 +3,28 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::zoom::{Zoom, DEFAULT_ZOOM};
+use crate::engine::series::window::DEFAULT_TIME_ZOOM;
+use crate::engine::zoom::DEFAULT_ZOOM;
 
 const ABOUT: &str = "Find and repair differences between two stores without copying what is equal.";
 
 const LONG_ABOUT: &str = "\
 Find and repair differences between two stores without copying what is equal.
 
-rangesync cuts each table into ranges of primary keys, computes a fingerprint of every
-range inside each store, and narrows only the ranges whose fingerprints differ, zoom
-level by zoom level. Only the rows that differ are fetched and written. Run it again
-at any time: it is idempotent, and a run that was interrupted is repaired by the next.
+rangesync cuts each table into ranges of primary keys (each time-series measurement into
+windows of time), computes a fingerprint of every range inside each store, and narrows
+only the ranges whose fingerprints differ, zoom level by zoom level. Only the rows or
+points that differ are fetched and written. Run it again at any time: it is idempotent,
+and a run that was interrupted is repaired by the next.
 
 Endpoints:
   sqlite://PATH (relative) or sqlite:///PATH (absolute)
   postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
   mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (MySQL or MariaDB)
-A password may come from RANGESYNC_SOURCE_PASSWORD / RANGESYNC_TARGET_PASSWORD instead of
-the URL; it is never printed.";
+  influxdb://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?rp=POLICY&token=TOKEN&tls=true]
+  victoriametrics://HOST[:PORT][/PREFIX][?tls=true]
+A password (or an InfluxDB token) may come from RANGESYNC_SOURCE_PASSWORD /
+RANGESYNC_TARGET_PASSWORD instead of the URL; it is never printed.";
 
 const EXAMPLES: &str = "\
 Examples:
@@ -35,6 +39,10 @@ Examples:
 
   See what a sync of one table would do, as JSON:
     rangesync sync sqlite://prod.db sqlite://replica.db --table orders --dry-run --format json
+
+  Repair the last day of an InfluxDB mirror, comparing values too:
+    rangesync sync influxdb://127.0.0.1:8086/metrics influxdb://mirror:8086/metrics \
+      --start now-24h --verify exact --delete
 
 Exit codes: 0 in sync / success, 1 differences found (diff), 2 bad input,
 3 a store failed, 4 a safety limit stopped the run.";
@@ -63,6 +71,11 @@ pub enum Command {
     /// Compare, then write into TARGET only the rows that differ.
     #[command(after_help = EXAMPLES)]
     Sync(SyncArgs),
+    /// Bulk first fill of time series: copy every point of SOURCE in windows
+    /// of time, without diffing. A window whose counts already match on
+    /// TARGET is skipped, so an interrupted copy resumes where it stopped.
+    #[command(after_help = COPY_EXAMPLES)]
+    Copy(CopyArgs),
     /// Create on TARGET the tables SOURCE has and TARGET lacks, across engines
     /// with the type mapping of docs/schema.md. Existing tables are left alone.
     #[command(after_help = SCHEMA_EXAMPLES)]
@@ -80,6 +93,97 @@ Examples:
 
 Exit codes: 0 success, 2 bad input (a type with no counterpart on TARGET),
 3 a store failed.";
+
+const COPY_EXAMPLES: &str = "\
+Examples:
+  Fill a new VictoriaMetrics from InfluxDB, newest data first:
+    rangesync copy influxdb://127.0.0.1:8086/telegraf victoriametrics://127.0.0.1:8428
+
+  Copy one week of the cpu measurement in windows of 6 hours:
+    rangesync copy influxdb://h1:8086/db influxdb://h2:8086/db --measurement '^cpu$' \\
+      --start 2024-01-01T00:00:00Z --end 2024-01-08T00:00:00Z --chunk 6h
+
+Exit codes: 0 success, 2 bad input, 3 a store failed.";
+
+/// Flags of the time-series family, shared by diff, sync and copy.
+#[derive(Debug, Args, Default)]
+pub struct SeriesArgs {
+    /// Time series: only measurements (VictoriaMetrics: metrics, as measurement
+    /// and field) whose name matches this regular expression. Default: all.
+    #[arg(long, value_name = "REGEX")]
+    pub measurement: Option<String>,
+
+    /// Time series: compare from this instant on: RFC3339 (2024-01-01T00:00:00Z),
+    /// now-24h or -10h. Default: the earliest both stores can hold.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub start: Option<String>,
+
+    /// Time series: compare up to this instant (excluded). Default: the latest
+    /// both stores can hold.
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub end: Option<String>,
+
+    /// Time series: between measurement and field in a VictoriaMetrics metric
+    /// name (InfluxDB cpu,usage is the metric cpu_usage).
+    #[arg(long, value_name = "TEXT", default_value = "_")]
+    pub separator: String,
+
+    /// Time series: the most points one read may return; a window holding
+    /// more is read in parts (old InfluxDB servers fall over on big answers).
+    #[arg(long, value_name = "POINTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..))]
+    pub max_rows: u64,
+
+    /// Time series: the largest write body, in bytes before compression,
+    /// kept far below the server's limit so no write is refused as too large.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_body: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct CopyArgs {
+    /// Where the points come from; only read.
+    pub source: String,
+
+    /// Where they are written.
+    pub target: String,
+
+    #[command(flatten)]
+    pub series: SeriesArgs,
+
+    /// The window of time copied at once.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub chunk: String,
+
+    /// Which end of the time span is copied first.
+    #[arg(long, value_enum, default_value_t = Order::NewestFirst)]
+    pub order: Order,
+
+    /// Count what would be copied, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Report format on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Order {
+    /// The recent data first: dashboards work again soonest.
+    NewestFirst,
+    OldestFirst,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Verify {
+    /// Time series: compare sample counts per series and window, computed in the
+    /// stores. Finds missing and extra points, not a changed value.
+    Count,
+    /// Time series: also read every window whose counts agree and compare its
+    /// samples value by value: finds changed values too, at the cost of reading
+    /// both sides whole.
+    Exact,
+}
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
@@ -117,11 +221,20 @@ pub struct CompareArgs {
     #[arg(long = "table", value_name = "NAME")]
     pub tables: Vec<String>,
 
-    /// Range sizes in rows, coarse to fine. The first level fingerprints the whole
-    /// table; each next level only re-cuts the ranges that differ; after the last,
-    /// (key, row hash) pairs are compared inside the ranges still differing.
-    #[arg(long, value_name = "ROWS,ROWS,...", default_value = DEFAULT_ZOOM, value_parser = parse_zoom)]
-    pub zoom: Zoom,
+    /// Range sizes, coarse to fine: row counts for tables (default 10000,100,1),
+    /// durations for time series (default 1d,1h,1m). The first level fingerprints
+    /// the whole table or time span; each next level only re-cuts the ranges that
+    /// differ; after the last, rows or points are compared inside the ranges still
+    /// differing.
+    #[arg(long, value_name = "LEVELS")]
+    pub zoom: Option<String>,
+
+    /// Time series: how windows are compared.
+    #[arg(long, value_enum, default_value_t = Verify::Count)]
+    pub verify: Verify,
+
+    #[command(flatten)]
+    pub series: SeriesArgs,
 
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -161,6 +274,5 @@ pub enum Format {
     Json,
 }
 
-fn parse_zoom(s: &str) -> Result<Zoom, String> {
-    s.parse()
-}
+/// The zoom levels used when `--zoom` is not given, per family.
+pub const DEFAULT_ZOOMS: (&str, &str) = (DEFAULT_ZOOM, DEFAULT_TIME_ZOOM);

@@ -5,6 +5,7 @@ pub mod output;
 pub mod plan;
 pub mod progress;
 pub mod run;
+pub mod series;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ pub fn main() -> ExitCode {
         Command::Diff(a) => Plan::diff(a),
         Command::Sync(a) => Plan::sync(a),
         Command::Schema(a) => Plan::schema(a),
+        Command::Copy(a) => Plan::copy(a),
     };
     let plan = match plan {
         Ok(p) => p,
@@ -44,7 +46,10 @@ pub fn main() -> ExitCode {
         };
     }
     let bar = progress::Bar::new(cli.quiet);
-    let result = runtime.block_on(run::execute(&plan, &bar));
+    let result = match &plan.series {
+        Some(series) => runtime.block_on(series::execute(&plan, series, &bar)),
+        None => runtime.block_on(run::execute(&plan, &bar)),
+    };
     match result {
         Ok(report) => {
             print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));

@@ -13,7 +13,11 @@ pub fn json(report: &impl serde::Serialize) -> String {
 pub fn text(report: &Report, target: &str) -> String {
     let sync = report.command == "sync";
     let mut out = String::new();
-    let mut header = vec!["TABLE", "SOURCE ROWS", "TARGET ROWS", "MISSING", "EXTRA", "CHANGED"];
+    let mut header = if report.time_series {
+        vec!["MEASUREMENT", "SOURCE POINTS", "TARGET POINTS", "MISSING", "EXTRA", "CHANGED"]
+    } else {
+        vec!["TABLE", "SOURCE ROWS", "TARGET ROWS", "MISSING", "EXTRA", "CHANGED"]
+    };
     if sync {
         header.extend(["INSERTED", "UPDATED", "DELETED"]);
     }
@@ -46,7 +50,8 @@ pub fn text(report: &Report, target: &str) -> String {
     }
     for d in &report.datasets {
         for s in &d.sample {
-            writeln!(out, "  {}: {} key {}", d.name, s.kind, s.key).unwrap();
+            let what = if report.time_series { "point" } else { "key" };
+            writeln!(out, "  {}: {} {what} {}", d.name, s.kind, s.key).unwrap();
         }
         if d.sample.len() as u64 > 0 && d.differences() > d.sample.len() as u64 {
             writeln!(out, "  {}: … and {} more", d.name, d.differences() - d.sample.len() as u64).unwrap();
@@ -65,19 +70,31 @@ fn summary(report: &Report, target: &str) -> String {
     let total = |f: fn(&crate::engine::report::DatasetReport) -> u64| report.datasets.iter().map(f).sum::<u64>();
     let (missing, extra, changed) = (total(|d| d.missing), total(|d| d.extra), total(|d| d.changed));
     let differing_tables = report.datasets.iter().filter(|d| d.differences() > 0).count();
-    let work = format!(
-        "{} ranges compared, {} row hashes and {} rows fetched",
-        total(|d| d.ranges_compared),
-        total(|d| d.hashes_fetched),
-        total(|d| d.rows_fetched)
-    );
-    let elapsed = format!("{:.2}s", report.elapsed_ms as f64 / 1000.0);
-    let tables = report.datasets.len();
-    let mut s = if missing + extra + changed == 0 {
-        format!("{}: {tables} table(s) in sync; {work} in {elapsed}.", report.command)
+    let work = if report.time_series {
+        format!("{} window counts compared, {} points fetched", total(|d| d.ranges_compared), total(|d| d.rows_fetched))
     } else {
         format!(
-            "{}: {} difference(s) in {differing_tables} of {tables} table(s): {missing} missing, {extra} extra, {changed} changed; {work} in {elapsed}.",
+            "{} ranges compared, {} row hashes and {} rows fetched",
+            total(|d| d.ranges_compared),
+            total(|d| d.hashes_fetched),
+            total(|d| d.rows_fetched)
+        )
+    };
+    let elapsed = format!("{:.2}s", report.elapsed_ms as f64 / 1000.0);
+    let tables = report.datasets.len();
+    let unit = if report.time_series { "measurement(s)" } else { "table(s)" };
+    if report.command == "copy" {
+        let what = if report.dry_run { "would copy" } else { "copied" };
+        return format!(
+            "copy: {what} {} point(s) of {tables} measurement(s) into {target} in {elapsed}.",
+            if report.dry_run { total(|d| d.missing) } else { total(|d| d.inserted) }
+        );
+    }
+    let mut s = if missing + extra + changed == 0 {
+        format!("{}: {tables} {unit} in sync; {work} in {elapsed}.", report.command)
+    } else {
+        format!(
+            "{}: {} difference(s) in {differing_tables} of {tables} {unit}: {missing} missing, {extra} extra, {changed} changed; {work} in {elapsed}.",
             report.command,
             missing + extra + changed
         )
@@ -98,7 +115,11 @@ fn summary(report: &Report, target: &str) -> String {
         }
         let remaining = total(|d| d.remaining);
         if !report.dry_run && remaining > 0 {
-            let kept = if extra > del { " Extra rows are kept unless --delete is given." } else { "" };
+            let kept = match (extra > del, report.time_series) {
+                (false, _) => "",
+                (true, false) => " Extra rows are kept unless --delete is given.",
+                (true, true) => " Extra points are kept unless --delete is given and the target can delete them.",
+            };
             s.push_str(&format!("\n{remaining} difference(s) remain.{kept}"));
         } else if !report.dry_run {
             s.push_str("\nThe target is now in sync.");

@@ -1,10 +1,12 @@
 //! The validated plan of a run: what raw flags mean once checked.
 
-use crate::connector::Endpoint;
+use crate::connector::{Endpoint, SeriesSettings};
 use crate::engine::error::EngineError;
+use crate::engine::series::window::{parse_duration, parse_instant};
+use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
-use super::args::{CompareArgs, Format, SchemaArgs, SyncArgs};
+use super::args::{CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify, DEFAULT_ZOOMS};
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -17,6 +19,24 @@ pub enum Mode {
     Sync { delete: bool, dry_run: bool, create_tables: bool },
     /// Create missing tables only.
     Schema { dry_run: bool },
+    /// Bulk fill of time series, without diffing.
+    Copy { dry_run: bool },
+}
+
+/// What a run over time series needs beyond the endpoints.
+#[derive(Debug)]
+pub struct SeriesPlan {
+    /// `--measurement`: only names it matches.
+    pub measurement: Option<regex::Regex>,
+    pub start: Option<i64>,
+    pub end: Option<i64>,
+    pub zoom: TimeZoom,
+    pub exact: bool,
+    pub max_rows: u64,
+    pub settings: SeriesSettings,
+    /// `copy`: the window copied at once, and which end goes first.
+    pub chunk: i64,
+    pub order: Order,
 }
 
 #[derive(Debug)]
@@ -29,6 +49,8 @@ pub struct Plan {
     pub zoom: Zoom,
     pub format: Format,
     pub batch_size: usize,
+    /// Set when both endpoints hold time series.
+    pub series: Option<SeriesPlan>,
 }
 
 impl Plan {
@@ -46,10 +68,38 @@ impl Plan {
             source: args.source,
             target: args.target,
             tables: args.tables,
-            zoom: Zoom::default(),
+            zoom: None,
+            verify: Verify::Count,
+            series: SeriesArgs::default(),
             format: args.format,
         };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, 0)
+    }
+
+    pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
+        let chunk = parse_duration(&args.chunk).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
+        let compare = CompareArgs {
+            source: args.source,
+            target: args.target,
+            tables: Vec::new(),
+            zoom: None,
+            verify: Verify::Count,
+            series: args.series,
+            format: args.format,
+        };
+        let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, 0)?;
+        match &mut plan.series {
+            Some(series) => {
+                series.chunk = chunk;
+                series.order = args.order;
+            }
+            None => {
+                return Err(EngineError::Usage(
+                    "copy moves time series; for tables use `rangesync sync --create-tables`, which copies every row into an empty target".into(),
+                ))
+            }
+        }
+        Ok(plan)
     }
 
     fn build(args: CompareArgs, mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
@@ -63,15 +113,31 @@ impl Plan {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
         let mut tables = Vec::new();
-        for t in args.tables {
+        for t in &args.tables {
             if t.trim().is_empty() {
                 return Err(EngineError::Usage("--table needs a table name".into()));
             }
-            if !tables.contains(&t) {
-                tables.push(t);
+            if !tables.contains(t) {
+                tables.push(t.clone());
             }
         }
-        Ok(Plan { mode, source, target, tables, zoom: args.zoom, format: args.format, batch_size })
+        let series = match (source.is_time_series(), target.is_time_series()) {
+            (true, true) => Some(series_plan(&args, &tables)?),
+            (false, false) => {
+                series_flags_unused(&args.series, args.verify)?;
+                None
+            }
+            (true, false) | (false, true) => {
+                return Err(EngineError::Usage(format!(
+                    "{source} and {target} are of different families (tables and time series); rangesync pairs tables with tables and time series with time series"
+                )))
+            }
+        };
+        let zoom = match (&series, &args.zoom) {
+            (None, Some(z)) => z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?,
+            _ => Zoom::default(),
+        };
+        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series })
     }
 
     pub fn command_name(&self) -> &'static str {
@@ -79,20 +145,79 @@ impl Plan {
             Mode::Diff => "diff",
             Mode::Sync { .. } => "sync",
             Mode::Schema { .. } => "schema",
+            Mode::Copy { .. } => "copy",
         }
     }
 
     pub fn dry_run(&self) -> bool {
-        matches!(self.mode, Mode::Sync { dry_run: true, .. } | Mode::Schema { dry_run: true })
+        matches!(self.mode, Mode::Sync { dry_run: true, .. } | Mode::Schema { dry_run: true } | Mode::Copy { dry_run: true })
     }
 
     /// Whether the run writes to TARGET at all.
     pub fn writes(&self) -> bool {
-        matches!(self.mode, Mode::Sync { dry_run: false, .. } | Mode::Schema { dry_run: false })
+        matches!(self.mode, Mode::Sync { dry_run: false, .. } | Mode::Schema { dry_run: false } | Mode::Copy { dry_run: false })
     }
 
     /// Whether tables missing on TARGET are to be created.
     pub fn creates_tables(&self) -> bool {
         matches!(self.mode, Mode::Sync { create_tables: true, .. } | Mode::Schema { .. })
     }
+}
+
+fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, EngineError> {
+    if !tables.is_empty() {
+        return Err(EngineError::Usage("--table names SQL tables; pick time series with --measurement REGEX".into()));
+    }
+    let a = &args.series;
+    let measurement = match &a.measurement {
+        Some(r) => Some(
+            regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("--measurement '{r}' is not a regular expression: {}", first_line(&e.to_string()))))?,
+        ),
+        None => None,
+    };
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let instant = |flag: &str, v: &Option<String>| -> Result<Option<i64>, EngineError> {
+        v.as_deref().map(|s| parse_instant(s, now).map_err(|e| EngineError::Usage(format!("{flag}: {e}")))).transpose()
+    };
+    let start = instant("--start", &a.start)?;
+    let end = instant("--end", &a.end)?;
+    if let (Some(s), Some(e)) = (start, end) {
+        if s >= e {
+            return Err(EngineError::Usage(format!("--start ({}) must come before --end ({})", a.start.as_deref().unwrap_or_default(), a.end.as_deref().unwrap_or_default())));
+        }
+    }
+    let zoom = args.zoom.as_deref().unwrap_or(DEFAULT_ZOOMS.1).parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?;
+    if a.separator.is_empty() {
+        return Err(EngineError::Usage("--separator needs at least one character".into()));
+    }
+    Ok(SeriesPlan {
+        measurement,
+        start,
+        end,
+        zoom,
+        exact: args.verify == Verify::Exact,
+        max_rows: a.max_rows,
+        settings: SeriesSettings { separator: a.separator.clone(), max_body: a.max_body as usize },
+        chunk: 3_600_000_000_000,
+        order: Order::NewestFirst,
+    })
+}
+
+/// Time-series flags given with SQL endpoints would be silently ignored:
+/// refuse them instead.
+fn series_flags_unused(a: &SeriesArgs, verify: Verify) -> Result<(), EngineError> {
+    let given = [
+        ("--measurement", a.measurement.is_some()),
+        ("--start", a.start.is_some()),
+        ("--end", a.end.is_some()),
+        ("--verify exact", verify == Verify::Exact),
+    ];
+    match given.iter().find(|(_, g)| *g) {
+        Some((flag, _)) => Err(EngineError::Usage(format!("{flag} applies to time series; SQL tables are picked with --table and always compared exactly"))),
+        None => Ok(()),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    crate::connector::sqlserver::pool::first_line(s)
 }

@@ -53,6 +53,7 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
         command: plan.command_name(),
         dry_run: plan.dry_run(),
         notes,
+        time_series: false,
     })
 }
 
@@ -223,7 +224,7 @@ async fn run_table(
 ) -> Result<DatasetReport, EngineError> {
     let retry = RetryPolicy::default();
     let guard = match plan.mode {
-        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
+        Mode::Diff | Mode::Schema { .. } | Mode::Copy { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
         Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete, retry },
     };
     let name = &table.source.name;

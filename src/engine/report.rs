@@ -63,6 +63,10 @@ pub struct Report {
     /// the target has, which is never dropped).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Datasets are measurements and rows are points (words of the text
+    /// summary only).
+    #[serde(skip)]
+    pub time_series: bool,
 }
 
 /// The report of `rangesync schema`.

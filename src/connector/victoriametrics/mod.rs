@@ -222,6 +222,10 @@ impl SeriesStore for VmStore {
     }
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        // One import line per series and field: samples grouped so.
+        let mut sorted: Vec<&Sample> = samples.iter().collect();
+        sorted.sort_by(|a, b| (&a.series, &a.field, a.time).cmp(&(&b.series, &b.field, b.time)));
+        let samples = sorted;
         let mut body = String::new();
         let mut i = 0;
         while i < samples.len() {

@@ -121,7 +121,7 @@ async fn counts_of_both(
 
 /// Points, counted as the largest field count of each series: exact when
 /// every point carries every field, as is usual.
-fn points_estimate(counts: &[Count]) -> u64 {
+pub(super) fn points_estimate(counts: &[Count]) -> u64 {
     let mut per_series: HashMap<&Series, u64> = HashMap::new();
     for c in counts {
         let e = per_series.entry(&c.series).or_default();
@@ -217,7 +217,7 @@ fn coalesce(pending: &Pending, step: i64) -> Vec<Window> {
 /// Turns the windows to read into requests of at most `max_rows` samples:
 /// small neighbours are joined, a window holding more is cut in equal
 /// parts of time (at the comparison's precision).
-fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows: u64, precision: Precision) -> Vec<(Window, BTreeSet<Series>)> {
+pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows: u64, precision: Precision) -> Vec<(Window, BTreeSet<Series>)> {
     let mut out: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
     for (window, series, rows) in reads {
         if rows > max_rows {

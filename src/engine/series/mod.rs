@@ -3,6 +3,7 @@
 //! half-open time windows zoomed by durations. Like the rest of the engine,
 //! nothing here imports a connector.
 
+pub mod copy;
 pub mod diff;
 pub mod merge;
 pub mod sample;

@@ -1,0 +1,164 @@
+//! Executes a plan over time series: opens both stores, picks and checks
+//! the measurements, then compares (and in `sync`, repairs) or copies them
+//! one by one.
+
+use std::time::Instant;
+
+use crate::connector::{self, Access, Endpoint};
+use crate::engine::apply::WriteGuard;
+use crate::engine::error::{EngineError, StoreError};
+use crate::engine::progress::Progress;
+use crate::engine::report::Report;
+use crate::engine::retry::RetryPolicy;
+use crate::engine::series::copy::{self, CopyOptions};
+use crate::engine::series::diff::{self, SeriesOptions};
+use crate::engine::series::window::{rfc3339, show_duration};
+use crate::engine::series::{Measurement, Precision, SeriesStore, Window};
+
+use super::args::Order;
+use super::plan::{Mode, Plan, SeriesPlan};
+
+pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let source = connector::open_series(&plan.source, Access::Read, &series.settings).await?;
+    let target = match connector::open_series(&plan.target, Access::Read, &series.settings).await {
+        Ok(t) => Some(t),
+        Err(StoreError::Missing(_)) if plan.writes() => None,
+        Err(StoreError::Missing(e)) if plan.dry_run() => {
+            return Err(EngineError::Usage(format!("{e}; a sync or copy would create it, a dry run cannot compare with it")))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let picked = pick(source.as_ref(), series, &plan.source).await?;
+    let target = match target {
+        Some(t) => t,
+        None => connector::open_series(&plan.target, Access::Write, &series.settings).await?,
+    };
+    let mut notes = Vec::new();
+    let target_measurements = target.measurements().await?;
+    let mut compared = Vec::new();
+    for m in &picked {
+        let existing = target_measurements.iter().find(|t| t.name == m.name);
+        compared.push(as_target_keeps(m, existing, target.as_ref(), plan, &mut notes)?);
+    }
+    let precision = source.capabilities().precision.coarser(target.capabilities().precision);
+    let span = span(series, source.as_ref(), target.as_ref(), precision, &mut notes)?;
+    for &step in series.zoom.steps().iter().chain([series.chunk].iter()) {
+        if step % precision.nanos() != 0 {
+            return Err(EngineError::Usage(format!(
+                "{} is finer than the {} the comparison runs at (the coarser precision of the two stores)",
+                show_duration(step),
+                precision.name()
+            )));
+        }
+    }
+    let retry = RetryPolicy::default();
+    let guard = match plan.mode {
+        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete, retry },
+        Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
+        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
+    };
+    let mut reports = Vec::new();
+    for m in compared.iter().filter(|m| !m.fields.is_empty()) {
+        tracing::info!(measurement = %m.name, "comparing");
+        if let Mode::Copy { .. } = plan.mode {
+            let options = CopyOptions { span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry };
+            let copied = copy::copy(m, precision, source.as_ref(), target.as_ref(), &options, &guard, progress).await?;
+            if copied.skipped > 0 {
+                notes.push(format!("{}: {} of {} window(s) already complete in {} were skipped", m.name, copied.skipped, copied.windows, plan.target));
+            }
+            reports.push(copied.report);
+            continue;
+        }
+        let options = SeriesOptions { zoom: series.zoom.clone(), span, exact: series.exact, max_rows: series.max_rows, retry };
+        let found = diff::compare(m, precision, source.as_ref(), target.as_ref(), &options, &guard, progress).await?;
+        if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
+            notes.push(format!(
+                "{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
+                m.name, found.kept, plan.target
+            ));
+        }
+        if found.collapsed > 0 {
+            notes.push(format!(
+                "{}: {} source sample(s) share an instant with another at {} and were compared as one",
+                m.name,
+                found.collapsed,
+                precision.name()
+            ));
+        }
+        reports.push(found.report);
+    }
+    let in_sync = reports.iter().all(|r| r.remaining == 0);
+    Ok(Report {
+        in_sync,
+        datasets: reports,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        command: plan.command_name(),
+        dry_run: plan.dry_run(),
+        notes,
+        time_series: true,
+    })
+}
+
+/// The source's measurements `--measurement` picks; none is bad input.
+async fn pick(source: &dyn SeriesStore, series: &SeriesPlan, endpoint: &Endpoint) -> Result<Vec<Measurement>, EngineError> {
+    let all = source.measurements().await?;
+    let picked: Vec<Measurement> = all.iter().filter(|m| series.measurement.as_ref().is_none_or(|r| r.is_match(&m.name))).cloned().collect();
+    if picked.is_empty() {
+        let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).take(20).collect();
+        let has = if names.is_empty() { "it has none".to_string() } else { format!("it has: {}", names.join(", ")) };
+        return Err(EngineError::Usage(match &series.measurement {
+            Some(r) => format!("--measurement '{}' matches no measurement of {endpoint} ({has})", r.as_str()),
+            None => format!("{endpoint} holds no measurement"),
+        }));
+    }
+    Ok(picked)
+}
+
+/// The fields compared, typed as the target keeps them. A field the
+/// target cannot hold is left out with a note; a field the two sides
+/// type differently is bad input (no sync could settle it).
+fn as_target_keeps(m: &Measurement, existing: Option<&Measurement>, target: &dyn SeriesStore, plan: &Plan, notes: &mut Vec<String>) -> Result<Measurement, EngineError> {
+    let mut fields = Vec::new();
+    for (field, kind) in &m.fields {
+        let Some(kept) = target.keeps(*kind) else {
+            notes.push(format!("{}: field {field} holds {} values, which {} cannot store; it was not compared", m.name, kind.name(), plan.target));
+            continue;
+        };
+        if let Some(theirs) = existing.and_then(|e| e.field_type(field)) {
+            if theirs != kept {
+                return Err(EngineError::Usage(format!(
+                    "field {field} of measurement {} is {} in {} and {} in {}; rangesync cannot make one the other",
+                    m.name,
+                    kind.name(),
+                    plan.source,
+                    theirs.name(),
+                    plan.target
+                )));
+            }
+        }
+        fields.push((field.clone(), kept));
+    }
+    Ok(Measurement { name: m.name.clone(), fields })
+}
+
+/// `[--start, --end)`, by default what both stores can hold, aligned to
+/// the comparison's precision (start down, end up) so both sides cut it
+/// at the same instants.
+fn span(series: &SeriesPlan, source: &dyn SeriesStore, target: &dyn SeriesStore, precision: Precision, notes: &mut Vec<String>) -> Result<Window, EngineError> {
+    let (s, t) = (source.capabilities(), target.capabilities());
+    let earliest = s.earliest.max(t.earliest);
+    let latest = s.latest.min(t.latest);
+    let mut start = series.start.unwrap_or(earliest);
+    if start < earliest {
+        notes.push(format!("the comparison starts at {}, the earliest instant both stores answer for", rfc3339(earliest)));
+        start = earliest;
+    }
+    let end = series.end.unwrap_or(latest).min(latest);
+    let start = precision.truncate(start);
+    let end = precision.truncate(end.saturating_add(precision.nanos() - 1));
+    if start >= end {
+        return Err(EngineError::Usage(format!("the time span {} to {} is empty", rfc3339(start), rfc3339(end))));
+    }
+    Ok(Window::new(start, end))
+}

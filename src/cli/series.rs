@@ -35,7 +35,7 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
         None => connector::open_series(&plan.target, Access::Write, &series.settings).await?,
     };
     let mut notes = Vec::new();
-    let target_measurements = target.measurements().await?;
+    let target_measurements = target.measurements(series.measurement.as_ref()).await?;
     let mut compared = Vec::new();
     for m in &picked {
         let existing = target_measurements.iter().find(|t| t.name == m.name);
@@ -102,7 +102,7 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
 
 /// The source's measurements `--measurement` picks; none is bad input.
 async fn pick(source: &dyn SeriesStore, series: &SeriesPlan, endpoint: &Endpoint) -> Result<Vec<Measurement>, EngineError> {
-    let all = source.measurements().await?;
+    let all = source.measurements(series.measurement.as_ref()).await?;
     let picked: Vec<Measurement> = all.iter().filter(|m| series.measurement.as_ref().is_none_or(|r| r.is_match(&m.name))).cloned().collect();
     if picked.is_empty() {
         let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).take(20).collect();

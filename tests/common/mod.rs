@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod my;
+pub mod ts;
 pub mod pg;
 
 use std::path::{Path, PathBuf};

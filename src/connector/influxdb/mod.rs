@@ -164,7 +164,7 @@ impl SeriesStore for InfluxStore {
         Some(if t == FieldType::Unsigned { FieldType::Integer } else { t })
     }
 
-    async fn measurements(&self) -> StoreResult<Vec<Measurement>> {
+    async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
         let series = self.select("SHOW FIELD KEYS", "listing measurements and fields").await?;
         let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
         for s in &series {

@@ -127,6 +127,22 @@ impl VmStore {
     }
 }
 
+/// Measurement and field of a metric name: cut at the first separator
+/// whose left part `pick` matches (`--measurement '^disk_io$'` cuts
+/// `disk_io_reads` after `disk_io`), else at the first separator. A name
+/// without one is a measurement with the empty field (InfluxDB: `value`).
+pub fn split_metric(name: &str, separator: &str, pick: Option<&regex::Regex>) -> (String, String) {
+    let cuts: Vec<usize> = name.match_indices(separator).map(|(i, _)| i).filter(|&i| i > 0 && i + separator.len() < name.len()).collect();
+    let chosen = match pick {
+        Some(r) => cuts.iter().copied().find(|&i| r.is_match(&name[..i])).or(cuts.first().copied()),
+        None => cuts.first().copied(),
+    };
+    match chosen {
+        Some(i) => (name[..i].to_string(), name[i + separator.len()..].to_string()),
+        None => (name.to_string(), String::new()),
+    }
+}
+
 fn push_count(out: &mut Vec<Count>, series: Series, field: String, start: i64, count: f64) {
     if count > 0.0 {
         out.push(Count { series, field, start, count: count as u64 });
@@ -150,13 +166,10 @@ impl SeriesStore for VmStore {
         (t != FieldType::String).then_some(FieldType::Float)
     }
 
-    async fn measurements(&self) -> StoreResult<Vec<Measurement>> {
+    async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
         let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
         for name in self.metric_names().await? {
-            let (measurement, field) = match name.split_once(self.separator.as_str()) {
-                Some((m, f)) if !m.is_empty() && !f.is_empty() => (m.to_string(), f.to_string()),
-                _ => (name.clone(), String::new()),
-            };
+            let (measurement, field) = split_metric(&name, &self.separator, pick);
             out.entry(measurement).or_default().push((field, FieldType::Float));
         }
         Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
@@ -274,5 +287,23 @@ impl VmStore {
     async fn import(&self, body: String, m: &Measurement) -> StoreResult<()> {
         let request = Http::gzip(self.http.post("/api/v1/import"), body.as_bytes());
         self.http.send(request, Op::Write, &format!("samples of {}", m.name)).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_metric;
+
+    #[test]
+    fn metric_names_split_where_the_measurement_pattern_says() {
+        let s = |n: &str, p: Option<&str>| {
+            let r = p.map(|p| regex::Regex::new(p).unwrap());
+            split_metric(n, "_", r.as_ref())
+        };
+        assert_eq!(s("cpu_usage_idle", None), ("cpu".into(), "usage_idle".into()));
+        assert_eq!(s("disk_io_reads", Some("^disk_io$")), ("disk_io".into(), "reads".into()));
+        assert_eq!(s("up", None), ("up".into(), String::new()));
+        assert_eq!(s("_x", None), ("_x".into(), String::new()));
+        assert_eq!(s("a_b", Some("^zzz$")), ("a".into(), "b".into()));
     }
 }

@@ -106,9 +106,10 @@ pub async fn copy(
         let window = Window::new(start, end);
         let rows = counts.iter().map(|c| c.count).sum();
         copied.report.missing += points_estimate(counts);
-        for (part, _) in batch_reads(vec![(window, BTreeSet::<Series>::new(), rows)], options.max_rows, precision) {
+        for read in batch_reads(vec![(window, BTreeSet::<Series>::new(), rows)], options.max_rows, precision) {
+            let part = read.window;
             let samples = retry.run("reading source samples", || source.samples(m, part, &[])).await?;
-            let samples: Vec<_> = samples.into_iter().filter(|s| part.contains(s.time) && m.field_type(&s.field).is_some()).collect();
+            let samples: Vec<_> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
             let points: BTreeSet<(&Series, i64)> = samples.iter().map(|s| (&s.series, s.time)).collect();
             let points = points.len() as u64;
             copied.report.rows_fetched += points;

@@ -88,22 +88,17 @@ pub async fn compare(
     let finest = pending.into_iter().map(|(w, (series, rows))| (w, series, rows));
     let mut reads: Vec<(Window, BTreeSet<Series>, u64)> = fetch.into_iter().chain(finest).collect();
     reads.sort_by_key(|(w, _, _)| *w);
-    for (window, series) in batch_reads(reads, options.max_rows, precision) {
-        let filter: Vec<Series> = if series.len() <= SERIES_FILTER_LIMIT { series.iter().cloned().collect() } else { Vec::new() };
+    for read in batch_reads(reads, options.max_rows, precision) {
+        let filter = read.filter();
+        let window = read.window;
         let s = retry.run("reading source samples", || source.samples(m, window, &filter)).await?;
         let t = retry.run("reading target samples", || target.samples(m, window, &filter)).await?;
-        let outcome = merge::merge(m, precision, only(s, &series, window), only(t, &series, window));
+        let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
         apply(&mut findings, outcome, m, target, guard).await?;
         progress.advance(0, findings.report.differences());
     }
     progress.finish();
     Ok(findings)
-}
-
-/// Keeps the samples of the series asked for (all when none are named)
-/// inside the window: stores may return more than asked.
-fn only(samples: Vec<Sample>, series: &BTreeSet<Series>, window: Window) -> Vec<Sample> {
-    samples.into_iter().filter(|s| window.contains(s.time) && (series.is_empty() || series.contains(&s.series))).collect()
 }
 
 async fn counts_of_both(
@@ -214,11 +209,44 @@ fn coalesce(pending: &Pending, step: i64) -> Vec<Window> {
     out
 }
 
+/// One request's worth of reading: the window read and the (window,
+/// series) entries it serves. Entries never overlap, so a sample is
+/// compared once, by the entry holding it.
+#[derive(Debug)]
+pub(super) struct Read {
+    pub window: Window,
+    parts: Vec<(Window, BTreeSet<Series>)>,
+    rows: u64,
+}
+
+impl Read {
+    /// The series to name in the request: all (empty) when any entry
+    /// wants all, or when there are too many to name.
+    fn filter(&self) -> Vec<Series> {
+        if self.parts.iter().any(|(_, s)| s.is_empty()) {
+            return Vec::new();
+        }
+        let all: BTreeSet<&Series> = self.parts.iter().flat_map(|(_, s)| s).collect();
+        if all.len() > SERIES_FILTER_LIMIT {
+            return Vec::new();
+        }
+        all.into_iter().cloned().collect()
+    }
+
+    /// Keeps the samples an entry asked for: stores may return more.
+    pub fn wanted(&self, samples: Vec<Sample>) -> Vec<Sample> {
+        samples
+            .into_iter()
+            .filter(|s| self.parts.iter().any(|(w, series)| w.contains(s.time) && (series.is_empty() || series.contains(&s.series))))
+            .collect()
+    }
+}
+
 /// Turns the windows to read into requests of at most `max_rows` samples:
 /// small neighbours are joined, a window holding more is cut in equal
 /// parts of time (at the comparison's precision).
-pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows: u64, precision: Precision) -> Vec<(Window, BTreeSet<Series>)> {
-    let mut out: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
+pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows: u64, precision: Precision) -> Vec<Read> {
+    let mut out: Vec<Read> = Vec::new();
     for (window, series, rows) in reads {
         if rows > max_rows {
             let parts = rows.div_ceil(max_rows) as i64;
@@ -227,27 +255,22 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
             let mut start = window.start;
             while start < window.end {
                 let end = if window.end - start < 2 * width { window.end } else { start + width };
-                out.push((Window::new(start, end), series.clone(), max_rows));
+                let part = Window::new(start, end);
+                out.push(Read { window: part, parts: vec![(part, series.clone())], rows: max_rows });
                 start = end;
             }
             continue;
         }
         match out.last_mut() {
-            Some((last, last_series, last_rows)) if last.end == window.start && *last_rows + rows <= max_rows => {
-                last.end = window.end;
-                *last_rows += rows;
-                // Joined windows read the union of their series; the
-                // merge compares only what both sides hold for them.
-                if last_series.is_empty() || series.is_empty() {
-                    last_series.clear();
-                } else {
-                    last_series.extend(series);
-                }
+            Some(last) if last.window.end == window.start && last.rows + rows <= max_rows => {
+                last.window.end = window.end;
+                last.rows += rows;
+                last.parts.push((window, series));
             }
-            _ => out.push((window, series, rows)),
+            _ => out.push(Read { window, parts: vec![(window, series)], rows }),
         }
     }
-    out.into_iter().map(|(w, s, _)| (w, s)).collect()
+    out
 }
 
 /// Applies one window's outcome through the guard and counts it.

@@ -63,8 +63,10 @@ pub trait SeriesStore: Send + Sync {
         Some(t)
     }
 
-    /// Every measurement with its fields.
-    async fn measurements(&self) -> StoreResult<Vec<Measurement>>;
+    /// Every measurement with its fields. `pick` is `--measurement`: a
+    /// store whose names do not say where the measurement ends (a
+    /// VictoriaMetrics metric `disk_io_reads`) cuts them where it matches.
+    async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>>;
 
     /// Samples per series and field in each window of `parent` cut at
     /// multiples of `step` from the epoch (the whole of `parent` as one

@@ -1,0 +1,251 @@
+//! Time series against the real servers (InfluxDB 1.x, VictoriaMetrics):
+//! every kind of drift found and repaired, checked by reading both
+//! servers' own APIs, not by rangesync's diff alone.
+
+mod common;
+
+use common::ts::*;
+use common::*;
+
+const DAY: i64 = 86_400_000_000_000;
+const HOUR: i64 = 3_600_000_000_000;
+const MINUTE: i64 = 60_000_000_000;
+/// 2024-01-01T00:00:00Z
+const BASE: i64 = 1_704_067_200_000_000_000;
+
+/// Tag sets of the test measurement: two tags, one, none, and values that
+/// need escaping (space, comma, equals, unicode).
+const SERIES: [&str; 4] = [",host=a,dc=eu", ",host=b", "", r",host=z\ ü\,r\=1"];
+
+/// Two days of points every 7 minutes for every series (duplicate
+/// timestamps across series), plus points exactly on day, hour and minute
+/// boundaries, 1 ns before them, and at nanosecond offsets; fields of
+/// every type InfluxDB 1.x keeps.
+fn dataset(m: &str) -> String {
+    let mut times: Vec<i64> = (0..2 * 24 * 60 / 7).map(|i| BASE + i * 7 * MINUTE).collect();
+    for b in [BASE + DAY, BASE + 5 * HOUR, BASE + 5 * HOUR + 3 * MINUTE] {
+        times.extend([b, b - 1, b + 1]);
+    }
+    times.extend([BASE + 123_456_789, BASE + 123_456_790]);
+    times.sort();
+    times.dedup();
+    let mut out = String::new();
+    for (si, tags) in SERIES.iter().enumerate() {
+        for (i, t) in times.iter().enumerate() {
+            let big = 9_007_199_254_740_993i64 + i as i64; // above 2^53: exact only as an integer
+            out.push_str(&format!(
+                "{m}{tags} f={}.25,i={big}i,b={},s=\"q\\\"u ö {i}\" {t}\n",
+                i as i64 * 3 - 50 * si as i64,
+                i % 2 == 0
+            ));
+        }
+    }
+    out
+}
+
+fn point_count() -> i64 {
+    let per_series = (2 * 24 * 60 / 7) + 9 + 2;
+    // The day boundary BASE+DAY is also a multiple of 7 minutes? 1440*1/7
+    // is not whole, so every listed instant is distinct.
+    SERIES.len() as i64 * per_series
+}
+
+#[tokio::test]
+async fn influx_to_influx_finds_and_repairs_every_kind_of_drift() {
+    let (src, tgt) = ("rs_ts_drift_src", "rs_ts_drift_tgt");
+    fresh_influx(src).await;
+    drop_influx(tgt).await;
+    influx_write(src, &dataset("cpu")).await;
+    influx_write(src, &dataset("mem")).await;
+    assert_eq!(influx_dump(src).await.len() as i64, 2 * point_count(), "the dataset's instants are distinct");
+
+    // A first sync creates the target database and fills it.
+    let first = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(first.json()["datasets"][0]["inserted"], point_count());
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await);
+    assert_eq!(influx_field_types(src).await, influx_field_types(tgt).await, "every field keeps its type");
+
+    // Drift on the target: scattered points gone, a whole hour gone,
+    // boundary points gone, a value changed with the count unchanged,
+    // extra points and an extra series.
+    for (tags, t) in [("\"host\"='a' AND \"dc\"='eu'", BASE + 7 * MINUTE), ("\"host\"='b'", BASE + 30 * 7 * MINUTE), ("\"host\"='b'", BASE + DAY - 1)] {
+        influx_query(tgt, &format!("DELETE FROM cpu WHERE {tags} AND time = {t}")).await;
+    }
+    influx_query(tgt, &format!("DELETE FROM cpu WHERE \"host\"='b' AND time >= {} AND time < {}", BASE + 10 * HOUR, BASE + 11 * HOUR)).await;
+    influx_query(tgt, &format!("DELETE FROM cpu WHERE \"host\"='b' AND time = {}", BASE + DAY)).await;
+    // 1 ns after the hour boundary, in the series with no tags.
+    influx_query(tgt, &format!("DELETE FROM cpu WHERE \"host\"='' AND time = {}", BASE + 5 * HOUR + 1)).await;
+    let changed_at = BASE + 40 * HOUR + 7 * MINUTE * 2;
+    let changed_at = changed_at - (changed_at - BASE) % (7 * MINUTE);
+    influx_write(tgt, &format!("mem,host=a,dc=eu f=0.5 {changed_at}\n")).await;
+    influx_write(tgt, &format!("cpu,host=a,dc=eu f=1.5 {}\ncpu,host=new f=2.5 {}\n", BASE + 3 * MINUTE + 1, BASE + HOUR)).await;
+    let missing_in_hour = (0..(2 * 24 * 60 / 7)).filter(|i| (10 * 60..11 * 60).contains(&(i * 7))).count() as i64;
+    let missing = 3 + missing_in_hour + 2;
+
+    // Counts find what is missing and extra; a changed value with an
+    // equal count needs --verify exact.
+    let counted = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--format", "json"]);
+    assert_eq!(counted.code, 1, "{}", counted.stderr);
+    let d = &counted.json()["datasets"];
+    assert_eq!(d[0]["name"], "cpu");
+    assert_eq!((d[0]["missing"].as_i64(), d[0]["extra"].as_i64(), d[0]["changed"].as_i64()), (Some(missing), Some(2), Some(0)));
+    assert_eq!(d[1]["changed"], 0, "counts cannot see a changed value: {d}");
+    assert!(d[0]["rows_fetched"].as_i64().unwrap() < 200, "only mismatched windows are read: {d}");
+
+    let exact = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--verify", "exact", "--format", "json"]);
+    assert_eq!(exact.code, 1);
+    let d = &exact.json()["datasets"];
+    assert_eq!((d[1]["missing"].as_i64(), d[1]["extra"].as_i64(), d[1]["changed"].as_i64()), (Some(0), Some(0), Some(1)));
+    assert_eq!(d[0]["missing"].as_i64(), Some(missing));
+
+    // Without --delete the extras stay, and are reported.
+    let keep = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--verify", "exact", "--format", "json"]);
+    assert_eq!(keep.code, 0, "{}", keep.stderr);
+    let d = &keep.json()["datasets"];
+    assert_eq!((d[0]["inserted"].as_i64(), d[0]["deleted"].as_i64(), d[0]["remaining"].as_i64()), (Some(missing), Some(0), Some(2)));
+    assert_eq!(d[1]["updated"], 1);
+
+    let fix = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--delete", "--format", "json"]);
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    assert_eq!(fix.json()["datasets"][0]["deleted"], 2);
+    let again = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--verify", "exact"]);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await, "InfluxDB's own rendering of both agrees");
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}
+
+#[tokio::test]
+async fn a_changed_field_next_to_a_field_only_the_target_has_is_repaired_by_deleting_the_point() {
+    let (src, tgt) = ("rs_ts_fields_src", "rs_ts_fields_tgt");
+    fresh_influx(src).await;
+    fresh_influx(tgt).await;
+    influx_write(src, &format!("m,host=a x=1,y=2 {BASE}\nm,host=a x=3 {}\n", BASE + MINUTE)).await;
+    // The target holds y at the second instant, which the source lacks.
+    influx_write(tgt, &format!("m,host=a x=1,y=2 {BASE}\nm,host=a x=3,y=9 {}\n", BASE + MINUTE)).await;
+    let d = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--format", "json"]);
+    assert_eq!(d.code, 1);
+    assert_eq!(d.json()["datasets"][0]["changed"], 1);
+    let s = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--delete"]);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await);
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}
+
+#[tokio::test]
+async fn influx_to_victoriametrics_and_back() {
+    let (src, back) = ("rs_ts_vm_src", "rs_ts_vm_back");
+    let m = "rs_iv_cpu";
+    let metrics = "rs_iv_cpu_.*";
+    fresh_influx(src).await;
+    drop_influx(back).await;
+    vm_forget(metrics).await;
+    influx_write(src, &dataset(m)).await;
+
+    // A first sync of the first day only, then the rest: the second run
+    // reads only what the first did not write.
+    let day1 = rangesync(&["sync", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$", "--end", "2024-01-02T00:00:00Z", "--format", "json"]);
+    assert_eq!(day1.code, 0, "{}", day1.stderr);
+    let r = day1.json();
+    assert!(r["notes"][0].as_str().unwrap().contains("field s holds string values"), "{r}");
+    let all = rangesync(&["sync", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$", "--format", "json"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let d = &all.json()["datasets"][0];
+    let day2 = influx_query(src, &format!("SELECT count(f) FROM {m} WHERE time >= {}", BASE + DAY)).await;
+    let day2 = day2["results"][0]["series"][0]["values"][0][1].as_i64().unwrap();
+    // BASE+DAY and 1 ns later are one sample at milliseconds, in each of
+    // the four series.
+    assert_eq!(d["missing"].as_i64(), Some(day2 - 4));
+    assert!(d["rows_fetched"].as_i64().unwrap() <= day2 + 40, "only the second day is read: {d}");
+
+    // Independently: VictoriaMetrics' export equals InfluxDB's points
+    // named as metrics, at milliseconds (two nanosecond instants share a
+    // millisecond: one sample).
+    let influx_side = influx_as_vm(src, m).await;
+    let vm_side = vm_dump(metrics).await;
+    assert_eq!(influx_side.len(), vm_side.len());
+    assert_eq!(influx_side.keys().collect::<Vec<_>>(), vm_side.keys().collect::<Vec<_>>());
+    for (k, v) in &influx_side {
+        let got = vm_side[k];
+        // Integers above 2^53 are floats in VictoriaMetrics: compared as
+        // the float they become.
+        assert_eq!(got, *v, "{k:?}");
+    }
+    let equal = rangesync(&["diff", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$", "--verify", "exact"]);
+    assert_eq!(equal.code, 0, "{}{}", equal.stdout, equal.stderr);
+
+    // Extra samples in VictoriaMetrics cannot be deleted by time: kept,
+    // and said so.
+    vm_import(&format!("{{\"metric\":{{\"__name__\":\"{m}_f\",\"host\":\"b\"}},\"values\":[7],\"timestamps\":[{}]}}\n", (BASE + 2 * MINUTE) / 1_000_000)).await;
+    let extra = rangesync(&["sync", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$", "--delete", "--format", "json"]);
+    assert_eq!(extra.code, 0, "{}", extra.stderr);
+    let r = extra.json();
+    assert_eq!(r["datasets"][0]["extra"], 1);
+    assert_eq!(r["datasets"][0]["remaining"], 1);
+    assert!(r["notes"].to_string().contains("not removable"), "{r}");
+    assert_eq!(rangesync(&["diff", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$"]).code, 1);
+    vm_forget(&format!("{m}_f")).await;
+    let fill = rangesync(&["sync", &influx_url(src), &vm_url(), "--measurement", "^rs_iv_cpu$"]);
+    assert_eq!(fill.code, 0, "{}", fill.stderr);
+
+    // And back: metrics rs_iv_cpu_f, _i, _b become fields of rs_iv_cpu.
+    let home = rangesync(&["sync", &vm_url(), &influx_url(back), "--measurement", "^rs_iv_cpu$", "--format", "json"]);
+    assert_eq!(home.code, 0, "{}", home.stderr);
+    assert_eq!(influx_as_vm(back, m).await, vm_dump(metrics).await);
+    let equal = rangesync(&["diff", &vm_url(), &influx_url(back), "--measurement", "^rs_iv_cpu$", "--verify", "exact"]);
+    assert_eq!(equal.code, 0, "{}{}", equal.stdout, equal.stderr);
+    drop_influx(src).await;
+    drop_influx(back).await;
+    vm_forget(metrics).await;
+}
+
+#[tokio::test]
+async fn copy_fills_in_windows_and_resumes() {
+    let (src, tgt) = ("rs_ts_copy_src", "rs_ts_copy_tgt");
+    fresh_influx(src).await;
+    drop_influx(tgt).await;
+    influx_write(src, &dataset("cpu")).await;
+    // Only the first day, oldest first, in windows of 6 hours.
+    let part = rangesync(&[
+        "copy", &influx_url(src), &influx_url(tgt), "--start", "2024-01-01T00:00:00Z", "--end", "2024-01-02T00:00:00Z", "--chunk", "6h", "--order", "oldest-first",
+        "--format", "json",
+    ]);
+    assert_eq!(part.code, 0, "{}", part.stderr);
+    let in_day = influx_query(tgt, &format!("SELECT count(f) FROM cpu WHERE time >= {BASE} AND time < {}", BASE + DAY)).await;
+    let total = influx_query(tgt, "SELECT count(f) FROM cpu").await;
+    assert_eq!(in_day["results"][0]["series"][0]["values"][0][1], total["results"][0]["series"][0]["values"][0][1], "nothing outside the span");
+    // The whole span: the first day's windows are skipped.
+    let all = rangesync(&["copy", &influx_url(src), &influx_url(tgt), "--chunk", "6h", "--format", "json"]);
+    assert_eq!(all.code, 0, "{}", all.stderr);
+    let r = all.json();
+    assert!(r["notes"][0].as_str().unwrap().contains("4 of 8 window(s) already complete"), "{r}");
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await);
+    assert_eq!(rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--verify", "exact"]).code, 0);
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}
+
+#[tokio::test]
+async fn bad_time_series_input_gets_one_sentence() {
+    let (src, tgt) = ("rs_ts_bad_src", "rs_ts_bad_tgt");
+    fresh_influx(src).await;
+    fresh_influx(tgt).await;
+    influx_write(src, &format!("cpu,host=a v=1.5 {BASE}\n")).await;
+    influx_write(tgt, &format!("cpu,host=a v=1i {BASE}\n")).await;
+    let none = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--measurement", "^disk"]);
+    assert_one_sentence(&none, 2, "--measurement '^disk' matches no measurement");
+    let typed = rangesync(&["sync", &influx_url(src), &influx_url(tgt)]);
+    assert_one_sentence(&typed, 2, "field v of measurement cpu is float");
+    let missing = rangesync(&["diff", &influx_url(src), &influx_url("rs_ts_no_such_db")]);
+    assert_one_sentence(&missing, 2, "database rs_ts_no_such_db does not exist");
+    let mixed = rangesync(&["diff", &influx_url(src), "sqlite://x.db"]);
+    assert_one_sentence(&mixed, 2, "different families");
+    let start = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--start", "yesterday"]);
+    assert_one_sentence(&start, 2, "--start");
+    let zoom = rangesync(&["diff", &influx_url(src), &vm_url(), "--zoom", "1h,500us"]);
+    assert_one_sentence(&zoom, 2, "finer than the milliseconds");
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

@@ -35,4 +35,5 @@ fn help_texts() {
     insta::assert_snapshot!("diff_help", rangesync(&["diff", "--help"]).stdout);
     insta::assert_snapshot!("sync_help", rangesync(&["sync", "--help"]).stdout);
     insta::assert_snapshot!("schema_help", rangesync(&["schema", "--help"]).stdout);
+    insta::assert_snapshot!("copy_help", rangesync(&["copy", "--help"]).stdout);
 }

@@ -249,3 +249,48 @@ async fn bad_time_series_input_gets_one_sentence() {
     drop_influx(src).await;
     drop_influx(tgt).await;
 }
+
+/// A server that answers InfluxDB's listing queries, then fails every
+/// other request: with a 500, or by closing the connection in the middle
+/// of a response it announced longer.
+fn failing_influx(close_mid_response: bool) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut buf = vec![0u8; 65536];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).replace("%20", "+");
+            let json = if request.contains("SHOW+DATABASES") {
+                Some(r#"{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["db"]]}]}]}"#)
+            } else if request.contains("SHOW+FIELD+KEYS") {
+                Some(r#"{"results":[{"statement_id":0,"series":[{"name":"cpu","columns":["fieldKey","fieldType"],"values":[["v","float"]]}]}]}"#)
+            } else {
+                None
+            };
+            let response = match (json, close_mid_response) {
+                (Some(j), _) => format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{j}", j.len()),
+                (None, false) => "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 25\r\nConnection: close\r\n\r\nshard is being compacted\n".to_string(),
+                (None, true) => "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4000\r\nConnection: close\r\n\r\n{\"results\":[{\"statement_id\":0,\"series\":[".to_string(),
+            };
+            let _ = stream.write_all(response.as_bytes());
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_server_failing_mid_run_stops_it_with_one_sentence_and_nothing_written() {
+    let tgt = "rs_ts_failing_tgt";
+    for (close, needle) in [(false, "500 Internal Server Error: shard is being compacted"), (true, "cut off")] {
+        fresh_influx(tgt).await;
+        let source = format!("influxdb://127.0.0.1:{}/db", failing_influx(close));
+        let run = rangesync(&["sync", &source, &influx_url(tgt)]);
+        assert_one_sentence(&run, 3, needle);
+        assert!(run.stderr.contains("counting cpu"), "{}", run.stderr);
+        assert!(influx_dump(tgt).await.is_empty(), "nothing was written");
+    }
+    drop_influx(tgt).await;
+}

@@ -108,34 +108,34 @@ Exit codes: 0 success, 2 bad input, 3 a store failed.";
 /// Flags of the time-series family, shared by diff, sync and copy.
 #[derive(Debug, Args, Default)]
 pub struct SeriesArgs {
-    /// Time series: only measurements (VictoriaMetrics: metrics, as measurement
+    /// Only measurements (VictoriaMetrics: metrics, as measurement
     /// and field) whose name matches this regular expression. Default: all.
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long, help_heading = "Time series", value_name = "REGEX")]
     pub measurement: Option<String>,
 
-    /// Time series: compare from this instant on: RFC3339 (2024-01-01T00:00:00Z),
+    /// Compare from this instant on: RFC3339 (2024-01-01T00:00:00Z),
     /// now-24h or -10h. Default: the earliest both stores can hold.
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, help_heading = "Time series", value_name = "TIME", allow_hyphen_values = true)]
     pub start: Option<String>,
 
-    /// Time series: compare up to this instant (excluded). Default: the latest
+    /// Compare up to this instant (excluded). Default: the latest
     /// both stores can hold.
-    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    #[arg(long, help_heading = "Time series", value_name = "TIME", allow_hyphen_values = true)]
     pub end: Option<String>,
 
-    /// Time series: between measurement and field in a VictoriaMetrics metric
+    /// Between measurement and field in a VictoriaMetrics metric
     /// name (InfluxDB cpu,usage is the metric cpu_usage).
-    #[arg(long, value_name = "TEXT", default_value = "_")]
+    #[arg(long, help_heading = "Time series", value_name = "TEXT", default_value = "_")]
     pub separator: String,
 
-    /// Time series: the most points one read may return; a window holding
+    /// The most points one read may return; a window holding
     /// more is read in parts (old InfluxDB servers fall over on big answers).
-    #[arg(long, value_name = "POINTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, help_heading = "Time series", value_name = "POINTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub max_rows: u64,
 
-    /// Time series: the largest write body, in bytes before compression,
+    /// The largest write body, in bytes before compression,
     /// kept far below the server's limit so no write is refused as too large.
-    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    #[arg(long, help_heading = "Time series", value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_body: u64,
 }
 
@@ -176,12 +176,11 @@ pub enum Order {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Verify {
-    /// Time series: compare sample counts per series and window, computed in the
-    /// stores. Finds missing and extra points, not a changed value.
+    /// Compare sample counts per series and window, computed in the stores. Finds
+    /// missing and extra points, not a changed value.
     Count,
-    /// Time series: also read every window whose counts agree and compare its
-    /// samples value by value: finds changed values too, at the cost of reading
-    /// both sides whole.
+    /// Also read every window whose counts agree and compare its samples value by
+    /// value: finds changed values too, at the cost of reading both sides whole.
     Exact,
 }
 
@@ -229,8 +228,8 @@ pub struct CompareArgs {
     #[arg(long, value_name = "LEVELS")]
     pub zoom: Option<String>,
 
-    /// Time series: how windows are compared.
-    #[arg(long, value_enum, default_value_t = Verify::Count)]
+    /// How windows are compared.
+    #[arg(long, value_enum, default_value_t = Verify::Count, help_heading = "Time series")]
     pub verify: Verify,
 
     #[command(flatten)]

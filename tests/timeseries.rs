@@ -294,3 +294,32 @@ async fn a_server_failing_mid_run_stops_it_with_one_sentence_and_nothing_written
     }
     drop_influx(tgt).await;
 }
+
+#[tokio::test]
+async fn schema_creates_the_database_and_its_retention_policies() {
+    let (src, tgt) = ("rs_ts_schema_src", "rs_ts_schema_tgt");
+    fresh_influx(src).await;
+    drop_influx(tgt).await;
+    influx_query(src, &format!("CREATE RETENTION POLICY \"week\" ON \"{src}\" DURATION 7d REPLICATION 1 SHARD DURATION 1d DEFAULT")).await;
+    influx_query(src, &format!("CREATE RETENTION POLICY \"ever\" ON \"{src}\" DURATION INF REPLICATION 1 SHARD DURATION 30d")).await;
+    let policies = |db: &'static str| async move {
+        let v = influx_query(db, &format!("SHOW RETENTION POLICIES ON \"{db}\"")).await;
+        let mut rows: Vec<String> = v["results"][0]["series"][0]["values"].as_array().unwrap().iter().map(|r| r.to_string()).collect();
+        rows.sort();
+        rows
+    };
+
+    let dry = rangesync(&["schema", &influx_url(src), &influx_url(tgt), "--dry-run"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert!(dry.stdout.contains("CREATE RETENTION POLICY \"week\" ON \"rs_ts_schema_tgt\" DURATION 1w REPLICATION 1 SHARD DURATION 1d DEFAULT"), "{}", dry.stdout);
+    let dbs = influx_query(src, "SHOW DATABASES").await.to_string();
+    assert!(!dbs.contains(tgt), "a dry run creates nothing");
+
+    let made = rangesync(&["schema", &influx_url(src), &influx_url(tgt)]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    assert_eq!(policies(src).await, policies(tgt).await, "duration, shard duration, replication and default agree");
+    let again = rangesync(&["schema", &influx_url(src), &influx_url(tgt), "--format", "json"]);
+    assert!(again.json()["tables"].as_array().unwrap().iter().all(|t| t["action"] == "exists"), "{}", again.stdout);
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

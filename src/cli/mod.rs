@@ -37,9 +37,13 @@ pub fn main() -> ExitCode {
         Err(e) => return fail(&EngineError::Usage(format!("cannot start the async runtime: {e}"))),
     };
     if plan.command_name() == "schema" {
-        return match runtime.block_on(run::schema(&plan)) {
+        let result = match &plan.series {
+            Some(_) => runtime.block_on(series::schema(&plan)),
+            None => runtime.block_on(run::schema(&plan)),
+        };
+        return match result {
             Ok(report) => {
-                print(plan.format, cli.quiet, &report, || output::schema_text(&report, &plan.target.to_string()));
+                print(plan.format, cli.quiet, &report, || output::schema_text(&report, &plan.target.to_string(), if plan.series.is_some() { "database(s) and retention policies" } else { "table(s)" }));
                 ExitCode::SUCCESS
             }
             Err(e) => fail(&e),

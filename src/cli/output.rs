@@ -129,7 +129,7 @@ fn summary(report: &Report, target: &str) -> String {
 }
 
 /// One line per table, then the statements run (or, in a dry run, to run).
-pub fn schema_text(report: &SchemaReport, target: &str) -> String {
+pub fn schema_text(report: &SchemaReport, target: &str, noun: &str) -> String {
     let mut out = String::new();
     for t in &report.tables {
         writeln!(out, "{}: {}", t.name, t.action).unwrap();
@@ -141,7 +141,7 @@ pub fn schema_text(report: &SchemaReport, target: &str) -> String {
     let verb = if report.dry_run { "would be created" } else { "created" };
     writeln!(
         out,
-        "\nschema: {made} of {} table(s) {verb} in {target}; the others exist and were left alone.",
+        "\nschema: {made} of {} {noun} {verb} in {target}; the others exist and were left alone.",
         report.tables.len()
     )
     .unwrap();

@@ -70,7 +70,7 @@ impl Plan {
             tables: args.tables,
             zoom: None,
             verify: Verify::Count,
-            series: SeriesArgs::default(),
+            series: SeriesArgs { separator: "_".into(), ..SeriesArgs::default() },
             format: args.format,
         };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, 0)

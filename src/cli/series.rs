@@ -8,7 +8,8 @@ use crate::connector::{self, Access, Endpoint};
 use crate::engine::apply::WriteGuard;
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::progress::Progress;
-use crate::engine::report::Report;
+use crate::connector::influxdb::{influxql, InfluxStore};
+use crate::engine::report::{Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
 use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
@@ -161,4 +162,59 @@ fn span(series: &SeriesPlan, source: &dyn SeriesStore, target: &dyn SeriesStore,
         return Err(EngineError::Usage(format!("the time span {} to {} is empty", rfc3339(start), rfc3339(end))));
     }
     Ok(Window::new(start, end))
+}
+
+/// `rangesync schema` between InfluxDB servers: creates the target
+/// database and the source's retention policies (duration, replication,
+/// shard duration, default) the target lacks. Existing ones are left alone.
+pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
+    let started = Instant::now();
+    let (Endpoint::Influx(src), Endpoint::Influx(tgt)) = (&plan.source, &plan.target) else {
+        return Err(EngineError::Usage(format!(
+            "schema creates InfluxDB databases and retention policies; {} has none to create (VictoriaMetrics keeps every metric in one namespace)",
+            plan.target
+        )));
+    };
+    let source = InfluxStore::open(src, Access::Read).await?;
+    let policies = source.retention_policies().await?;
+    let existing = match InfluxStore::open(tgt, Access::Read).await {
+        Ok(t) => Some(t),
+        Err(StoreError::Missing(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let mut actions = Vec::new();
+    let verb = |done: &'static str| if plan.dry_run() { "would create" } else { done };
+    let target = match existing {
+        Some(t) => {
+            actions.push(TableAction { name: format!("database {}", tgt.database), action: "exists", statements: Vec::new() });
+            Some(t)
+        }
+        None => {
+            let statement = format!("CREATE DATABASE {}", influxql::ident(&tgt.database));
+            actions.push(TableAction { name: format!("database {}", tgt.database), action: verb("created"), statements: vec![statement] });
+            // Opening for writing creates it; a dry run stops here.
+            if plan.dry_run() { None } else { Some(InfluxStore::open(tgt, Access::Write).await?) }
+        }
+    };
+    let have: Vec<String> = match &target {
+        Some(t) => t.retention_policies().await?.into_iter().map(|p| p.name).collect(),
+        // CREATE DATABASE makes `autogen` itself.
+        None => vec!["autogen".to_string()],
+    };
+    for rp in policies {
+        let name = format!("retention policy {}", rp.name);
+        // Every new database has autogen: its settings are the server's.
+        if have.contains(&rp.name) {
+            actions.push(TableAction { name, action: "exists", statements: Vec::new() });
+            continue;
+        }
+        let statement = rp.create_statement(&tgt.database).map_err(EngineError::Usage)?;
+        if let Some(t) = &target {
+            if !plan.dry_run() {
+                t.execute(&statement, &format!("creating {name}")).await?;
+            }
+        }
+        actions.push(TableAction { name, action: verb("created"), statements: vec![statement] });
+    }
+    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
 }

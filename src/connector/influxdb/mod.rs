@@ -16,6 +16,7 @@ use super::http::{Http, Op};
 use super::Access;
 use crate::engine::error::StoreError;
 use crate::engine::series::store::{Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::window::parse_duration;
 use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
 use crate::engine::store::StoreResult;
 use response::ResultSeries;
@@ -72,6 +73,11 @@ impl InfluxStore {
         let params = [("db", self.database.as_str()), ("q", q), ("epoch", "ns"), ("chunked", "true"), ("chunk_size", chunk.as_str())];
         let body = self.http.text(self.http.get("/query").query(&params), Op::Read, context).await?;
         response::parse(&body).map_err(|e| self.http.failed(Op::Read, context, e, false))
+    }
+
+    /// Runs a statement that changes something (`schema`'s CREATE).
+    pub async fn execute(&self, statement: &str, context: &str) -> StoreResult<()> {
+        self.command(statement, context).await
     }
 
     /// A statement that changes something (CREATE, DELETE), sent by POST.
@@ -132,6 +138,35 @@ pub struct RetentionPolicy {
     pub shard_duration: String,
     pub replication: u64,
     pub default: bool,
+}
+
+impl RetentionPolicy {
+    /// The statement creating this policy in `database`. Durations come
+    /// as Go renders them (`168h0m0s`, `0s` for infinite).
+    pub fn create_statement(&self, database: &str) -> Result<String, String> {
+        let literal = |what: &str, d: &str| -> Result<String, String> {
+            // `0s` is "keep for ever".
+            if d.chars().all(|c| c == '0' || c.is_ascii_alphabetic()) {
+                return Ok("INF".into());
+            }
+            let ns = parse_duration(d).map_err(|e| format!("the {what} of retention policy {}: {e}", self.name))?;
+            Ok(influxql::duration(ns))
+        };
+        let mut s = format!(
+            "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {}",
+            influxql::ident(&self.name),
+            influxql::ident(database),
+            literal("duration", &self.duration)?,
+            self.replication.max(1)
+        );
+        if !self.shard_duration.is_empty() && self.shard_duration != "0s" {
+            s.push_str(&format!(" SHARD DURATION {}", literal("shard duration", &self.shard_duration)?));
+        }
+        if self.default {
+            s.push_str(" DEFAULT");
+        }
+        Ok(s)
+    }
 }
 
 /// The InfluxDB name of an engine field.

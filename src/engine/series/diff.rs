@@ -307,3 +307,65 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const H: i64 = 3_600_000_000_000;
+
+    fn series(host: &str) -> Series {
+        Series::new("cpu", [("host".to_string(), host.to_string())])
+    }
+
+    #[test]
+    fn children_are_cut_at_step_multiples_inside_their_parent() {
+        let mut parents = Pending::new();
+        parents.insert(Window::new(H / 2, 3 * H), (BTreeSet::from([series("a")]), 10));
+        let (w, wanted) = child_window(&parents, H / 2, Some(H)).unwrap();
+        assert_eq!(w, Window::new(H / 2, H), "the first child is clipped to its parent");
+        assert!(wanted.contains(&series("a")));
+        assert_eq!(child_window(&parents, 2 * H, Some(H)).unwrap().0, Window::new(2 * H, 3 * H));
+        assert!(child_window(&parents, 3 * H, Some(H)).is_none(), "outside every parent");
+        assert_eq!(child_window(&parents, H / 2, None).unwrap().0, Window::new(H / 2, 3 * H));
+    }
+
+    #[test]
+    fn neighbours_join_into_one_request_and_gaps_do_not() {
+        let mut pending = Pending::new();
+        for (s, e) in [(0, H), (H, 2 * H), (5 * H, 6 * H)] {
+            pending.insert(Window::new(s, e), (BTreeSet::new(), 1));
+        }
+        assert_eq!(coalesce(&pending, H / 60), [Window::new(0, 2 * H), Window::new(5 * H, 6 * H)]);
+    }
+
+    #[test]
+    fn reads_join_small_windows_cut_big_ones_and_compare_each_sample_once() {
+        let a = BTreeSet::from([series("a")]);
+        let b = BTreeSet::from([series("b")]);
+        let reads = batch_reads(
+            vec![(Window::new(0, H), a.clone(), 10), (Window::new(H, 2 * H), b.clone(), 10), (Window::new(2 * H, 3 * H), a.clone(), 1_000)],
+            100,
+            Precision::Millisecond,
+        );
+        assert_eq!(reads.len(), 1 + 10, "two joined, the big one in ten parts");
+        assert_eq!(reads[0].window, Window::new(0, 2 * H));
+        assert_eq!(reads[0].filter(), vec![series("a"), series("b")]);
+        let sample = |host: &str, time: i64| Sample { series: series(host), field: "v".into(), time, value: crate::engine::value::Value::Int(1) };
+        // b in the first hour and a in the second belong to no entry of
+        // this read: another one compares them.
+        let kept = reads[0].wanted(vec![sample("a", 1), sample("b", 1), sample("a", H + 1), sample("b", H + 1)]);
+        assert_eq!(kept, vec![sample("a", 1), sample("b", H + 1)]);
+        let parts: Vec<Window> = reads[1..].iter().map(|r| r.window).collect();
+        assert_eq!(parts.first().unwrap().start, 2 * H);
+        assert_eq!(parts.last().unwrap().end, 3 * H);
+        assert!(parts.windows(2).all(|p| p[0].end == p[1].start), "the parts tile the window");
+        assert!(parts.iter().all(|p| p.start % 1_000_000 == 0), "cut at milliseconds");
+    }
+
+    #[test]
+    fn points_are_the_largest_field_count_of_each_series() {
+        let c = |host: &str, field: &str, count| Count { series: series(host), field: field.into(), start: 0, count };
+        assert_eq!(points_estimate(&[c("a", "x", 5), c("a", "y", 3), c("b", "x", 2)]), 7);
+    }
+}

@@ -121,6 +121,13 @@ impl Plan {
                 tables.push(t.clone());
             }
         }
+        if let (Mode::Sync { delete: true, .. }, Endpoint::Influx(u)) = (mode, &target) {
+            if let Some(rp) = &u.retention_policy {
+                return Err(EngineError::Usage(format!(
+                    "--delete with rp={rp} in TARGET would delete from every retention policy of the database (InfluxDB's DELETE knows no policy); drop rp= or --delete"
+                )));
+            }
+        }
         let series = match (source.is_time_series(), target.is_time_series()) {
             (true, true) => Some(series_plan(&args, &tables)?),
             (false, false) => {

@@ -270,14 +270,36 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// Removes `user:password@` from a URL-looking string before it is shown.
+/// Removes `user:password@` and `token=` values from a URL-looking string
+/// before it is shown (in the message about a URL that did not parse too).
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
+    let Some((scheme, rest)) = url.split_once("://") else { return mask_tokens(url) };
+    // Files may have `@` in their path and have no credentials.
+    if matches!(scheme.to_ascii_lowercase().as_str(), "sqlite" | "dir") {
+        return url.to_string();
+    }
+    let head = rest.split('?').next().unwrap_or_default();
+    // The last `@` before the query ends the credentials, even when an
+    // unencoded password holds a `/`.
+    let shown = match head.rfind('@') {
         Some(at) => format!("{scheme}://***{}", &rest[at..]),
         None => url.to_string(),
+    };
+    mask_tokens(&shown)
+}
+
+/// `token=SECRET` → `token=***`.
+fn mask_tokens(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("token=") {
+        out.push_str(&rest[..i + "token=".len()]);
+        out.push_str("***");
+        let after = &rest[i + "token=".len()..];
+        rest = &after[after.find('&').unwrap_or(after.len())..];
     }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]
@@ -353,5 +375,11 @@ mod tests {
     fn redact_hides_user_information() {
         assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://***@h:5432/db");
         assert_eq!(redact("sqlite://dir/a@b.db"), "sqlite://dir/a@b.db");
+        assert_eq!(redact("postgres://u:pa/ss@h/db"), "postgres://***@h/db");
+        assert_eq!(redact("influxdb://h/db?token=s3cret&x=1"), "influxdb://h/db?token=***&x=1");
+        let e = Endpoint::parse("influxdb://h/db?token=s3cret&bogus=1").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
+        let e = Endpoint::parse("influxdb://h:99999/db?token=s3cret").unwrap_err();
+        assert!(!e.contains("s3cret"), "{e}");
     }
 }

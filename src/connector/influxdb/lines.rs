@@ -6,9 +6,11 @@ use std::fmt::Write;
 use crate::engine::series::Sample;
 use crate::engine::value::Value;
 
+/// Names (measurement, tag keys and values, field keys) escape only their
+/// special characters: InfluxDB 1.x keeps a backslash there as it is.
 fn escape(out: &mut String, text: &str, specials: &[char]) {
     for c in text.chars() {
-        if specials.contains(&c) || c == '\\' {
+        if specials.contains(&c) {
             out.push('\\');
         }
         out.push(c);

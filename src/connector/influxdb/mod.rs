@@ -103,12 +103,13 @@ impl InfluxStore {
                 continue;
             };
             for row in &s.values {
+                let text = |i: usize| row.get(i).and_then(|v| v.as_str()).unwrap_or_default().to_string();
                 out.push(RetentionPolicy {
-                    name: row[n].as_str().unwrap_or_default().to_string(),
-                    duration: row[d].as_str().unwrap_or_default().to_string(),
-                    shard_duration: row[sd].as_str().unwrap_or_default().to_string(),
-                    replication: row[r].as_u64().unwrap_or(1),
-                    default: row[def].as_bool().unwrap_or(false),
+                    name: text(n),
+                    duration: text(d),
+                    shard_duration: text(sd),
+                    replication: row.get(r).and_then(|v| v.as_u64()).unwrap_or(1),
+                    default: row.get(def).and_then(|v| v.as_bool()).unwrap_or(false),
                 });
             }
         }

@@ -51,7 +51,7 @@ async fn counts_by_window(store: &dyn SeriesStore, m: &Measurement, span: Window
     let days: BTreeSet<i64> = first.iter().map(|c| c.start).collect();
     let mut groups: Vec<Window> = Vec::new();
     for start in days {
-        let end = ((start.div_euclid(coarse) + 1) * coarse).min(span.end);
+        let end = (start.div_euclid(coarse) + 1).saturating_mul(coarse).min(span.end);
         match groups.last_mut() {
             Some(g) if g.end == start && (end - g.start) / step <= 5_000 => g.end = end,
             _ => groups.push(Window::new(start, end)),
@@ -102,10 +102,13 @@ pub async fn copy(
             progress.advance(done as u64 + 1, 0);
             continue;
         }
-        let end = ((start.div_euclid(options.chunk) + 1).saturating_mul(options.chunk)).min(options.span.end);
+        let end = (start.div_euclid(options.chunk) + 1).saturating_mul(options.chunk).min(options.span.end);
         let window = Window::new(start, end);
         let rows = counts.iter().map(|c| c.count).sum();
         copied.report.missing += points_estimate(counts);
+        if guard.dry_run {
+            copied.report.remaining += points_estimate(counts);
+        }
         for read in batch_reads(vec![(window, BTreeSet::<Series>::new(), rows)], options.max_rows, precision) {
             let part = read.window;
             let samples = retry.run("reading source samples", || source.samples(m, part, &[])).await?;

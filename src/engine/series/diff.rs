@@ -249,12 +249,14 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
     let mut out: Vec<Read> = Vec::new();
     for (window, series, rows) in reads {
         if rows > max_rows {
-            let parts = rows.div_ceil(max_rows) as i64;
-            let width = ((window.end - window.start) / parts).max(precision.nanos());
-            let width = width - width % precision.nanos();
+            // In i128: a default span covers almost all of i64.
+            let parts = i128::from(rows.div_ceil(max_rows));
+            let length = i128::from(window.end) - i128::from(window.start);
+            let width = (length / parts).max(i128::from(precision.nanos()));
+            let width = (width - width % i128::from(precision.nanos())).min(i128::from(i64::MAX)) as i64;
             let mut start = window.start;
             while start < window.end {
-                let end = if window.end - start < 2 * width { window.end } else { start + width };
+                let end = if i128::from(window.end) - i128::from(start) < 2 * i128::from(width) { window.end } else { start + width };
                 let part = Window::new(start, end);
                 out.push(Read { window: part, parts: vec![(part, series.clone())], rows: max_rows });
                 start = end;

@@ -99,6 +99,15 @@ impl FromStr for TimeZoom {
                 show_duration(w[1])
             ));
         }
+        // A window of one level must be cut into whole windows of the next:
+        // with 1h,25m a 25-minute window would straddle two hours.
+        if let Some(w) = steps.windows(2).find(|w| w[0] % w[1] != 0) {
+            return Err(format!(
+                "each --zoom duration must divide the one before it, but {} does not divide {} in '{s}'",
+                show_duration(w[1]),
+                show_duration(w[0])
+            ));
+        }
         Ok(TimeZoom { steps })
     }
 }
@@ -195,6 +204,7 @@ mod tests {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!("1d,1h,1m".parse::<TimeZoom>().unwrap().steps(), [24 * H, H, 60 * NANOS_PER_SECOND]);
+        assert!("1h,25m".parse::<TimeZoom>().unwrap_err().contains("must divide"));
         let err = "1h,1d".parse::<TimeZoom>().unwrap_err();
         assert!(err.contains("coarse to fine") && err.contains("1h") && err.contains("1d"), "{err}");
         assert_eq!(show_duration(90 * 60 * NANOS_PER_SECOND), "90m");

@@ -244,6 +244,10 @@ async fn bad_time_series_input_gets_one_sentence() {
     assert_one_sentence(&mixed, 2, "different families");
     let start = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--start", "yesterday"]);
     assert_one_sentence(&start, 2, "--start");
+    let rp = rangesync(&["sync", &influx_url(src), &format!("{}?rp=autogen", influx_url(tgt)), "--delete"]);
+    assert_one_sentence(&rp, 2, "every retention policy");
+    let uneven = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--zoom", "1h,25m"]);
+    assert_one_sentence(&uneven, 2, "must divide");
     let zoom = rangesync(&["diff", &influx_url(src), &vm_url(), "--zoom", "1h,500us"]);
     assert_one_sentence(&zoom, 2, "finer than the milliseconds");
     drop_influx(src).await;

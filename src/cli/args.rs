@@ -3,8 +3,6 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::engine::series::window::DEFAULT_TIME_ZOOM;
-use crate::engine::zoom::DEFAULT_ZOOM;
 
 const ABOUT: &str = "Find and repair differences between two stores without copying what is equal.";
 
@@ -272,6 +270,3 @@ pub enum Format {
     /// One JSON object on stdout (see docs/report.md).
     Json,
 }
-
-/// The zoom levels used when `--zoom` is not given, per family.
-pub const DEFAULT_ZOOMS: (&str, &str) = (DEFAULT_ZOOM, DEFAULT_TIME_ZOOM);

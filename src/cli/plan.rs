@@ -1,12 +1,12 @@
 //! The validated plan of a run: what raw flags mean once checked.
 
 use crate::connector::{Endpoint, SeriesSettings};
-use crate::engine::error::EngineError;
-use crate::engine::series::window::{parse_duration, parse_instant};
+use crate::engine::error::{first_line, EngineError};
+use crate::engine::series::window::{parse_duration, parse_instant, DEFAULT_TIME_ZOOM};
 use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
-use super::args::{CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify, DEFAULT_ZOOMS};
+use super::args::{CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -193,7 +193,7 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
             return Err(EngineError::Usage(format!("--start ({}) must come before --end ({})", a.start.as_deref().unwrap_or_default(), a.end.as_deref().unwrap_or_default())));
         }
     }
-    let zoom = args.zoom.as_deref().unwrap_or(DEFAULT_ZOOMS.1).parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?;
+    let zoom = args.zoom.as_deref().unwrap_or(DEFAULT_TIME_ZOOM).parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?;
     if a.separator.is_empty() {
         return Err(EngineError::Usage("--separator needs at least one character".into()));
     }
@@ -223,8 +223,4 @@ fn series_flags_unused(a: &SeriesArgs, verify: Verify) -> Result<(), EngineError
         Some((flag, _)) => Err(EngineError::Usage(format!("{flag} applies to time series; SQL tables are picked with --table and always compared exactly"))),
         None => Ok(()),
     }
-}
-
-fn first_line(s: &str) -> String {
-    crate::connector::sqlserver::pool::first_line(s)
 }

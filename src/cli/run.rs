@@ -45,16 +45,7 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
         tracing::info!(table = %table.source.name, "comparing");
         reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), progress).await?);
     }
-    let in_sync = reports.iter().all(|r| r.remaining == 0);
-    Ok(Report {
-        in_sync,
-        datasets: reports,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        command: plan.command_name(),
-        dry_run: plan.dry_run(),
-        notes,
-        time_series: false,
-    })
+    Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
 }
 
 /// `rangesync schema`: creates the tables TARGET lacks, leaves the others.

@@ -89,16 +89,10 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
         }
         reports.push(found.report);
     }
-    let in_sync = reports.iter().all(|r| r.remaining == 0);
-    Ok(Report {
-        in_sync,
-        datasets: reports,
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        command: plan.command_name(),
-        dry_run: plan.dry_run(),
-        notes,
-        time_series: true,
-    })
+    if plan.writes() {
+        target.flush().await?;
+    }
+    Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, true, started))
 }
 
 /// The source's measurements `--measurement` picks; none is bad input.
@@ -211,7 +205,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         let statement = rp.create_statement(&tgt.database).map_err(EngineError::Usage)?;
         if let Some(t) = &target {
             if !plan.dry_run() {
-                t.execute(&statement, &format!("creating {name}")).await?;
+                t.command(&statement, &format!("creating {name}")).await?;
             }
         }
         actions.push(TableAction { name, action: verb("created"), statements: vec![statement] });

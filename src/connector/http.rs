@@ -11,8 +11,7 @@ use flate2::Compression;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
-use crate::connector::sqlserver::pool::first_line;
-use crate::engine::error::StoreError;
+use crate::engine::error::{first_line, StoreError};
 use crate::engine::store::StoreResult;
 
 /// A server reached over HTTP.

@@ -2,6 +2,12 @@
 
 use thiserror::Error;
 
+/// The first line of an error message: drivers and servers append details
+/// and hints that would break the one sentence a user gets.
+pub fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
 /// What went wrong in a store, with enough context to act on it. Messages
 /// name the store by its redacted URL, never with a password.
 #[derive(Debug, Error)]

@@ -69,6 +69,22 @@ pub struct Report {
     pub time_series: bool,
 }
 
+impl Report {
+    /// The report of a finished run: in sync when no dataset has a
+    /// difference left.
+    pub fn finished(command: &'static str, dry_run: bool, datasets: Vec<DatasetReport>, notes: Vec<String>, time_series: bool, started: std::time::Instant) -> Report {
+        Report {
+            in_sync: datasets.iter().all(|r| r.remaining == 0),
+            datasets,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            command,
+            dry_run,
+            notes,
+            time_series,
+        }
+    }
+}
+
 /// The report of `rangesync schema`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SchemaReport {

@@ -75,13 +75,8 @@ impl InfluxStore {
         response::parse(&body).map_err(|e| self.http.failed(Op::Read, context, e, false))
     }
 
-    /// Runs a statement that changes something (`schema`'s CREATE).
-    pub async fn execute(&self, statement: &str, context: &str) -> StoreResult<()> {
-        self.command(statement, context).await
-    }
-
     /// A statement that changes something (CREATE, DELETE), sent by POST.
-    async fn command(&self, q: &str, context: &str) -> StoreResult<()> {
+    pub async fn command(&self, q: &str, context: &str) -> StoreResult<()> {
         tracing::debug!(query = q, "influxdb");
         let params = [("db", self.database.as_str()), ("q", q)];
         let body = self.http.text(self.http.post("/query").form(&params), Op::Write, context).await?;
@@ -191,7 +186,7 @@ impl SeriesStore for InfluxStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, typed: true, earliest: MIN_TIME, latest: MAX_TIME }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {
@@ -284,6 +279,8 @@ impl SeriesStore for InfluxStore {
     }
 
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
+        // Asked afresh: the run's own writes may have brought new tag keys,
+        // which a delete must pin empty too.
         let tag_keys = self.tag_keys(&m.name).await?;
         for chunk in points.chunks(DELETES_PER_REQUEST) {
             let statements: Vec<String> = chunk

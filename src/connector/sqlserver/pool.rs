@@ -16,11 +16,7 @@ pub enum ServerPool {
     Mysql(MySqlPool),
 }
 
-/// The first line of an error message: drivers append details and hints
-/// that would break the one sentence a user gets.
-pub fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or_default().to_string()
-}
+pub use crate::engine::error::first_line;
 
 /// Connection trouble, deadlocks and serialization failures are worth a
 /// retry; SQL errors (a missing table, a value out of range) are not.

@@ -157,7 +157,7 @@ impl SeriesStore for VmStore {
 
     fn capabilities(&self) -> SeriesCapabilities {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, typed: false, earliest: EARLIEST, latest: now + AHEAD }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {
@@ -176,7 +176,6 @@ impl SeriesStore for VmStore {
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
-        let parent = Window::new(parent.start.max(EARLIEST), parent.end);
         let mut out = Vec::new();
         if parent.is_empty() {
             return Ok(out);
@@ -272,10 +271,13 @@ impl SeriesStore for VmStore {
         if !body.is_empty() {
             self.import(body, m).await?;
         }
-        // Written samples become searchable after an in-memory buffer is
-        // flushed (about a second); the comparison that follows must see them.
-        self.http.send(self.http.get("/internal/force_flush"), Op::Write, "flushing written samples").await?;
         Ok(())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        // Written samples become searchable once an in-memory buffer is
+        // flushed (about a second); a diff run right after must see them.
+        self.http.send(self.http.get("/internal/force_flush"), Op::Write, "flushing written samples").await.map(drop)
     }
 
     async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {

@@ -40,7 +40,7 @@ pub const MAX_RANGES_PER_CALL: usize = 2000;
 /// Differences buffered before the sink applies them (and pair streams are
 /// reopened after the last settled key).
 pub const DEFAULT_DIFF_BATCH: usize = 1000;
-const SAMPLE_SIZE: usize = 5;
+pub const SAMPLE_SIZE: usize = 5;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiffKind {

@@ -283,7 +283,7 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     r.changed += outcome.changed;
     r.rows_fetched += outcome.source_points + outcome.target_points;
     findings.collapsed += outcome.collapsed;
-    let room = 10usize.saturating_sub(r.sample.len());
+    let room = crate::engine::diff::SAMPLE_SIZE.saturating_sub(r.sample.len());
     r.sample.extend(outcome.sample.into_iter().take(room));
     if guard.dry_run {
         r.remaining += outcome.missing + outcome.extra + outcome.changed;

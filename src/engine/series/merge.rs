@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use super::sample::{Precision, Sample, Series};
 use super::store::{convert, Measurement};
 use super::window::{rfc3339, Window};
+use crate::engine::diff::SAMPLE_SIZE;
 use crate::engine::report::SampleDifference;
 use crate::engine::value::Value;
 
@@ -43,8 +44,6 @@ pub struct Outcome {
     pub sample: Vec<SampleDifference>,
 }
 
-/// How many differing points a report names, to start looking.
-const SAMPLE_LIMIT: usize = 10;
 
 /// Groups samples into points keyed by (series, time at `precision`). The
 /// source's values are converted to the types the target keeps, so that a
@@ -62,8 +61,17 @@ fn points(samples: Vec<Sample>, m: &Measurement, precision: Precision, collapsed
     out
 }
 
+/// Equal as their canonical encodings are (NaN is NaN, `-0.0` is not
+/// `0.0`). Called per sample: the usual cases are settled without
+/// encoding anything.
 fn same(a: &Value, b: &Value) -> bool {
-    a.to_canonical_bytes() == b.to_canonical_bytes()
+    match (a, b) {
+        (Value::Float(x), Value::Float(y)) if x.to_bits() == y.to_bits() => true,
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Bool(x), Value::Bool(y)) => x == y,
+        (Value::Text(x), Value::Text(y)) => x == y,
+        _ => a.to_canonical_bytes() == b.to_canonical_bytes(),
+    }
 }
 
 /// Compares what the source and the target hold in one window. `m` holds
@@ -136,7 +144,7 @@ fn samples_of(series: &Series, time: i64, fields: Fields) -> impl Iterator<Item 
 }
 
 fn note(sample: &mut Vec<SampleDifference>, kind: &'static str, series: &Series, t: i64) {
-    if sample.len() < SAMPLE_LIMIT {
+    if sample.len() < SAMPLE_SIZE {
         sample.push(SampleDifference { kind, key: format!("{series} @ {}", rfc3339(t)) });
     }
 }

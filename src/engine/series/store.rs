@@ -41,9 +41,6 @@ pub struct SeriesCapabilities {
     pub precision: Precision,
     /// Points can be deleted by series and time window.
     pub can_delete: bool,
-    /// Field types kept as they are; any other is converted by
-    /// [`SeriesStore::keeps`] or cannot be held.
-    pub typed: bool,
     /// The instants the store can hold and answer about: a comparison
     /// without `--start`/`--end` covers what both can.
     pub earliest: i64,
@@ -81,6 +78,13 @@ pub trait SeriesStore: Send + Sync {
     /// Writes samples (an upsert: a sample at an existing series, field
     /// and time replaces its value). Idempotent.
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()>;
+
+    /// Makes everything written so far visible to reads (VictoriaMetrics
+    /// buffers writes for about a second). Called once, at the end of a
+    /// run that wrote.
+    async fn flush(&self) -> StoreResult<()> {
+        Ok(())
+    }
 
     /// Deletes every point (all fields) of each series in its window. Only
     /// called when [`SeriesCapabilities::can_delete`] says so. Idempotent.

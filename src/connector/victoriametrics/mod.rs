@@ -36,12 +36,28 @@ pub struct VmStore {
     pub separator: String,
     /// Write bodies stay under this many bytes (before gzip).
     pub max_body: usize,
+    /// A value no label holds, different in every run: see [`run_nonce`].
+    nonce: String,
+}
+
+/// VictoriaMetrics (1.79) caches which series a label filter matches over
+/// a time range, and drops that cache only when its index is flushed,
+/// which can be up to ten seconds after a write, `/internal/force_flush`
+/// notwithstanding. A run that counted a window before writing it left
+/// "no series here" in that cache, and the next run asking the same
+/// question got the stale answer (seen: points reported missing right
+/// after the sync that wrote them, about one run in two). Every selector
+/// of a run carries `rangesync_run!="NONCE"`: it matches every series
+/// (no series has that label), and makes the run's questions its own.
+fn run_nonce() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
+    format!("{:x}{:x}", nanos, std::process::id())
 }
 
 impl VmStore {
     pub async fn open(url: &HttpUrl, separator: &str) -> StoreResult<VmStore> {
         let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
-        let store = VmStore { http, separator: separator.to_string(), max_body: 1 << 20 };
+        let store = VmStore { http, separator: separator.to_string(), max_body: 1 << 20, nonce: run_nonce() };
         // One cheap request, so a wrong address fails before any work.
         store.metric_names().await?;
         Ok(store)
@@ -70,7 +86,7 @@ impl VmStore {
     /// with the labels of one series when given (absent ones as `""`).
     fn selector(&self, m: &Measurement, series: Option<&Series>) -> String {
         let names: Vec<String> = m.fields.iter().map(|(f, _)| regex::escape(&self.metric(m, f))).collect();
-        let mut parts = vec![format!("__name__=~{}", api::quote(&names.join("|")))];
+        let mut parts = vec![format!("__name__=~{}", api::quote(&names.join("|"))), format!("rangesync_run!={}", api::quote(&self.nonce))];
         if let Some(s) = series {
             parts.extend(s.tags.iter().map(|(k, v)| format!("{k}={}", api::quote(v))));
         }

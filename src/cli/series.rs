@@ -165,7 +165,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
     let started = Instant::now();
     let (Endpoint::Influx(src), Endpoint::Influx(tgt)) = (&plan.source, &plan.target) else {
         return Err(EngineError::Usage(format!(
-            "schema creates InfluxDB databases and retention policies; {} has none to create (VictoriaMetrics keeps every metric in one namespace)",
+            "schema creates InfluxDB databases and retention policies between InfluxDB servers; {} has none (VictoriaMetrics keeps every metric in one namespace, a dump directory is made by sync)",
             plan.target
         )));
     };

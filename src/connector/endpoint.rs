@@ -20,6 +20,40 @@ pub enum Endpoint {
     Influx(HttpUrl),
     /// `victoriametrics://HOST:PORT[/PREFIX][?tls=true]`
     Victoria(HttpUrl),
+    /// `dir://PATH[?chunk=1d]`: a dump directory of time series.
+    Dir(DirUrl),
+}
+
+/// A dump directory and the chunk a new dump is cut in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirUrl {
+    pub path: PathBuf,
+    /// `?chunk=`: the length of a new dump's chunk files in nanoseconds
+    /// (an existing dump keeps its own).
+    pub chunk: Option<i64>,
+}
+
+impl DirUrl {
+    fn parse(url: &str, rest: &str) -> Result<DirUrl, String> {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err(format!("'{url}' names no directory: write dir://PATH, e.g. dir://backup/telegraf"));
+        }
+        let mut chunk = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("chunk", v)) => {
+                    let ns = crate::engine::series::window::parse_duration(v).map_err(|e| format!("'{url}': chunk={v}: {e}"))?;
+                    if ns < 1_000_000_000 {
+                        return Err(format!("'{url}': chunk={v} is shorter than a second; dump chunks are a second or longer"));
+                    }
+                    chunk = Some(ns);
+                }
+                _ => return Err(format!("'{url}' has an unknown parameter '{pair}' (dir:// takes chunk, e.g. ?chunk=1d)")),
+            }
+        }
+        Ok(DirUrl { path: PathBuf::from(path), chunk })
+    }
 }
 
 /// A time-series server reached over HTTP: where to send requests, the
@@ -197,7 +231,7 @@ impl fmt::Debug for ServerUrl {
 }
 
 /// Schemes of the contract that later connectors will serve.
-const PLANNED: &[&str] = &["opentsdb", "dir"];
+const PLANNED: &[&str] = &["opentsdb"];
 
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
@@ -225,8 +259,9 @@ impl Endpoint {
             }
             "influxdb" | "influx" => Ok(Endpoint::Influx(HttpUrl::parse(url, "influxdb", 8086, true)?)),
             "victoriametrics" | "vm" => Ok(Endpoint::Victoria(HttpUrl::parse(url, "victoriametrics", 8428, false)?)),
+            "dir" => Ok(Endpoint::Dir(DirUrl::parse(url, rest)?)),
             s if PLANNED.contains(&s) => Err(format!(
-                "{s}:// endpoints are not supported by this version of rangesync yet; it reads and writes sqlite://, postgres://, mysql://, influxdb:// and victoriametrics://"
+                "{s}:// endpoints are not supported by this version of rangesync yet; it reads and writes sqlite://, postgres://, mysql://, influxdb://, victoriametrics:// and dir://"
             )),
             other => Err(format!(
                 "unknown scheme '{other}' in '{}': expected sqlite://, postgres://, mysql://, influxdb://, victoriametrics://, opentsdb:// or dir://",
@@ -237,7 +272,7 @@ impl Endpoint {
 
     /// Whether the endpoint holds time series (rather than tables).
     pub fn is_time_series(&self) -> bool {
-        matches!(self, Endpoint::Influx(_) | Endpoint::Victoria(_))
+        matches!(self, Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::Dir(_))
     }
 
     /// Applies a password from the environment to a server URL that has
@@ -266,6 +301,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Sqlite(Location::File(p)) => write!(f, "sqlite://{}", p.display()),
             Endpoint::Postgres(u) | Endpoint::Mysql(u) => f.write_str(&u.shown()),
             Endpoint::Influx(u) | Endpoint::Victoria(u) => f.write_str(&u.shown()),
+            Endpoint::Dir(d) => write!(f, "dir://{}", d.path.display()),
         }
     }
 }
@@ -366,6 +402,13 @@ mod tests {
         let Endpoint::Influx(u) = &t else { panic!() };
         assert_eq!(u.authorization().unwrap(), "Token abc");
         assert_eq!(u.base.as_str(), "https://h:8086/");
+        let d = Endpoint::parse("dir:///backups/tele graf?chunk=6h").unwrap();
+        assert_eq!(d, Endpoint::Dir(DirUrl { path: "/backups/tele graf".into(), chunk: Some(6 * 3_600_000_000_000) }));
+        assert_eq!(d.to_string(), "dir:///backups/tele graf");
+        assert!(d.is_time_series());
+        assert!(Endpoint::parse("dir://").unwrap_err().contains("names no directory"));
+        assert!(Endpoint::parse("dir://x?chunk=10ms").unwrap_err().contains("shorter than a second"));
+        assert!(Endpoint::parse("dir://x?zip=1").unwrap_err().contains("unknown parameter 'zip=1'"));
         let vm = Endpoint::parse("victoriametrics://127.0.0.1:18428").unwrap();
         assert_eq!(vm.to_string(), "victoriametrics://127.0.0.1:18428");
         assert!(vm.is_time_series());

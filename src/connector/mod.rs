@@ -4,7 +4,9 @@
 
 pub mod endpoint;
 pub mod http;
+pub mod dump;
 pub mod influxdb;
+pub mod line_protocol;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
@@ -40,7 +42,7 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
         }
         Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
         Endpoint::Mysql(url) => Ok(Box::new(mysql::MyStore::open(url.connect_url(), &url.shown()).await?)),
-        Endpoint::Influx(_) | Endpoint::Victoria(_) => {
+        Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::Dir(_) => {
             Err(StoreError::Invalid(format!("{endpoint} holds time series, not tables")))
         }
     }
@@ -68,6 +70,7 @@ pub async fn open_series(endpoint: &Endpoint, access: Access, settings: &SeriesS
             store.max_body = settings.max_body;
             Ok(Box::new(store))
         }
+        Endpoint::Dir(d) => Ok(Box::new(dump::DirStore::open(&d.path, &endpoint.redacted(), access, d.chunk)?)),
         other => Err(StoreError::Invalid(format!("{other} holds tables, not time series"))),
     }
 }

@@ -1,0 +1,388 @@
+//! `dir://PATH`: a dump directory of time series. One folder per
+//! measurement holds gzipped line-protocol chunk files, one per window of
+//! `chunk` (a day by default, `dir://PATH?chunk=1h` when a dump is made),
+//! and `manifest.json` lists them with their fingerprints (see
+//! [`manifest`]). A dump is a store like the others: `sync SOURCE
+//! dir://PATH` makes or updates one (only the chunks that differ are
+//! rewritten), `sync dir://PATH TARGET` restores it, and `diff` compares it
+//! with a live store.
+//!
+//! A dump opened as a source is checked whole before anything is read
+//! from it (every line parsed, every fingerprint compared), so a damaged
+//! dump stops a restore before it writes anything.
+
+mod chunk;
+mod manifest;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use chunk::Content;
+use manifest::{ChunkEntry, Manifest};
+
+use super::Access;
+use crate::engine::error::StoreError;
+use crate::engine::series::store::{Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::window::rfc3339;
+use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
+use crate::engine::store::StoreResult;
+
+/// A day: chunks of a new dump, unless the URL says `?chunk=`.
+pub const DEFAULT_CHUNK: i64 = 86_400_000_000_000;
+/// Chunks changed in memory before they are written out.
+const MAX_DIRTY_CHUNKS: usize = 4;
+
+pub struct DirStore {
+    root: PathBuf,
+    shown: String,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    manifest: Manifest,
+    /// Chunks changed and not written yet.
+    dirty: HashMap<(String, i64), Arc<Content>>,
+    /// The chunk read last (reads go through windows in time order).
+    cached: Option<((String, i64), Arc<Content>)>,
+}
+
+impl DirStore {
+    /// Opens a dump. For reading it must exist and is checked whole; for
+    /// writing a missing one is created, in a new or empty directory only.
+    pub fn open(root: &Path, shown: &str, access: Access, chunk: Option<i64>) -> StoreResult<DirStore> {
+        let manifest_path = root.join(manifest::FILE);
+        let manifest = if manifest_path.exists() {
+            let m = Manifest::read(&manifest_path).map_err(StoreError::Invalid)?;
+            if let Some(c) = chunk.filter(|&c| c != m.chunk_ns) {
+                tracing::info!(asked = c, kept = m.chunk_ns, "the dump keeps the chunk it was made with");
+            }
+            m
+        } else if access == Access::Read {
+            let what = if root.is_dir() { "holds no manifest.json: it is not a rangesync dump" } else { "does not exist" };
+            return Err(StoreError::Missing(format!("dump directory {shown} {what}")));
+        } else {
+            let not_empty = std::fs::read_dir(root).map(|mut d| d.next().is_some()).unwrap_or(false);
+            if not_empty {
+                return Err(StoreError::Invalid(format!(
+                    "{shown} is a directory with files but no manifest.json; rangesync makes a dump only in a new or empty directory"
+                )));
+            }
+            std::fs::create_dir_all(root).map_err(|e| write_failed(shown, "creating the directory", e))?;
+            let m = Manifest::new(chunk.unwrap_or(DEFAULT_CHUNK));
+            m.write(root).map_err(|e| write_failed(shown, "writing manifest.json", e))?;
+            m
+        };
+        let store = DirStore { root: root.to_path_buf(), shown: shown.to_string(), inner: Mutex::new(Inner { manifest, dirty: HashMap::new(), cached: None }) };
+        if access == Access::Read {
+            store.check_all()?;
+        }
+        Ok(store)
+    }
+
+    /// Parses every chunk and compares its fingerprint with the manifest's.
+    fn check_all(&self) -> StoreResult<()> {
+        let entries: Vec<(String, ChunkEntry)> = {
+            let inner = self.lock();
+            inner.manifest.measurements.iter().flat_map(|m| m.chunks.iter().map(|c| (m.name.clone(), c.clone()))).collect()
+        };
+        for (measurement, entry) in entries {
+            self.read_chunk(&measurement, &entry)?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves nothing half-written on
+        // disk (files are replaced whole), so the state is still usable.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn read_chunk(&self, measurement: &str, entry: &ChunkEntry) -> StoreResult<Content> {
+        let path = self.root.join(&entry.file);
+        let bytes = std::fs::read(&path).map_err(|e| {
+            StoreError::Invalid(format!("dump {}: cannot read {} listed in manifest.json: {e}", self.shown, entry.file))
+        })?;
+        let text = chunk::gunzip(&bytes).map_err(|e| StoreError::Invalid(format!("dump {}: {} is not a gzip file ({e})", self.shown, entry.file)))?;
+        let content = chunk::decode(&text, &entry.file, measurement).map_err(|e| StoreError::Invalid(format!("dump {}: {e}", self.shown)))?;
+        if chunk::fingerprint(&text) != entry.blake3 {
+            return Err(StoreError::Invalid(format!(
+                "dump {}: {} does not match the fingerprint manifest.json gives it (changed or cut off since it was written)",
+                self.shown, entry.file
+            )));
+        }
+        Ok(content)
+    }
+
+    /// The chunk's content: changed in memory, read last, or read now.
+    fn content(&self, inner: &mut Inner, measurement: &str, start: i64) -> StoreResult<Arc<Content>> {
+        let key = (measurement.to_string(), start);
+        if let Some(c) = inner.dirty.get(&key) {
+            return Ok(c.clone());
+        }
+        if let Some((k, c)) = &inner.cached {
+            if *k == key {
+                return Ok(c.clone());
+            }
+        }
+        let entry = inner.manifest.measurement(measurement).and_then(|m| m.chunk(start)).cloned();
+        let content = Arc::new(match entry {
+            Some(e) => self.read_chunk(measurement, &e)?,
+            None => Content::new(),
+        });
+        inner.cached = Some((key, content.clone()));
+        Ok(content)
+    }
+
+    /// Starts of the chunks of `measurement` that overlap `w`, on disk or
+    /// only in memory.
+    fn chunks_in(&self, inner: &Inner, measurement: &str, w: Window) -> Vec<i64> {
+        let size = inner.manifest.chunk_ns;
+        let mut starts: BTreeSet<i64> = BTreeSet::new();
+        if let Some(m) = inner.manifest.measurement(measurement) {
+            starts.extend(m.chunks.iter().filter(|c| c.start < w.end && w.start < c.end).map(|c| c.start));
+        }
+        starts.extend(inner.dirty.keys().filter(|(m, s)| m == measurement && *s < w.end && w.start < s.saturating_add(size)).map(|(_, s)| *s));
+        starts.into_iter().collect()
+    }
+
+    /// Every sample of `m`'s fields in `w`, chunk by chunk.
+    fn each_sample(&self, m: &Measurement, w: Window, mut f: impl FnMut(&Series, i64, &str)) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for start in self.chunks_in(&inner, &m.name, w) {
+            let content = self.content(&mut inner, &m.name, start)?;
+            for (series, time, field) in content.keys() {
+                if w.contains(*time) && m.field_type(field).is_some() {
+                    f(series, *time, field);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the chunk holding instant `t` of `measurement`.
+    fn change(&self, inner: &mut Inner, measurement: &str, t: i64, edit: impl FnOnce(&mut Content)) -> StoreResult<()> {
+        let start = t.div_euclid(inner.manifest.chunk_ns) * inner.manifest.chunk_ns;
+        let key = (measurement.to_string(), start);
+        if !inner.dirty.contains_key(&key) {
+            let content = self.content(inner, measurement, start)?;
+            inner.dirty.insert(key.clone(), content);
+        }
+        if let Some(c) = inner.dirty.get_mut(&key) {
+            edit(Arc::make_mut(c));
+        }
+        Ok(())
+    }
+
+    /// Writes out every changed chunk under a new name, then the manifest,
+    /// then removes the files the manifest no longer lists.
+    fn persist(&self, inner: &mut Inner) -> StoreResult<()> {
+        if inner.dirty.is_empty() {
+            return Ok(());
+        }
+        let size = inner.manifest.chunk_ns;
+        let mut dirty: Vec<((String, i64), Arc<Content>)> = inner.dirty.drain().collect();
+        dirty.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut stale = Vec::new();
+        for ((measurement, start), content) in &dirty {
+            let text = chunk::encode(measurement, content).map_err(|e| StoreError::Invalid(format!("dump {}: {e}", self.shown)))?;
+            let fingerprint = chunk::fingerprint(&text);
+            let entry = inner.manifest.measurement_mut(measurement);
+            let old = entry.chunks.iter().position(|c| c.start == *start);
+            if old.is_some_and(|i| entry.chunks[i].blake3 == fingerprint) {
+                continue;
+            }
+            if let Some(i) = old {
+                stale.push(entry.chunks.remove(i).file);
+            }
+            if content.is_empty() {
+                continue;
+            }
+            let file = chunk::file_name(measurement, *start, &fingerprint);
+            let path = self.root.join(&file);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| write_failed(&self.shown, &file, e))?;
+            }
+            let bytes = chunk::gzip(&text).map_err(|e| write_failed(&self.shown, &file, e))?;
+            write_atomically(&path, &bytes).map_err(|e| write_failed(&self.shown, &file, e))?;
+            let samples = content.len() as u64;
+            let chunk = ChunkEntry { start: *start, end: start.saturating_add(size), from: rfc3339(*start), file, points: chunk::points(content), samples, blake3: fingerprint };
+            let at = entry.chunks.partition_point(|c| c.start < *start);
+            entry.chunks.insert(at, chunk);
+        }
+        inner.manifest.measurements.retain(|m| !m.chunks.is_empty() || !m.fields.is_empty());
+        inner.manifest.write(&self.root).map_err(|e| write_failed(&self.shown, manifest::FILE, e))?;
+        for file in stale {
+            // Still listed under another start? Never: names hold the start.
+            let _ = std::fs::remove_file(self.root.join(&file));
+        }
+        if let Some(((measurement, start), content)) = dirty.pop() {
+            inner.cached = Some(((measurement, start), content));
+        }
+        Ok(())
+    }
+
+    fn persist_when_many(&self, inner: &mut Inner) -> StoreResult<()> {
+        if inner.dirty.len() > MAX_DIRTY_CHUNKS {
+            self.persist(inner)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_failed(shown: &str, what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Write { context: format!("{what} in dump {shown}"), reason: e.to_string(), retryable: false }
+}
+
+/// Writes a file whole or not at all: a temporary file beside it, synced,
+/// renamed over it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
+#[async_trait]
+impl SeriesStore for DirStore {
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+
+    fn capabilities(&self) -> SeriesCapabilities {
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: i64::MIN + 1, latest: i64::MAX - 1 }
+    }
+
+    async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
+        let inner = self.lock();
+        let mut out = Vec::new();
+        for m in &inner.manifest.measurements {
+            let fields = m.fields.iter().filter_map(|(f, t)| Some((f.clone(), manifest::field_type(t)?))).collect();
+            out.push(Measurement { name: m.name.clone(), fields });
+        }
+        Ok(out)
+    }
+
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+        let mut counts: HashMap<(Series, String, i64), u64> = HashMap::new();
+        self.each_sample(m, parent, |series, time, field| {
+            let start = match step {
+                Some(step) => (time.div_euclid(step) * step).max(parent.start),
+                None => parent.start,
+            };
+            *counts.entry((series.clone(), field.to_string(), start)).or_default() += 1;
+        })?;
+        Ok(counts.into_iter().map(|((series, field, start), count)| Count { series, field, start, count }).collect())
+    }
+
+    async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
+        let wanted: BTreeSet<&Series> = series.iter().collect();
+        let mut inner = self.lock();
+        let mut out = Vec::new();
+        for start in self.chunks_in(&inner, &m.name, window) {
+            let content = self.content(&mut inner, &m.name, start)?;
+            for ((s, time, field), value) in content.iter() {
+                if window.contains(*time) && m.field_type(field).is_some() && (wanted.is_empty() || wanted.contains(s)) {
+                    out.push(Sample { series: s.clone(), field: field.clone(), time: *time, value: value.clone() });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        let entry = inner.manifest.measurement_mut(&m.name);
+        for (field, kind) in &m.fields {
+            let had = entry.fields.entry(field.clone()).or_insert_with(|| kind.name().to_string());
+            if had != kind.name() {
+                return Err(StoreError::Invalid(format!(
+                    "field {field} of measurement {} is {had} in dump {} and {} in the samples written",
+                    m.name,
+                    self.shown,
+                    kind.name()
+                )));
+            }
+        }
+        for s in samples {
+            if FieldType::of(&s.value).is_none() {
+                return Err(StoreError::Invalid(format!("{} field {} holds {}, which a dump cannot store", s.series, s.field, s.value.display())));
+            }
+            self.change(&mut inner, &m.name, s.time, |c| {
+                c.insert((s.series.clone(), s.time, s.field.clone()), s.value.clone());
+            })?;
+        }
+        self.persist_when_many(&mut inner)
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        let mut inner = self.lock();
+        self.persist(&mut inner)
+    }
+
+    async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
+        let mut inner = self.lock();
+        for (series, window) in points {
+            for start in self.chunks_in(&inner, &m.name, *window) {
+                self.change(&mut inner, &m.name, start, |c| c.retain(|(s, t, _), _| !(s == series && window.contains(*t))))?;
+            }
+        }
+        self.persist_when_many(&mut inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::Value;
+
+    fn sample(host: &str, time: i64, v: f64) -> Sample {
+        Sample { series: Series::new("cpu", [("host".to_string(), host.to_string())]), field: "v".into(), time, value: Value::Float(v) }
+    }
+
+    #[tokio::test]
+    async fn writes_deletes_and_reads_back_across_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("dump");
+        let m = Measurement { name: "cpu".into(), fields: vec![("v".into(), FieldType::Float)] };
+        const H: i64 = 3_600_000_000_000;
+        let store = DirStore::open(&root, "dir://dump", Access::Write, Some(H)).unwrap();
+        store.write(&m, &[sample("a", 0, 1.0), sample("a", H - 1, 2.0), sample("a", H, 3.0), sample("b", 5 * H, 4.0), sample("b", -1, 5.0)]).await.unwrap();
+        store.flush().await.unwrap();
+        let again = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
+        let all = Window::new(-10 * H, 10 * H);
+        assert_eq!(again.samples(&m, all, &[]).await.unwrap().len(), 5);
+        let mut counts = again.counts(&m, Window::new(0, 2 * H), Some(H)).await.unwrap();
+        counts.sort_by_key(|c| (c.start, c.count));
+        assert_eq!(counts.iter().map(|c| (c.start, c.count)).collect::<Vec<_>>(), [(0, 2), (H, 1)]);
+        // Upsert and delete; chunk files replaced, the old ones removed.
+        again.write(&m, &[sample("a", 0, 9.0)]).await.unwrap();
+        again.delete(&m, &[(sample("b", 0, 0.0).series, Window::new(5 * H, 5 * H + 1))]).await.unwrap();
+        again.flush().await.unwrap();
+        let third = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
+        let got = third.samples(&m, all, &[]).await.unwrap();
+        assert_eq!(got.len(), 4);
+        assert!(got.contains(&sample("a", 0, 9.0)));
+        let files: usize = walk(&root);
+        assert_eq!(files, 3 + 1, "three chunks and the manifest, no stale file: {files}");
+    }
+
+    fn walk(p: &Path) -> usize {
+        std::fs::read_dir(p).unwrap().map(|e| e.unwrap().path()).map(|p| if p.is_dir() { walk(&p) } else { 1 }).sum()
+    }
+
+    #[test]
+    fn a_directory_that_is_not_a_dump_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        let e = DirStore::open(dir.path(), "dir://x", Access::Write, None).err().unwrap();
+        assert!(e.to_string().contains("no manifest.json"), "{e}");
+        let e = DirStore::open(&dir.path().join("nope"), "dir://nope", Access::Read, None).err().unwrap();
+        assert!(matches!(e, StoreError::Missing(_)), "{e}");
+    }
+}

@@ -51,6 +51,12 @@ pub async fn fresh_influx(db: &str) {
     influx_query(db, &format!("CREATE DATABASE \"{db}\"")).await;
 }
 
+/// The databases InfluxDB has.
+pub async fn influx_databases() -> Vec<String> {
+    let r = influx_query("_internal", "SHOW DATABASES").await;
+    r["results"][0]["series"][0]["values"].as_array().map(|rows| rows.iter().map(|v| v[0].as_str().unwrap().to_string()).collect()).unwrap_or_default()
+}
+
 pub async fn drop_influx(db: &str) {
     influx_query(db, &format!("DROP DATABASE \"{db}\"")).await;
 }
@@ -176,4 +182,49 @@ pub async fn influx_as_vm(db: &str, measurement: &str) -> BTreeMap<(String, i64)
         }
     }
     out
+}
+
+// The test dataset of the time-series tests.
+
+pub const DAY: i64 = 86_400_000_000_000;
+pub const HOUR: i64 = 3_600_000_000_000;
+pub const MINUTE: i64 = 60_000_000_000;
+/// 2024-01-01T00:00:00Z
+pub const BASE: i64 = 1_704_067_200_000_000_000;
+
+/// Tag sets of the test measurement: two tags, one, none, and values that
+/// need escaping (space, comma, equals, unicode).
+pub const SERIES: [&str; 4] = [",host=a,dc=eu", ",host=b", "", r",host=z\ ü\,r\=1"];
+
+/// Two days of points every 7 minutes for every series (duplicate
+/// timestamps across series), plus points exactly on day, hour and minute
+/// boundaries, 1 ns before them, and at nanosecond offsets; fields of
+/// every type InfluxDB 1.x keeps.
+pub fn dataset(m: &str) -> String {
+    let mut times: Vec<i64> = (0..2 * 24 * 60 / 7).map(|i| BASE + i * 7 * MINUTE).collect();
+    for b in [BASE + DAY, BASE + 5 * HOUR, BASE + 5 * HOUR + 3 * MINUTE] {
+        times.extend([b, b - 1, b + 1]);
+    }
+    times.extend([BASE + 123_456_789, BASE + 123_456_790]);
+    times.sort();
+    times.dedup();
+    let mut out = String::new();
+    for (si, tags) in SERIES.iter().enumerate() {
+        for (i, t) in times.iter().enumerate() {
+            let big = 9_007_199_254_740_993i64 + i as i64; // above 2^53: exact only as an integer
+            out.push_str(&format!(
+                "{m}{tags} f={}.25,i={big}i,b={},s=\"q\\\"u ö {i}\" {t}\n",
+                i as i64 * 3 - 50 * si as i64,
+                i % 2 == 0
+            ));
+        }
+    }
+    out
+}
+
+pub fn point_count() -> i64 {
+    let per_series = (2 * 24 * 60 / 7) + 9 + 2;
+    // The day boundary BASE+DAY is also a multiple of 7 minutes? 1440*1/7
+    // is not whole, so every listed instant is distinct.
+    SERIES.len() as i64 * per_series
 }

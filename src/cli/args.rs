@@ -21,6 +21,7 @@ Endpoints:
   mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (MySQL or MariaDB)
   influxdb://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?rp=POLICY&token=TOKEN&tls=true]
   victoriametrics://HOST[:PORT][/PREFIX][?tls=true]
+  dir://PATH[?chunk=1d] (a dump directory of time series: gzipped line protocol + manifest.json)
 A password (or an InfluxDB token) may come from RANGESYNC_SOURCE_PASSWORD /
 RANGESYNC_TARGET_PASSWORD instead of the URL; it is never printed.";
 
@@ -41,6 +42,11 @@ Examples:
   Repair the last day of an InfluxDB mirror, comparing values too:
     rangesync sync influxdb://127.0.0.1:8086/metrics influxdb://mirror:8086/metrics \
       --start now-24h --verify exact --delete
+
+  Dump an InfluxDB database to a directory (a rerun rewrites only chunks that changed),
+  then restore it:
+    rangesync sync influxdb://127.0.0.1:8086/metrics dir:///backups/metrics --delete
+    rangesync sync dir:///backups/metrics influxdb://new:8086/metrics
 
 Exit codes: 0 in sync / success, 1 differences found (diff), 2 bad input,
 3 a store failed, 4 a safety limit stopped the run.";

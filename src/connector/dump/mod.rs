@@ -76,10 +76,31 @@ impl DirStore {
             m
         };
         let store = DirStore { root: root.to_path_buf(), shown: shown.to_string(), inner: Mutex::new(Inner { manifest, dirty: HashMap::new(), cached: None }) };
-        if access == Access::Read {
-            store.check_all()?;
+        match access {
+            Access::Read => store.check_all()?,
+            Access::Write => store.remove_leftovers(),
         }
         Ok(store)
+    }
+
+    /// Chunk files a killed run wrote but never listed (and temporary
+    /// files): the manifest is the truth, they are not part of the dump.
+    fn remove_leftovers(&self) {
+        let listed: BTreeSet<PathBuf> = {
+            let inner = self.lock();
+            inner.manifest.measurements.iter().flat_map(|m| m.chunks.iter().map(|c| self.root.join(&c.file))).collect()
+        };
+        let Ok(dirs) = std::fs::read_dir(&self.root) else { return };
+        for dir in dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
+            let Ok(files) = std::fs::read_dir(&dir) else { continue };
+            for file in files.flatten().map(|e| e.path()) {
+                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if (name.ends_with(".lp.gz") || name.ends_with(".tmp")) && !listed.contains(&file) {
+                    tracing::info!(file = %file.display(), "removing a chunk file no manifest lists (left by a stopped run)");
+                    let _ = std::fs::remove_file(&file);
+                }
+            }
+        }
     }
 
     /// Parses every chunk and compares its fingerprint with the manifest's.
@@ -370,6 +391,11 @@ mod tests {
         assert!(got.contains(&sample("a", 0, 9.0)));
         let files: usize = walk(&root);
         assert_eq!(files, 3 + 1, "three chunks and the manifest, no stale file: {files}");
+        // A file a killed run wrote and never listed goes at the next write.
+        std::fs::write(root.join("cpu/19700101T000000Z-000000000000.lp.gz"), "x").unwrap();
+        std::fs::write(root.join("cpu/keep.txt"), "x").unwrap();
+        DirStore::open(&root, "dir://dump", Access::Write, None).unwrap();
+        assert_eq!(walk(&root), 3 + 1 + 1);
     }
 
     fn walk(p: &Path) -> usize {

@@ -20,6 +20,8 @@ pub enum Endpoint {
     Influx(HttpUrl),
     /// `victoriametrics://HOST:PORT[/PREFIX][?tls=true]`
     Victoria(HttpUrl),
+    /// `opentsdb://HOST:PORT[/PREFIX][?tls=true]`
+    OpenTsdb(HttpUrl),
     /// `dir://PATH[?chunk=1d]`: a dump directory of time series.
     Dir(DirUrl),
 }
@@ -230,9 +232,6 @@ impl fmt::Debug for ServerUrl {
     }
 }
 
-/// Schemes of the contract that later connectors will serve.
-const PLANNED: &[&str] = &["opentsdb"];
-
 impl Endpoint {
     pub fn parse(url: &str) -> Result<Endpoint, String> {
         if url == "sqlite::memory:" {
@@ -259,10 +258,8 @@ impl Endpoint {
             }
             "influxdb" | "influx" => Ok(Endpoint::Influx(HttpUrl::parse(url, "influxdb", 8086, true)?)),
             "victoriametrics" | "vm" => Ok(Endpoint::Victoria(HttpUrl::parse(url, "victoriametrics", 8428, false)?)),
+            "opentsdb" => Ok(Endpoint::OpenTsdb(HttpUrl::parse(url, "opentsdb", 4242, false)?)),
             "dir" => Ok(Endpoint::Dir(DirUrl::parse(url, rest)?)),
-            s if PLANNED.contains(&s) => Err(format!(
-                "{s}:// endpoints are not supported by this version of rangesync yet; it reads and writes sqlite://, postgres://, mysql://, influxdb://, victoriametrics:// and dir://"
-            )),
             other => Err(format!(
                 "unknown scheme '{other}' in '{}': expected sqlite://, postgres://, mysql://, influxdb://, victoriametrics://, opentsdb:// or dir://",
                 redact(url)
@@ -272,7 +269,7 @@ impl Endpoint {
 
     /// Whether the endpoint holds time series (rather than tables).
     pub fn is_time_series(&self) -> bool {
-        matches!(self, Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::Dir(_))
+        matches!(self, Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::OpenTsdb(_) | Endpoint::Dir(_))
     }
 
     /// Applies a password from the environment to a server URL that has
@@ -281,7 +278,7 @@ impl Endpoint {
         if let Ok(pw) = std::env::var(var) {
             match &mut self {
                 Endpoint::Postgres(u) | Endpoint::Mysql(u) if !u.has_password() => u.set_password(&pw),
-                Endpoint::Influx(u) | Endpoint::Victoria(u) => u.set_secret(&pw),
+                Endpoint::Influx(u) | Endpoint::Victoria(u) | Endpoint::OpenTsdb(u) => u.set_secret(&pw),
                 _ => {}
             }
         }
@@ -300,7 +297,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Sqlite(Location::Memory) => f.write_str("sqlite::memory:"),
             Endpoint::Sqlite(Location::File(p)) => write!(f, "sqlite://{}", p.display()),
             Endpoint::Postgres(u) | Endpoint::Mysql(u) => f.write_str(&u.shown()),
-            Endpoint::Influx(u) | Endpoint::Victoria(u) => f.write_str(&u.shown()),
+            Endpoint::Influx(u) | Endpoint::Victoria(u) | Endpoint::OpenTsdb(u) => f.write_str(&u.shown()),
             Endpoint::Dir(d) => write!(f, "dir://{}", d.path.display()),
         }
     }
@@ -384,7 +381,7 @@ mod tests {
         assert!(Endpoint::parse("sqlite://").unwrap_err().contains("names no file"));
         assert!(Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("names no database"));
         assert!(!Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("pw@"));
-        assert!(Endpoint::parse("opentsdb://h:4242").unwrap_err().contains("not supported"));
+        assert_eq!(Endpoint::parse("opentsdb://h").unwrap().to_string(), "opentsdb://h:4242");
         assert!(Endpoint::parse("influxdb://h:8086").unwrap_err().contains("names no database"));
         assert!(Endpoint::parse("influxdb://h/db?bogus=1").unwrap_err().contains("unknown parameter 'bogus'"));
     }

@@ -7,7 +7,9 @@ pub mod http;
 pub mod dump;
 pub mod influxdb;
 pub mod line_protocol;
+pub mod metric_name;
 pub mod mysql;
+pub mod opentsdb;
 pub mod postgres;
 pub mod sqlite;
 pub mod sqlserver;
@@ -42,7 +44,7 @@ pub async fn open(endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>,
         }
         Endpoint::Postgres(url) => Ok(Box::new(postgres::PgStore::open(url.connect_url(), &url.shown()).await?)),
         Endpoint::Mysql(url) => Ok(Box::new(mysql::MyStore::open(url.connect_url(), &url.shown()).await?)),
-        Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::Dir(_) => {
+        Endpoint::Influx(_) | Endpoint::Victoria(_) | Endpoint::OpenTsdb(_) | Endpoint::Dir(_) => {
             Err(StoreError::Invalid(format!("{endpoint} holds time series, not tables")))
         }
     }
@@ -67,6 +69,11 @@ pub async fn open_series(endpoint: &Endpoint, access: Access, settings: &SeriesS
         }
         Endpoint::Victoria(url) => {
             let mut store = victoriametrics::VmStore::open(url, &settings.separator).await?;
+            store.max_body = settings.max_body;
+            Ok(Box::new(store))
+        }
+        Endpoint::OpenTsdb(url) => {
+            let mut store = opentsdb::TsdbStore::open(url, &settings.separator).await?;
             store.max_body = settings.max_body;
             Ok(Box::new(store))
         }

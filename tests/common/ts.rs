@@ -15,6 +15,11 @@ pub fn vm_http() -> String {
     std::env::var("RANGESYNC_VM_URL").unwrap_or_else(|_| "http://127.0.0.1:18428".into())
 }
 
+/// VictoriaMetrics' OpenTSDB HTTP listener (it takes `/api/put` only).
+pub fn opentsdb_put_url() -> String {
+    std::env::var("RANGESYNC_VM_OPENTSDB_URL").unwrap_or_else(|_| "opentsdb://127.0.0.1:14242".into())
+}
+
 fn authority(http: &str) -> String {
     http.trim_start_matches("http://").trim_end_matches('/').to_string()
 }
@@ -117,6 +122,17 @@ pub async fn vm_forget(regex: &str) {
         .await
         .unwrap_or_else(|e| panic!("VictoriaMetrics at {} must answer (scripts/services.sh starts it): {e}", vm_http()));
     assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+}
+
+/// A name no earlier run used: `prefix_` and the current time in base 36.
+pub fn unique_name(prefix: &str) -> String {
+    let mut n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() / 1000;
+    let mut digits = Vec::new();
+    while n > 0 {
+        digits.push(char::from_digit((n % 36) as u32, 36).unwrap());
+        n /= 36;
+    }
+    format!("{prefix}_{}", digits.iter().rev().collect::<String>())
 }
 
 pub async fn vm_flush() {

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use super::endpoint::HttpUrl;
 use super::http::{Http, Op};
+use super::metric_name::{self, split_metric};
 use crate::engine::error::StoreError;
 use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore};
 use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
@@ -70,11 +71,7 @@ impl VmStore {
 
     /// The metric holding one field of a measurement.
     fn metric(&self, m: &Measurement, field: &str) -> String {
-        if field.is_empty() {
-            m.name.clone()
-        } else {
-            format!("{}{}{field}", m.name, self.separator)
-        }
+        metric_name::metric(&m.name, field, &self.separator)
     }
 
     /// Metric name → field, for the fields asked.
@@ -140,22 +137,6 @@ impl VmStore {
         let metric = labels.remove("__name__").unwrap_or_default();
         let field = names.get(&metric).cloned().unwrap_or(metric);
         (Series::new(m.name.clone(), labels), field)
-    }
-}
-
-/// Measurement and field of a metric name: cut at the first separator
-/// whose left part `pick` matches (`--measurement '^disk_io$'` cuts
-/// `disk_io_reads` after `disk_io`), else at the first separator. A name
-/// without one is a measurement with the empty field (InfluxDB: `value`).
-pub fn split_metric(name: &str, separator: &str, pick: Option<&regex::Regex>) -> (String, String) {
-    let cuts: Vec<usize> = name.match_indices(separator).map(|(i, _)| i).filter(|&i| i > 0 && i + separator.len() < name.len()).collect();
-    let chosen = match pick {
-        Some(r) => cuts.iter().copied().find(|&i| r.is_match(&name[..i])).or(cuts.first().copied()),
-        None => cuts.first().copied(),
-    };
-    match chosen {
-        Some(i) => (name[..i].to_string(), name[i + separator.len()..].to_string()),
-        None => (name.to_string(), String::new()),
     }
 }
 
@@ -305,23 +286,5 @@ impl VmStore {
     async fn import(&self, body: String, m: &Measurement) -> StoreResult<()> {
         let request = Http::gzip(self.http.post("/api/v1/import"), body.as_bytes());
         self.http.send(request, Op::Write, &format!("samples of {}", m.name)).await.map(drop)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split_metric;
-
-    #[test]
-    fn metric_names_split_where_the_measurement_pattern_says() {
-        let s = |n: &str, p: Option<&str>| {
-            let r = p.map(|p| regex::Regex::new(p).unwrap());
-            split_metric(n, "_", r.as_ref())
-        };
-        assert_eq!(s("cpu_usage_idle", None), ("cpu".into(), "usage_idle".into()));
-        assert_eq!(s("disk_io_reads", Some("^disk_io$")), ("disk_io".into(), "reads".into()));
-        assert_eq!(s("up", None), ("up".into(), String::new()));
-        assert_eq!(s("_x", None), ("_x".into(), String::new()));
-        assert_eq!(s("a_b", Some("^zzz$")), ("a".into(), "b".into()));
     }
 }

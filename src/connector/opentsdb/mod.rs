@@ -1,0 +1,190 @@
+//! OpenTSDB 2.x through its HTTP API: metric names from `/api/suggest`,
+//! counts computed by OpenTSDB with a count downsampler (`1h-count-none`,
+//! `0all-count-none` for a whole window), samples from `/api/query` with
+//! `aggregator: none` (every series apart), writes through `/api/put`. As
+//! with VictoriaMetrics, InfluxDB measurement `cpu` with field `usage` is
+//! the metric `cpu_usage` (`--separator`), tags are tags.
+//!
+//! OpenTSDB keeps milliseconds and numbers only (integers above 2^53 lose
+//! precision as floats), needs at least one tag per series, takes only
+//! letters, digits, `-`, `_`, `.` and `/` in names, and deletes by query
+//! only: rangesync never deletes there.
+
+mod api;
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+
+use super::endpoint::HttpUrl;
+use super::http::{Http, Op};
+use super::metric_name::{self, split_metric};
+use crate::engine::error::StoreError;
+use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
+use crate::engine::store::StoreResult;
+use crate::engine::value::Value;
+
+const MS: i64 = 1_000_000;
+/// OpenTSDB takes no instant before the epoch, and a start of 0 as none.
+const EARLIEST: i64 = 1_000 * MS;
+/// 2100-01-01: far enough, and well inside OpenTSDB's 13-digit milliseconds.
+const LATEST: i64 = 4_102_444_800_000 * MS;
+/// Metric names asked of `/api/suggest` at most.
+const MAX_METRICS: usize = 1_000_000;
+
+pub struct TsdbStore {
+    http: Http,
+    pub separator: String,
+    /// Write bodies stay under this many bytes.
+    pub max_body: usize,
+}
+
+impl TsdbStore {
+    /// Connects and lists the metrics, so a wrong address fails before any
+    /// work.
+    pub async fn open(url: &HttpUrl, separator: &str) -> StoreResult<TsdbStore> {
+        let store = TsdbStore::new(url, separator)?;
+        store.metric_names().await?;
+        Ok(store)
+    }
+
+    /// Without a first request: for an endpoint that only takes writes
+    /// (VictoriaMetrics' OpenTSDB listener serves `/api/put` alone).
+    pub fn new(url: &HttpUrl, separator: &str) -> StoreResult<TsdbStore> {
+        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        Ok(TsdbStore { http, separator: separator.to_string(), max_body: 1 << 20 })
+    }
+
+    async fn metric_names(&self) -> StoreResult<Vec<String>> {
+        let max = MAX_METRICS.to_string();
+        let request = self.http.get("/api/suggest").query(&[("type", "metrics"), ("q", ""), ("max", max.as_str())]);
+        let body = self.http.text(request, Op::Read, "listing metrics").await?;
+        serde_json::from_str(&body).map_err(|e| self.http.failed(Op::Read, "listing metrics", format!("the answer is not OpenTSDB's JSON ({e})"), false))
+    }
+
+    /// Every series of one field's metric in `w`, counted in buckets of
+    /// `step` (whole when `None`) or raw.
+    async fn query(&self, m: &Measurement, field: &str, w: Window, downsample: Option<String>) -> StoreResult<Vec<api::Series>> {
+        let metric = metric_name::metric(&m.name, field, &self.separator);
+        let body = api::query(&metric, w.start.div_euclid(MS), (w.end - 1).div_euclid(MS), downsample);
+        let context = format!("querying {metric} in {w}");
+        tracing::debug!(%body, "opentsdb /api/query");
+        let request = self.http.post("/api/query").header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
+        match self.http.text(request, Op::Read, &context).await {
+            Ok(text) => api::answer(&text).map_err(|e| self.http.failed(Op::Read, &context, e, false)),
+            Err(StoreError::Read { reason, .. }) if api::is_unknown_metric(&reason) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn series(&self, m: &Measurement, tags: BTreeMap<String, String>) -> Series {
+        Series::new(m.name.clone(), tags)
+    }
+}
+
+#[async_trait]
+impl SeriesStore for TsdbStore {
+    fn describe(&self) -> String {
+        self.http.shown.clone()
+    }
+
+    fn capabilities(&self) -> SeriesCapabilities {
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: LATEST }
+    }
+
+    fn keeps(&self, t: FieldType) -> Option<FieldType> {
+        (t != FieldType::String).then_some(FieldType::Float)
+    }
+
+    async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
+        let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
+        for name in self.metric_names().await? {
+            let (measurement, field) = split_metric(&name, &self.separator, pick);
+            out.entry(measurement).or_default().push((field, FieldType::Float));
+        }
+        Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
+    }
+
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+        let mut out = Vec::new();
+        if parent.is_empty() {
+            return Ok(out);
+        }
+        for (field, _) in &m.fields {
+            for s in self.query(m, field, parent, Some(api::count_downsample(step))).await? {
+                let series = self.series(m, s.tags);
+                for (t, count) in s.points {
+                    let start = match step {
+                        Some(step) => ((t * MS).div_euclid(step) * step).max(parent.start),
+                        None => parent.start,
+                    };
+                    if count > 0.0 {
+                        out.push(Count { series: series.clone(), field: field.clone(), start, count: count as u64 });
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn samples(&self, m: &Measurement, window: Window, _series: &[Series]) -> StoreResult<Vec<Sample>> {
+        // Every series of the window: the caller keeps those it asked for.
+        let mut out = Vec::new();
+        for (field, _) in &m.fields {
+            for s in self.query(m, field, window, None).await? {
+                let series = self.series(m, s.tags);
+                for (t, v) in s.points {
+                    out.push(Sample { series: series.clone(), field: field.clone(), time: t * MS, value: Value::Float(v) });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        let metrics: HashMap<&str, String> = m.fields.iter().map(|(f, _)| (f.as_str(), metric_name::metric(&m.name, f, &self.separator))).collect();
+        let mut body: Vec<String> = Vec::new();
+        let mut size = 0;
+        for s in samples {
+            let metric = metrics.get(s.field.as_str()).cloned().unwrap_or_else(|| metric_name::metric(&m.name, &s.field, &self.separator));
+            let value = match convert(&s.value, FieldType::Float) {
+                Value::Float(f) if f.is_finite() => f,
+                other => return Err(StoreError::Invalid(format!("{} field {} holds {}, which OpenTSDB cannot store", s.series, s.field, other.display()))),
+            };
+            if s.series.tags.is_empty() {
+                return Err(StoreError::Invalid(format!("{} has no tag, and OpenTSDB needs at least one per series ({})", s.series, self.http.shown)));
+            }
+            if let Some(bad) = std::iter::once(metric.as_str()).chain(s.series.tags.iter().flat_map(|(k, v)| [k.as_str(), v.as_str()])).find(|x| !api::allowed(x)) {
+                return Err(StoreError::Invalid(format!(
+                    "'{bad}' in {} holds characters OpenTSDB refuses (it takes letters, digits, -, _, . and /)",
+                    s.series
+                )));
+            }
+            let put = api::Put { metric: &metric, timestamp: s.time.div_euclid(MS), value, tags: s.series.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect() };
+            let json = serde_json::to_string(&put).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            if !body.is_empty() && size + json.len() + 2 > self.max_body {
+                self.put(std::mem::take(&mut body), m).await?;
+                size = 0;
+            }
+            size += json.len() + 1;
+            body.push(json);
+        }
+        if !body.is_empty() {
+            self.put(body, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
+        Err(StoreError::Invalid(format!("{} deletes by query only; rangesync does not delete there", self.http.shown)))
+    }
+}
+
+impl TsdbStore {
+    async fn put(&self, points: Vec<String>, m: &Measurement) -> StoreResult<()> {
+        let body = format!("[{}]", points.join(","));
+        let request = self.http.post("/api/put").header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
+        self.http.send(request, Op::Write, &format!("data points of {}", m.name)).await.map(drop)
+    }
+}

@@ -21,6 +21,7 @@ Endpoints:
   mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (MySQL or MariaDB)
   influxdb://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE[?rp=POLICY&token=TOKEN&tls=true]
   victoriametrics://HOST[:PORT][/PREFIX][?tls=true]
+  opentsdb://HOST[:PORT][/PREFIX][?tls=true]
   dir://PATH[?chunk=1d] (a dump directory of time series: gzipped line protocol + manifest.json)
 A password (or an InfluxDB token) may come from RANGESYNC_SOURCE_PASSWORD /
 RANGESYNC_TARGET_PASSWORD instead of the URL; it is never printed.";

@@ -80,6 +80,11 @@ EOF
 fi
 echo "InfluxDB $DB holds $POINTS points in $SERIES series, $(( (END - START) / 86400 )) days"
 
+# ONLY_REPAIR=1 skips the two full copies (to try repair settings quickly);
+# REPAIR_FLAGS adds flags to the repair's sync (e.g. "--zoom 1d,1h").
+if [ "${ONLY_REPAIR:-0}" = 1 ]; then
+  vmctl_s=1 vmctl_n=0 copy_s=1 copy_n=0
+else
 # 1. vmctl
 vm_forget
 t0=$(now)
@@ -95,6 +100,7 @@ $BIN copy "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" -
 t1=$(now)
 copy_s=$(secs "$t0" "$t1")
 copy_n=$(vm_count)
+fi
 
 # 3. repair of a copy lacking 1% of all points inside day 10
 vm_forget
@@ -130,7 +136,7 @@ urllib.request.urlopen(f"{vm}/internal/force_flush").read()
 EOF
 before_n=$(vm_count)
 t0=$(now)
-$BIN sync "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json >/tmp/rs_bench_repair.json
+$BIN sync "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json ${REPAIR_FLAGS:-} >/tmp/rs_bench_repair.json
 t1=$(now)
 repair_s=$(secs "$t0" "$t1")
 repair_n=$(vm_count)

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::diff::{batch_reads, points_estimate};
-use super::sample::{Precision, Series};
+use super::sample::{Precision, Sample, Series};
 use super::store::{Count, Measurement, SeriesStore};
 use super::window::Window;
 use crate::engine::apply::WriteGuard;
@@ -85,43 +85,63 @@ pub async fn copy(
 ) -> Result<Copied, EngineError> {
     let retry = options.retry;
     let mut copied = Copied { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
-    let src = counts_by_window(source, m, options.span, options.chunk, retry).await?;
-    let tgt = counts_by_window(target, m, options.span, options.chunk, retry).await?;
+    // Both stores count at once: one request in flight on each.
+    let (src, tgt) = tokio::try_join!(
+        counts_by_window(source, m, options.span, options.chunk, retry),
+        counts_by_window(target, m, options.span, options.chunk, retry)
+    )?;
     copied.report.source_rows = src.values().map(|c| points_estimate(c)).sum();
     copied.report.target_rows = tgt.values().map(|c| points_estimate(c)).sum();
-    let mut windows: Vec<(&i64, &Vec<Count>)> = src.iter().collect();
-    if options.newest_first {
-        windows.reverse();
-    }
-    progress.begin(&m.name, windows.len() as u64);
-    for (done, (&start, counts)) in windows.into_iter().enumerate() {
-        copied.windows += 1;
-        copied.report.ranges_compared += 1;
+    copied.windows = src.len() as u64;
+    copied.report.ranges_compared = src.len() as u64;
+    // The windows to copy, oldest first: neighbours are joined into reads
+    // of up to --max-rows samples (one request each, far cheaper for the
+    // source than one per window), then taken in the order asked.
+    let mut todo = Vec::new();
+    for (&start, counts) in &src {
         if same_counts(counts, tgt.get(&start)) {
             copied.skipped += 1;
-            progress.advance(done as u64 + 1, 0);
             continue;
         }
         let end = (start.div_euclid(options.chunk) + 1).saturating_mul(options.chunk).min(options.span.end);
-        let window = Window::new(start, end);
-        let rows = counts.iter().map(|c| c.count).sum();
         copied.report.missing += points_estimate(counts);
         if guard.dry_run {
             copied.report.remaining += points_estimate(counts);
         }
-        for read in batch_reads(vec![(window, BTreeSet::<Series>::new(), rows)], options.max_rows, precision) {
-            let part = read.window;
-            let samples = retry.run("reading source samples", || source.samples(m, part, &[])).await?;
-            let samples: Vec<_> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
-            let points: BTreeSet<(&Series, i64)> = samples.iter().map(|s| (&s.series, s.time)).collect();
-            let points = points.len() as u64;
-            copied.report.rows_fetched += points;
-            if guard.write_samples(target, m, &samples).await? > 0 {
-                copied.report.inserted += points;
-            }
+        todo.push((Window::new(start, end), BTreeSet::<Series>::new(), counts.iter().map(|c| c.count).sum()));
+    }
+    let mut reads = batch_reads(todo, options.max_rows, precision);
+    if options.newest_first {
+        reads.reverse();
+    }
+    progress.begin(&m.name, copied.windows);
+    progress.advance(copied.skipped, 0);
+    let mut done = copied.skipped;
+    // Each read overlaps the write of the read before it: one request in
+    // flight per store, both stores busy.
+    let mut writing: Vec<Sample> = Vec::new();
+    for read in reads {
+        let part = read.window;
+        let reading = async { retry.run("reading source samples", || source.samples(m, part, &[])).await.map_err(EngineError::from) };
+        let (samples, written) = tokio::try_join!(reading, guard.write_samples(target, m, &writing))?;
+        if written > 0 {
+            copied.report.inserted += points(&writing);
         }
-        progress.advance(done as u64 + 1, 0);
+        let samples: Vec<Sample> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
+        copied.report.rows_fetched += points(&samples);
+        writing = samples;
+        done = (done + read.windows()).min(copied.windows);
+        progress.advance(done, 0);
+    }
+    if guard.write_samples(target, m, &writing).await? > 0 {
+        copied.report.inserted += points(&writing);
     }
     progress.finish();
     Ok(copied)
+}
+
+/// Points (a series at one instant) among samples.
+fn points(samples: &[Sample]) -> u64 {
+    let points: BTreeSet<(&Series, i64)> = samples.iter().map(|s| (&s.series, s.time)).collect();
+    points.len() as u64
 }

@@ -72,15 +72,17 @@ pub async fn compare(
     let mut fetch: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
     let mut pending = Pending::new();
     let whole = BTreeMap::from([(options.span, (BTreeSet::new(), 0))]);
-    compare_counts(&src, &tgt, &whole, None, options, &mut findings.report, &mut pending, &mut fetch);
-    for &step in options.zoom.steps() {
+    let steps = options.zoom.steps();
+    let level = |step: Option<i64>, next_step: Option<i64>| Level { step, next_step, exact: options.exact };
+    compare_counts(&src, &tgt, &whole, level(None, steps.first().copied()), &mut findings.report, &mut pending, &mut fetch);
+    for (i, &step) in steps.iter().enumerate() {
         if pending.is_empty() {
             break;
         }
         let mut next = Pending::new();
         for group in coalesce(&pending, step) {
             let (src, tgt) = counts_of_both(source, target, m, group, Some(step), retry).await?;
-            compare_counts(&src, &tgt, &pending, Some(step), options, &mut findings.report, &mut next, &mut fetch);
+            compare_counts(&src, &tgt, &pending, level(Some(step), steps.get(i + 1).copied()), &mut findings.report, &mut next, &mut fetch);
         }
         pending = next;
     }
@@ -109,9 +111,11 @@ async fn counts_of_both(
     step: Option<i64>,
     retry: RetryPolicy,
 ) -> Result<(Vec<Count>, Vec<Count>), EngineError> {
-    let src = retry.run("counting source samples", || source.counts(m, window, step)).await?;
-    let tgt = retry.run("counting target samples", || target.counts(m, window, step)).await?;
-    Ok((src, tgt))
+    // Both stores count at once: one request in flight on each.
+    Ok(tokio::try_join!(
+        retry.run("counting source samples", || source.counts(m, window, step)),
+        retry.run("counting target samples", || target.counts(m, window, step))
+    )?)
 }
 
 /// Points, counted as the largest field count of each series: exact when
@@ -139,20 +143,51 @@ fn child_window(parents: &Pending, start: i64, step: Option<i64>) -> Option<(Win
     Some((Window::new(start, end), series))
 }
 
+/// One level of the narrowing: the step its windows are cut at, the step
+/// of the level below (none at the finest), and `--verify exact`.
+#[derive(Clone, Copy)]
+struct Level {
+    step: Option<i64>,
+    next_step: Option<i64>,
+    exact: bool,
+}
+
+/// A count row costs a store about as much as several points do (seen:
+/// InfluxDB's `GROUP BY time(1m), *` and VictoriaMetrics' `query_range`
+/// over a day of 100 series cost more than reading the day's points).
+const COUNT_ROW_COST: u64 = 3;
+
+/// Whether counting a differing window's children is cheaper than reading
+/// the window now. Counting costs a row per non-empty child and series,
+/// and pays only when few children will differ. How many children hold
+/// points is unknown, so the window is read at once only when it is known
+/// dense (a series holds at least as many samples as there are children)
+/// and either holds few samples per child, or differs by as many samples
+/// as it has children (most children would differ, and be read anyway).
+fn worth_descending(window: Window, next_step: i64, series: u64, rows: u64, differences: u64) -> bool {
+    let length = i128::from(window.end) - i128::from(window.start);
+    let step = i128::from(next_step.max(1));
+    let children = u64::try_from((length + step - 1) / step).unwrap_or(u64::MAX);
+    let per_series = rows / series.max(1);
+    let dense = per_series >= children;
+    !(dense && (per_series < COUNT_ROW_COST.saturating_mul(children) || differences / series.max(1) >= children))
+}
+
 /// Compares two stores' counts for the children of `parents`. Children
-/// whose counts differ for a series go to `next` (with that series);
-/// with `--verify exact`, children whose counts agree are read too.
-#[allow(clippy::too_many_arguments)]
+/// whose counts differ for a series go to `next` (with that series), or
+/// straight to `fetch` when counting their own children would cost more
+/// than reading them; with `--verify exact`, children whose counts agree
+/// are read too.
 fn compare_counts(
     src: &[Count],
     tgt: &[Count],
     parents: &Pending,
-    step: Option<i64>,
-    options: &SeriesOptions,
+    level: Level,
     report: &mut DatasetReport,
     next: &mut Pending,
     fetch: &mut Vec<(Window, BTreeSet<Series>, u64)>,
 ) {
+    let step = level.step;
     // (series, field, start) → (source count, target count)
     let mut both: HashMap<(&Series, &str, i64), (u64, u64)> = HashMap::new();
     for c in src {
@@ -161,8 +196,8 @@ fn compare_counts(
     for c in tgt {
         both.entry((&c.series, &c.field, c.start)).or_default().1 += c.count;
     }
-    // Per child window and series: differs?, largest count.
-    let mut children: BTreeMap<Window, BTreeMap<Series, (bool, u64)>> = BTreeMap::new();
+    // Per child window and series: differs?, largest count, samples apart.
+    let mut children: BTreeMap<Window, BTreeMap<Series, (bool, u64, u64)>> = BTreeMap::new();
     for ((series, _field, start), (s, t)) in both {
         let Some((window, wanted)) = child_window(parents, start, step) else { continue };
         if !wanted.is_empty() && !wanted.contains(series) {
@@ -172,15 +207,18 @@ fn compare_counts(
         let e = children.entry(window).or_default().entry(series.clone()).or_default();
         e.0 |= s != t;
         e.1 = e.1.max(s).max(t);
+        e.2 += s.abs_diff(t);
     }
     for (window, series) in children {
         let mut differing = BTreeSet::new();
         let mut differing_rows = 0;
+        let mut differences = 0;
         let mut equal = BTreeSet::new();
         let mut equal_rows = 0;
-        for (s, (differs, rows)) in series {
+        for (s, (differs, rows, apart)) in series {
             if differs {
                 differing_rows += rows;
+                differences += apart;
                 differing.insert(s);
             } else {
                 equal_rows += rows;
@@ -188,9 +226,16 @@ fn compare_counts(
             }
         }
         if !differing.is_empty() {
-            next.insert(window, (differing, differing_rows));
+            match level.next_step {
+                Some(next_step) if !worth_descending(window, next_step, differing.len() as u64, differing_rows, differences) => {
+                    fetch.push((window, differing, differing_rows));
+                }
+                _ => {
+                    next.insert(window, (differing, differing_rows));
+                }
+            }
         }
-        if options.exact && !equal.is_empty() {
+        if level.exact && !equal.is_empty() {
             fetch.push((window, equal, equal_rows));
         }
     }
@@ -231,6 +276,11 @@ impl Read {
             return Vec::new();
         }
         all.into_iter().cloned().collect()
+    }
+
+    /// How many windows (entries) the read serves.
+    pub fn windows(&self) -> u64 {
+        self.parts.len() as u64
     }
 
     /// Keeps the samples an entry asked for: stores may return more.
@@ -363,6 +413,25 @@ mod tests {
         assert_eq!(parts.last().unwrap().end, 3 * H);
         assert!(parts.windows(2).all(|p| p[0].end == p[1].start), "the parts tile the window");
         assert!(parts.iter().all(|p| p.start % 1_000_000 == 0), "cut at milliseconds");
+    }
+
+    #[test]
+    fn a_window_is_read_rather_than_zoomed_when_counting_would_cost_more() {
+        let hour = Window::new(0, H);
+        let minute = H / 60;
+        // 1,000 samples of a series in an hour, 3 apart: 60 minutes counted.
+        assert!(worth_descending(hour, minute, 1, 1_000, 3));
+        // 138 samples (one every 26 s): reading them costs less than 60
+        // count rows a side.
+        assert!(!worth_descending(hour, minute, 1, 138, 1));
+        // Apart by as many samples as there are minutes: most minutes
+        // would differ and be read anyway.
+        assert!(!worth_descending(hour, minute, 1, 1_000, 60));
+        // Sparse (fewer samples than minutes): how many minutes hold them
+        // is unknown, counting may pay.
+        assert!(worth_descending(hour, minute, 2, 80, 1));
+        // The whole default span cut in days: descends.
+        assert!(worth_descending(Window::new(i64::MIN / 2, i64::MAX / 2), 24 * H, 1, 1 << 20, 1));
     }
 
     #[test]

@@ -46,8 +46,8 @@ impl DirUrl {
             match pair.split_once('=') {
                 Some(("chunk", v)) => {
                     let ns = crate::engine::series::window::parse_duration(v).map_err(|e| format!("'{url}': chunk={v}: {e}"))?;
-                    if ns < 1_000_000_000 {
-                        return Err(format!("'{url}': chunk={v} is shorter than a second; dump chunks are a second or longer"));
+                    if !(1_000_000_000..=366 * 86_400_000_000_000).contains(&ns) {
+                        return Err(format!("'{url}': chunk={v} is not between a second and 366 days, the chunks a dump is cut in"));
                     }
                     chunk = Some(ns);
                 }
@@ -404,7 +404,7 @@ mod tests {
         assert_eq!(d.to_string(), "dir:///backups/tele graf");
         assert!(d.is_time_series());
         assert!(Endpoint::parse("dir://").unwrap_err().contains("names no directory"));
-        assert!(Endpoint::parse("dir://x?chunk=10ms").unwrap_err().contains("shorter than a second"));
+        assert!(Endpoint::parse("dir://x?chunk=10ms").unwrap_err().contains("not between a second and 366 days"));
         assert!(Endpoint::parse("dir://x?zip=1").unwrap_err().contains("unknown parameter 'zip=1'"));
         let vm = Endpoint::parse("victoriametrics://127.0.0.1:18428").unwrap();
         assert_eq!(vm.to_string(), "victoriametrics://127.0.0.1:18428");

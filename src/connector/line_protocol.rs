@@ -6,20 +6,37 @@ use std::fmt::Write;
 use crate::engine::series::{Sample, Series};
 use crate::engine::value::Value;
 
-/// Names (measurement, tag keys and values, field keys) escape only their
-/// special characters: InfluxDB 1.x keeps a backslash there as it is.
-fn escape(out: &mut String, text: &str, specials: &[char]) {
+/// Which line protocol is written. InfluxDB 1.x keeps a backslash in a
+/// name as it is (it escapes only the special characters that follow it),
+/// and a newline inside a quoted string raw; a dump file must read back
+/// exactly whatever it holds, so it also escapes backslashes, newlines and
+/// carriage returns (`\\`, `\n`, `\r`), everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Influx,
+    Dump,
+}
+
+/// Escapes a name (measurement, tag key or value, field key).
+fn escape(out: &mut String, text: &str, specials: &[char], dialect: Dialect) {
     for c in text.chars() {
-        if specials.contains(&c) {
-            out.push('\\');
+        match (dialect, c) {
+            (Dialect::Dump, '\\') => out.push_str("\\\\"),
+            (Dialect::Dump, '\n') => out.push_str("\\n"),
+            (Dialect::Dump, '\r') => out.push_str("\\r"),
+            _ => {
+                if specials.contains(&c) {
+                    out.push('\\');
+                }
+                out.push(c);
+            }
         }
-        out.push(c);
     }
 }
 
 /// Appends a field value; `None` when line protocol cannot carry it
 /// (NaN or an infinity: InfluxDB keeps finite floats only).
-fn field_value(out: &mut String, v: &Value) -> Option<()> {
+fn field_value(out: &mut String, v: &Value, dialect: Dialect) -> Option<()> {
     match v {
         Value::Float(f) if f.is_finite() => {
             // `{:?}` keeps a fraction or exponent (2.0, 1e21): read back as a float.
@@ -35,10 +52,15 @@ fn field_value(out: &mut String, v: &Value) -> Option<()> {
         Value::Text(s) => {
             out.push('"');
             for c in s.chars() {
-                if c == '"' || c == '\\' {
-                    out.push('\\');
+                match (dialect, c) {
+                    (Dialect::Dump, '\n') => out.push_str("\\n"),
+                    (Dialect::Dump, '\r') => out.push_str("\\r"),
+                    (_, '"' | '\\') => {
+                        out.push('\\');
+                        out.push(c);
+                    }
+                    _ => out.push(c),
                 }
-                out.push(c);
             }
             out.push('"');
         }
@@ -51,22 +73,22 @@ fn field_value(out: &mut String, v: &Value) -> Option<()> {
 /// samples, into bodies of about `max_bytes`. `field_name` maps the
 /// engine's field name to InfluxDB's. Errors name the first value that
 /// cannot be written.
-pub fn encode(samples: &[Sample], measurement: &str, field_name: impl Fn(&str) -> String, max_bytes: usize) -> Result<Vec<String>, String> {
+pub fn encode(samples: &[Sample], measurement: &str, field_name: impl Fn(&str) -> String, max_bytes: usize, dialect: Dialect) -> Result<Vec<String>, String> {
     let mut bodies = Vec::new();
     let mut body = String::new();
     let mut i = 0;
     while i < samples.len() {
         let first = &samples[i];
         let mut line = String::new();
-        escape(&mut line, measurement, &[',', ' ']);
+        escape(&mut line, measurement, &[',', ' '], dialect);
         for (k, v) in &first.series.tags {
             if v.is_empty() {
                 continue;
             }
             line.push(',');
-            escape(&mut line, k, &[',', '=', ' ']);
+            escape(&mut line, k, &[',', '=', ' '], dialect);
             line.push('=');
-            escape(&mut line, v, &[',', '=', ' ']);
+            escape(&mut line, v, &[',', '=', ' '], dialect);
         }
         line.push(' ');
         let mut j = i;
@@ -74,9 +96,9 @@ pub fn encode(samples: &[Sample], measurement: &str, field_name: impl Fn(&str) -
             if j > i {
                 line.push(',');
             }
-            escape(&mut line, &field_name(&samples[j].field), &[',', '=', ' ']);
+            escape(&mut line, &field_name(&samples[j].field), &[',', '=', ' '], dialect);
             line.push('=');
-            field_value(&mut line, &samples[j].value).ok_or_else(|| {
+            field_value(&mut line, &samples[j].value, dialect).ok_or_else(|| {
                 format!("{} field {} at {} holds {}, which line protocol cannot carry", first.series, samples[j].field, first.time, samples[j].value.display())
             })?;
             j += 1;
@@ -103,9 +125,11 @@ pub struct Point {
     pub fields: Vec<(String, Value)>,
 }
 
-/// Parses one line as [`encode`] writes it (and as InfluxDB reads it: `t`,
-/// `T`, `True`, `FALSE` for booleans, `i` and `u` suffixes for integers).
-/// Errors say what is wrong in a few words; the caller names the line.
+/// Parses one line as [`encode`] writes it in [`Dialect::Dump`] (values as
+/// InfluxDB reads them too: `t`, `T`, `True`, `FALSE` for booleans, `i`
+/// and `u` suffixes for integers). A tag with an empty value is no tag, as
+/// [`encode`] writes none. Errors say what is wrong in a few words; the
+/// caller names the line.
 pub fn parse(line: &str) -> Result<Point, String> {
     let mut cur = Cursor { rest: line };
     let measurement = cur.name(&[',', ' '])?;
@@ -119,7 +143,9 @@ pub fn parse(line: &str) -> Result<Point, String> {
             return Err(format!("tag '{key}' has no value (write key=value)"));
         }
         let value = cur.name(&[',', ' '])?;
-        tags.push((key, value));
+        if !value.is_empty() {
+            tags.push((key, value));
+        }
     }
     if !cur.eat(' ') {
         return Err("the line has no fields".into());
@@ -158,17 +184,25 @@ impl Cursor<'_> {
         }
     }
 
-    /// A name up to the first unescaped `stops`; a backslash escapes only a
-    /// special character (before anything else it is kept, as InfluxDB
-    /// 1.x keeps it).
+    /// A name up to the first unescaped `stops`. `\\`, `\n` and `\r`
+    /// are a backslash, a newline and a carriage return, a backslash before
+    /// a special character is that character; before anything else it is
+    /// kept.
     fn name(&mut self, stops: &[char]) -> Result<String, String> {
         let mut out = String::new();
         let mut chars = self.rest.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
             if c == '\\' {
                 if let Some(&(_, next)) = chars.peek() {
-                    if matches!(next, ',' | '=' | ' ') || stops.contains(&next) {
-                        out.push(next);
+                    let unescaped = match next {
+                        'n' => Some('\n'),
+                        'r' => Some('\r'),
+                        '\\' | ',' | '=' | ' ' => Some(next),
+                        _ if stops.contains(&next) => Some(next),
+                        _ => None,
+                    };
+                    if let Some(u) = unescaped {
+                        out.push(u);
                         chars.next();
                         continue;
                     }
@@ -193,6 +227,8 @@ impl Cursor<'_> {
                 match c {
                     '\\' => match chars.next() {
                         Some((_, e @ ('"' | '\\'))) => out.push(e),
+                        Some((_, 'n')) => out.push('\n'),
+                        Some((_, 'r')) => out.push('\r'),
                         Some((_, e)) => {
                             out.push('\\');
                             out.push(e);
@@ -239,9 +275,9 @@ mod tests {
             s("b", Value::Bool(true)),
             s("s", Value::Text("say \"hi\" \\ ok".into())),
         ];
-        let bodies = encode(&samples, "cpu load", |f| f.to_string(), 1 << 20).unwrap();
+        let bodies = encode(&samples, "cpu load", |f| f.to_string(), 1 << 20, Dialect::Influx).unwrap();
         assert_eq!(bodies, [r#"cpu\ load,host=a\,b\=c\ d f=2.0,i=-3i,b=true,s="say \"hi\" \\ ok" 5"#.to_string() + "\n"]);
-        let nan = encode(&[s("f", Value::Float(f64::NAN))], "cpu", |f| f.to_string(), 100).unwrap_err();
+        let nan = encode(&[s("f", Value::Float(f64::NAN))], "cpu", |f| f.to_string(), 100, Dialect::Influx).unwrap_err();
         assert!(nan.contains("cannot carry"), "{nan}");
     }
 
@@ -250,7 +286,7 @@ mod tests {
         let samples: Vec<Sample> = (0..100)
             .map(|t| Sample { series: Series::new("m", []), field: "v".into(), time: t, value: Value::Int(t) })
             .collect();
-        let bodies = encode(&samples, "m", |f| f.to_string(), 100).unwrap();
+        let bodies = encode(&samples, "m", |f| f.to_string(), 100, Dialect::Influx).unwrap();
         assert!(bodies.len() > 5);
         assert!(bodies.iter().all(|b| b.len() <= 100));
         assert_eq!(bodies.iter().map(|b| b.lines().count()).sum::<usize>(), 100);
@@ -258,18 +294,19 @@ mod tests {
 
     #[test]
     fn what_encode_writes_parse_reads_back() {
-        let series = Series::new("cpu load", [("host".to_string(), "a,b=c d".to_string()), ("dc".to_string(), "ü\\x".to_string())]);
+        let series = Series::new("cpu load\\", [("host".to_string(), "a,b=c d\\".to_string()), ("dc".to_string(), "ü\\x\nnew line\r".to_string())]);
         let s = |field: &str, value: Value| Sample { series: series.clone(), field: field.into(), time: -5, value };
         let samples = vec![
             s("b", Value::Bool(false)),
             s("f", Value::Float(-0.0)),
             s("g", Value::Float(1e21)),
             s("i", Value::Int(i64::MIN)),
-            s("s", Value::Text("say \"hi\" \\ ok, a=b".into())),
+            s("s", Value::Text("say \"hi\" \\ ok, a=b\nline two\\n".into())),
             s("u", Value::UInt(u64::MAX)),
             s("x y", Value::Text(String::new())),
         ];
-        let body = encode(&samples, "cpu load", |f| f.to_string(), 1 << 20).unwrap().concat();
+        let body = encode(&samples, "cpu load\\", |f| f.to_string(), 1 << 20, Dialect::Dump).unwrap().concat();
+        assert_eq!(body.lines().count(), 1, "newlines escaped: {body}");
         let p = parse(body.trim_end()).unwrap();
         assert_eq!(p.series, series);
         assert_eq!(p.time, -5);
@@ -291,5 +328,6 @@ mod tests {
         assert!(err("cpu v=nan 1").contains("not a value"));
         assert!(err(" v=1 1").contains("no measurement"));
         assert_eq!(parse("m,a=1 t=T,n=2u 7").unwrap().fields, vec![("t".into(), Value::Bool(true)), ("n".into(), Value::UInt(2))]);
+        assert_eq!(parse("m,a=,b=1 v=1 7").unwrap().series, Series::new("m", [("b".to_string(), "1".to_string())]), "an empty tag is no tag");
     }
 }

@@ -24,7 +24,7 @@ pub fn encode(measurement: &str, content: &Content) -> Result<String, String> {
         .iter()
         .map(|((series, time, field), value)| Sample { series: series.clone(), field: field.clone(), time: *time, value: value.clone() })
         .collect();
-    Ok(line_protocol::encode(&samples, measurement, |f| f.to_string(), usize::MAX)?.concat())
+    Ok(line_protocol::encode(&samples, measurement, |f| f.to_string(), usize::MAX, line_protocol::Dialect::Dump)?.concat())
 }
 
 /// Points (lines) of a chunk: a series at one instant.
@@ -45,7 +45,8 @@ pub fn points(content: &Content) -> u64 {
 pub fn decode(text: &str, file: &str, measurement: &str) -> Result<Content, String> {
     let mut content = Content::new();
     for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
+        // Nothing else: a measurement may begin with `#`.
+        if line.is_empty() {
             continue;
         }
         let at = || format!("{file} line {}", i + 1);

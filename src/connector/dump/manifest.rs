@@ -73,8 +73,8 @@ impl Manifest {
         if m.version != VERSION {
             return Err(format!("{shown} is a dump of format version {}; this rangesync reads version {VERSION}", m.version));
         }
-        if m.precision != "ns" || m.chunk_ns <= 0 {
-            return Err(format!("{shown} says precision '{}' and chunk {} ns; rangesync writes ns and a positive chunk", m.precision, m.chunk_ns));
+        if m.precision != "ns" || !(1..=super::MAX_CHUNK).contains(&m.chunk_ns) {
+            return Err(format!("{shown} says precision '{}' and chunk {} ns; rangesync writes ns and a chunk of at most 366 days", m.precision, m.chunk_ns));
         }
         for entry in &m.measurements {
             for (field, kind) in &entry.fields {

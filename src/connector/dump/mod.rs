@@ -29,11 +29,20 @@ use crate::engine::series::store::{Count, Measurement, SeriesCapabilities, Serie
 use crate::engine::series::window::rfc3339;
 use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
 use crate::engine::store::StoreResult;
+use crate::engine::value::Value;
 
 /// A day: chunks of a new dump, unless the URL says `?chunk=`.
 pub const DEFAULT_CHUNK: i64 = 86_400_000_000_000;
-/// Chunks changed in memory before they are written out.
+/// Chunks changed in memory at most; the next one writes them out first.
 const MAX_DIRTY_CHUNKS: usize = 4;
+/// The writers' lock file, in the dump's root.
+const LOCK: &str = ".lock";
+/// The instants a dump holds: chunk arithmetic stays inside i64 with
+/// chunks of up to a year (1685 to 2255).
+const EARLIEST: i64 = -9_000_000_000_000_000_000;
+const LATEST: i64 = 9_000_000_000_000_000_000;
+/// The longest chunk a dump is cut in.
+pub const MAX_CHUNK: i64 = 366 * DEFAULT_CHUNK;
 
 pub struct DirStore {
     root: PathBuf,
@@ -43,6 +52,11 @@ pub struct DirStore {
 
 struct Inner {
     manifest: Manifest,
+    /// The manifest as this run read it: another run's commit since then
+    /// is found before anything is written.
+    read_at_open: Manifest,
+    /// `.lock`, held from the first change on: one writer per dump.
+    lock: Option<std::fs::File>,
     /// Chunks changed and not written yet.
     dirty: HashMap<(String, i64), Arc<Content>>,
     /// The chunk read last (reads go through windows in time order).
@@ -64,7 +78,9 @@ impl DirStore {
             let what = if root.is_dir() { "holds no manifest.json: it is not a rangesync dump" } else { "does not exist" };
             return Err(StoreError::Missing(format!("dump directory {shown} {what}")));
         } else {
-            let not_empty = std::fs::read_dir(root).map(|mut d| d.next().is_some()).unwrap_or(false);
+            // A lock or a manifest a stopped run did not finish are ours.
+            let ours = |name: &std::ffi::OsStr| name == LOCK || name == "manifest.tmp";
+            let not_empty = std::fs::read_dir(root).map(|d| d.flatten().any(|e| !ours(&e.file_name()))).unwrap_or(false);
             if not_empty {
                 return Err(StoreError::Invalid(format!(
                     "{shown} is a directory with files but no manifest.json; rangesync makes a dump only in a new or empty directory"
@@ -75,21 +91,44 @@ impl DirStore {
             m.write(root).map_err(|e| write_failed(shown, "writing manifest.json", e))?;
             m
         };
-        let store = DirStore { root: root.to_path_buf(), shown: shown.to_string(), inner: Mutex::new(Inner { manifest, dirty: HashMap::new(), cached: None }) };
-        match access {
-            Access::Read => store.check_all()?,
-            Access::Write => store.remove_leftovers(),
+        let inner = Inner { read_at_open: manifest.clone(), manifest, lock: None, dirty: HashMap::new(), cached: None };
+        let store = DirStore { root: root.to_path_buf(), shown: shown.to_string(), inner: Mutex::new(inner) };
+        if access == Access::Read {
+            store.check_all()?;
         }
         Ok(store)
     }
 
+    /// Before the first change: takes `.lock` (a second writer is refused,
+    /// not interleaved), checks no other run committed since this one read
+    /// the manifest, and removes what a stopped run left unlisted.
+    fn lock_for_writing(&self, inner: &mut Inner) -> StoreResult<()> {
+        if inner.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.root.join(LOCK);
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| write_failed(&self.shown, LOCK, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Invalid(format!("dump {} is being written by another rangesync run (it holds {LOCK}); run again when that one ends", self.shown)))
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(write_failed(&self.shown, LOCK, e)),
+        }
+        let on_disk = Manifest::read(&self.root.join(manifest::FILE)).map_err(StoreError::Invalid)?;
+        if on_disk != inner.read_at_open {
+            return Err(StoreError::Invalid(format!("dump {} was changed by another run while this one read it; run again", self.shown)));
+        }
+        inner.lock = Some(file);
+        self.remove_leftovers(inner);
+        Ok(())
+    }
+
     /// Chunk files a killed run wrote but never listed (and temporary
     /// files): the manifest is the truth, they are not part of the dump.
-    fn remove_leftovers(&self) {
-        let listed: BTreeSet<PathBuf> = {
-            let inner = self.lock();
-            inner.manifest.measurements.iter().flat_map(|m| m.chunks.iter().map(|c| self.root.join(&c.file))).collect()
-        };
+    fn remove_leftovers(&self, inner: &Inner) {
+        let listed: BTreeSet<PathBuf> = inner.manifest.measurements.iter().flat_map(|m| m.chunks.iter().map(|c| self.root.join(&c.file))).collect();
+        let _ = std::fs::remove_file(self.root.join(manifest::FILE).with_extension("tmp"));
         let Ok(dirs) = std::fs::read_dir(&self.root) else { return };
         for dir in dirs.flatten().map(|e| e.path()).filter(|p| p.is_dir()) {
             let Ok(files) = std::fs::read_dir(&dir) else { continue };
@@ -185,10 +224,23 @@ impl DirStore {
 
     /// Changes the chunk holding instant `t` of `measurement`.
     fn change(&self, inner: &mut Inner, measurement: &str, t: i64, edit: impl FnOnce(&mut Content)) -> StoreResult<()> {
+        if !(EARLIEST..LATEST).contains(&t) {
+            return Err(StoreError::Invalid(format!("{} is outside the instants a dump holds (1685 to 2255)", rfc3339(t))));
+        }
         let start = t.div_euclid(inner.manifest.chunk_ns) * inner.manifest.chunk_ns;
         let key = (measurement.to_string(), start);
         if !inner.dirty.contains_key(&key) {
-            let content = self.content(inner, measurement, start)?;
+            if inner.dirty.len() >= MAX_DIRTY_CHUNKS {
+                self.persist(inner)?;
+            }
+            // Out of the cache, so the only copy is changed in place.
+            let content = match inner.cached.take() {
+                Some((k, c)) if k == key => c,
+                other => {
+                    inner.cached = other;
+                    self.content(inner, measurement, start)?
+                }
+            };
             inner.dirty.insert(key.clone(), content);
         }
         if let Some(c) = inner.dirty.get_mut(&key) {
@@ -245,12 +297,6 @@ impl DirStore {
         Ok(())
     }
 
-    fn persist_when_many(&self, inner: &mut Inner) -> StoreResult<()> {
-        if inner.dirty.len() > MAX_DIRTY_CHUNKS {
-            self.persist(inner)?;
-        }
-        Ok(())
-    }
 }
 
 fn write_failed(shown: &str, what: &str, e: std::io::Error) -> StoreError {
@@ -266,7 +312,13 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         std::io::Write::write_all(&mut f, bytes)?;
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path)
+    std::fs::rename(&tmp, path)?;
+    // The rename itself survives a power loss only once its directory is
+    // synced.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -276,7 +328,7 @@ impl SeriesStore for DirStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: i64::MIN + 1, latest: i64::MAX - 1 }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: EARLIEST, latest: LATEST }
     }
 
     async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
@@ -318,6 +370,10 @@ impl SeriesStore for DirStore {
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
         let mut inner = self.lock();
+        self.lock_for_writing(&mut inner)?;
+        if let Some(s) = samples.iter().find(|s| FieldType::of(&s.value).is_none() || matches!(s.value, Value::Float(f) if !f.is_finite())) {
+            return Err(StoreError::Invalid(format!("{} field {} holds {}, which a dump cannot store", s.series, s.field, s.value.display())));
+        }
         let entry = inner.manifest.measurement_mut(&m.name);
         for (field, kind) in &m.fields {
             let had = entry.fields.entry(field.clone()).or_insert_with(|| kind.name().to_string());
@@ -331,14 +387,11 @@ impl SeriesStore for DirStore {
             }
         }
         for s in samples {
-            if FieldType::of(&s.value).is_none() {
-                return Err(StoreError::Invalid(format!("{} field {} holds {}, which a dump cannot store", s.series, s.field, s.value.display())));
-            }
             self.change(&mut inner, &m.name, s.time, |c| {
                 c.insert((s.series.clone(), s.time, s.field.clone()), s.value.clone());
             })?;
         }
-        self.persist_when_many(&mut inner)
+        Ok(())
     }
 
     async fn flush(&self) -> StoreResult<()> {
@@ -348,19 +401,19 @@ impl SeriesStore for DirStore {
 
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
         let mut inner = self.lock();
+        self.lock_for_writing(&mut inner)?;
         for (series, window) in points {
             for start in self.chunks_in(&inner, &m.name, *window) {
                 self.change(&mut inner, &m.name, start, |c| c.retain(|(s, t, _), _| !(s == series && window.contains(*t))))?;
             }
         }
-        self.persist_when_many(&mut inner)
+        Ok(())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::value::Value;
 
     fn sample(host: &str, time: i64, v: f64) -> Sample {
         Sample { series: Series::new("cpu", [("host".to_string(), host.to_string())]), field: "v".into(), time, value: Value::Float(v) }
@@ -375,6 +428,7 @@ mod tests {
         let store = DirStore::open(&root, "dir://dump", Access::Write, Some(H)).unwrap();
         store.write(&m, &[sample("a", 0, 1.0), sample("a", H - 1, 2.0), sample("a", H, 3.0), sample("b", 5 * H, 4.0), sample("b", -1, 5.0)]).await.unwrap();
         store.flush().await.unwrap();
+        drop(store);
         let again = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
         let all = Window::new(-10 * H, 10 * H);
         assert_eq!(again.samples(&m, all, &[]).await.unwrap().len(), 5);
@@ -385,17 +439,29 @@ mod tests {
         again.write(&m, &[sample("a", 0, 9.0)]).await.unwrap();
         again.delete(&m, &[(sample("b", 0, 0.0).series, Window::new(5 * H, 5 * H + 1))]).await.unwrap();
         again.flush().await.unwrap();
+        drop(again);
         let third = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
         let got = third.samples(&m, all, &[]).await.unwrap();
         assert_eq!(got.len(), 4);
         assert!(got.contains(&sample("a", 0, 9.0)));
         let files: usize = walk(&root);
-        assert_eq!(files, 3 + 1, "three chunks and the manifest, no stale file: {files}");
+        assert_eq!(files, 3 + 1 + 1, "three chunks, the manifest and the lock, no stale file: {files}");
         // A file a killed run wrote and never listed goes at the next write.
         std::fs::write(root.join("cpu/19700101T000000Z-000000000000.lp.gz"), "x").unwrap();
         std::fs::write(root.join("cpu/keep.txt"), "x").unwrap();
-        DirStore::open(&root, "dir://dump", Access::Write, None).unwrap();
-        assert_eq!(walk(&root), 3 + 1 + 1);
+        let fourth = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
+        // A second writer is refused while the first holds the lock.
+        let fifth = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
+        fourth.write(&m, &[sample("a", 0, 7.0)]).await.unwrap();
+        let refused = fifth.write(&m, &[sample("a", 0, 8.0)]).await.unwrap_err();
+        assert!(refused.to_string().contains("being written by another rangesync run"), "{refused}");
+        fourth.flush().await.unwrap();
+        drop(fourth);
+        assert_eq!(walk(&root), 3 + 1 + 1 + 1, "the unlisted chunk removed; keep.txt and .lock stay");
+        // The manifest changed since the fifth read it: refused too.
+        let late = fifth.write(&m, &[sample("a", 0, 8.0)]).await.unwrap_err();
+        assert!(late.to_string().contains("changed by another run"), "{late}");
+        assert!(fifth.write(&m, &[sample("a", 0, f64::NAN)]).await.is_err());
     }
 
     fn walk(p: &Path) -> usize {

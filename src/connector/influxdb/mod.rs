@@ -266,7 +266,7 @@ impl SeriesStore for InfluxStore {
     }
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
-        let bodies = crate::connector::line_protocol::encode(samples, &m.name, field_name, self.max_body).map_err(StoreError::Invalid)?;
+        let bodies = crate::connector::line_protocol::encode(samples, &m.name, field_name, self.max_body, crate::connector::line_protocol::Dialect::Influx).map_err(StoreError::Invalid)?;
         let mut params = vec![("db", self.database.as_str()), ("precision", "ns")];
         if let Some(rp) = &self.retention_policy {
             params.push(("rp", rp.as_str()));

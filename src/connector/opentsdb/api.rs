@@ -30,6 +30,22 @@ pub fn query(metric: &str, start_ms: i64, end_ms: i64, downsample: Option<String
     serde_json::json!({"start": start_ms, "end": end_ms, "msResolution": true, "queries": [q]})
 }
 
+/// `/api/query` over `[start_ms, end_ms]` of one metric, raw, for the
+/// given series only: one sub-query per series, its tags as exact
+/// (`literal_or`) filters. OpenTSDB also returns series holding more tags
+/// than a filter names; the caller keeps the ones it asked for.
+pub fn query_series(metric: &str, start_ms: i64, end_ms: i64, series: &[&[(String, String)]]) -> serde_json::Value {
+    let queries: Vec<serde_json::Value> = series
+        .iter()
+        .map(|tags| {
+            let filters: Vec<serde_json::Value> =
+                tags.iter().map(|(k, v)| serde_json::json!({"type": "literal_or", "tagk": k, "filter": v, "groupBy": false})).collect();
+            serde_json::json!({"metric": metric, "aggregator": "none", "filters": filters})
+        })
+        .collect();
+    serde_json::json!({"start": start_ms, "end": end_ms, "msResolution": true, "queries": queries})
+}
+
 #[derive(Deserialize)]
 struct RawSeries {
     #[serde(default)]

@@ -26,8 +26,10 @@ use crate::engine::store::StoreResult;
 use crate::engine::value::Value;
 
 const MS: i64 = 1_000_000;
-/// OpenTSDB takes no instant before the epoch, and a start of 0 as none.
-const EARLIEST: i64 = 1_000 * MS;
+/// OpenTSDB takes no instant before the epoch, and reads a timestamp of
+/// ten digits or fewer as seconds: milliseconds from 10^10 on
+/// (1970-04-26T17:46:40Z) are unambiguous.
+const EARLIEST: i64 = 10_000_000_000 * MS;
 /// 2100-01-01: far enough, and well inside OpenTSDB's 13-digit milliseconds.
 const LATEST: i64 = 4_102_444_800_000 * MS;
 /// Metric names asked of `/api/suggest` at most.
@@ -68,6 +70,10 @@ impl TsdbStore {
     async fn query(&self, m: &Measurement, field: &str, w: Window, downsample: Option<String>) -> StoreResult<Vec<api::Series>> {
         let metric = metric_name::metric(&m.name, field, &self.separator);
         let body = api::query(&metric, w.start.div_euclid(MS), (w.end - 1).div_euclid(MS), downsample);
+        self.send_query(&metric, w, body).await
+    }
+
+    async fn send_query(&self, metric: &str, w: Window, body: serde_json::Value) -> StoreResult<Vec<api::Series>> {
         let context = format!("querying {metric} in {w}");
         tracing::debug!(%body, "opentsdb /api/query");
         let request = self.http.post("/api/query").header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
@@ -128,11 +134,21 @@ impl SeriesStore for TsdbStore {
         Ok(out)
     }
 
-    async fn samples(&self, m: &Measurement, window: Window, _series: &[Series]) -> StoreResult<Vec<Sample>> {
-        // Every series of the window: the caller keeps those it asked for.
+    async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
         let mut out = Vec::new();
         for (field, _) in &m.fields {
-            for s in self.query(m, field, window, None).await? {
+            let answer = if series.is_empty() {
+                self.query(m, field, window, None).await?
+            } else {
+                // Only the series asked, so a read stays near the size the
+                // counts promised; a series two filters match comes once.
+                let metric = metric_name::metric(&m.name, field, &self.separator);
+                let tags: Vec<&[(String, String)]> = series.iter().map(|s| s.tags.as_slice()).collect();
+                let body = api::query_series(&metric, window.start.div_euclid(MS), (window.end - 1).div_euclid(MS), &tags);
+                let mut seen = std::collections::HashSet::new();
+                self.send_query(&metric, window, body).await?.into_iter().filter(|s| seen.insert(s.tags.clone())).collect()
+            };
+            for s in answer {
                 let series = self.series(m, s.tags);
                 for (t, v) in s.points {
                     out.push(Sample { series: series.clone(), field: field.clone(), time: t * MS, value: Value::Float(v) });

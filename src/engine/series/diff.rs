@@ -73,7 +73,7 @@ pub async fn compare(
     let mut pending = Pending::new();
     let whole = BTreeMap::from([(options.span, (BTreeSet::new(), 0))]);
     let steps = options.zoom.steps();
-    let level = |step: Option<i64>, next_step: Option<i64>| Level { step, next_step, exact: options.exact };
+    let level = |step: Option<i64>, next_step: Option<i64>| Level { step, next_step, exact: options.exact, max_rows: options.max_rows };
     compare_counts(&src, &tgt, &whole, level(None, steps.first().copied()), &mut findings.report, &mut pending, &mut fetch);
     for (i, &step) in steps.iter().enumerate() {
         if pending.is_empty() {
@@ -150,6 +150,7 @@ struct Level {
     step: Option<i64>,
     next_step: Option<i64>,
     exact: bool,
+    max_rows: u64,
 }
 
 /// A count row costs a store about as much as several points do (seen:
@@ -207,7 +208,8 @@ fn compare_counts(
         let e = children.entry(window).or_default().entry(series.clone()).or_default();
         e.0 |= s != t;
         e.1 = e.1.max(s).max(t);
-        e.2 += s.abs_diff(t);
+        // In points, as `rows` is: the field apart the most.
+        e.2 = e.2.max(s.abs_diff(t));
     }
     for (window, series) in children {
         let mut differing = BTreeSet::new();
@@ -226,8 +228,10 @@ fn compare_counts(
             }
         }
         if !differing.is_empty() {
+            // Never the whole span (level 0), never more than one read.
+            let small = level.step.is_some() && differing_rows <= level.max_rows;
             match level.next_step {
-                Some(next_step) if !worth_descending(window, next_step, differing.len() as u64, differing_rows, differences) => {
+                Some(next_step) if small && !worth_descending(window, next_step, differing.len() as u64, differing_rows, differences) => {
                     fetch.push((window, differing, differing_rows));
                 }
                 _ => {

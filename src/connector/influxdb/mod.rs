@@ -186,7 +186,7 @@ impl SeriesStore for InfluxStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME, counts_skip_empty: true }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

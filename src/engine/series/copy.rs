@@ -35,22 +35,39 @@ pub struct Copied {
     pub skipped: u64,
 }
 
-/// Counts per window of `step` over `span`; for steps under a day, the
-/// days holding data are found first, so an empty decade costs one
+/// Counts per window of `step` over `span`, only inside the days listed
+/// when `days` is given. Otherwise a store that counts empty windows for
+/// nothing counts the span at `step` at once (one scan of its data);
+/// another finds the days holding data first, so an empty decade costs one
 /// request rather than ninety thousand.
-async fn counts_by_window(store: &dyn SeriesStore, m: &Measurement, span: Window, step: i64, retry: RetryPolicy) -> Result<BTreeMap<i64, Vec<Count>>, EngineError> {
+async fn counts_by_window(
+    store: &dyn SeriesStore,
+    m: &Measurement,
+    span: Window,
+    step: i64,
+    days: Option<&BTreeSet<i64>>,
+    retry: RetryPolicy,
+) -> Result<BTreeMap<i64, Vec<Count>>, EngineError> {
     let coarse = step.max(DAY);
-    let first = retry.run("counting samples", || store.counts(m, span, Some(coarse))).await?;
     let mut out: BTreeMap<i64, Vec<Count>> = BTreeMap::new();
-    if coarse == step {
-        for c in first {
-            out.entry(c.start).or_default().push(c);
+    let found;
+    let days = match days {
+        Some(d) => d,
+        None if coarse == step || store.capabilities().counts_skip_empty => {
+            for c in retry.run("counting samples", || store.counts(m, span, Some(step))).await? {
+                out.entry(c.start).or_default().push(c);
+            }
+            return Ok(out);
         }
-        return Ok(out);
-    }
-    let days: BTreeSet<i64> = first.iter().map(|c| c.start).collect();
+        None => {
+            let first = retry.run("counting samples", || store.counts(m, span, Some(coarse))).await?;
+            found = first.iter().map(|c| c.start).collect::<BTreeSet<i64>>();
+            &found
+        }
+    };
     let mut groups: Vec<Window> = Vec::new();
-    for start in days {
+    for &start in days {
+        let start = start.max(span.start);
         let end = (start.div_euclid(coarse) + 1).saturating_mul(coarse).min(span.end);
         match groups.last_mut() {
             Some(g) if g.end == start && (end - g.start) / step <= 5_000 => g.end = end,
@@ -63,6 +80,11 @@ async fn counts_by_window(store: &dyn SeriesStore, m: &Measurement, span: Window
         }
     }
     Ok(out)
+}
+
+/// The days (cut from the epoch) holding the windows counted.
+fn days_of(counts: &BTreeMap<i64, Vec<Count>>) -> BTreeSet<i64> {
+    counts.keys().map(|start| start.div_euclid(DAY) * DAY).collect()
 }
 
 fn same_counts(a: &[Count], b: Option<&Vec<Count>>) -> bool {
@@ -85,11 +107,9 @@ pub async fn copy(
 ) -> Result<Copied, EngineError> {
     let retry = options.retry;
     let mut copied = Copied { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
-    // Both stores count at once: one request in flight on each.
-    let (src, tgt) = tokio::try_join!(
-        counts_by_window(source, m, options.span, options.chunk, retry),
-        counts_by_window(target, m, options.span, options.chunk, retry)
-    )?;
+    // The target counts only the days the source holds data in.
+    let src = counts_by_window(source, m, options.span, options.chunk, None, retry).await?;
+    let tgt = counts_by_window(target, m, options.span, options.chunk, Some(&days_of(&src)), retry).await?;
     copied.report.source_rows = src.values().map(|c| points_estimate(c)).sum();
     copied.report.target_rows = tgt.values().map(|c| points_estimate(c)).sum();
     copied.windows = src.len() as u64;

@@ -65,16 +65,21 @@ pub async fn compare(
     let mut findings = Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
     let retry = options.retry;
     progress.begin(&m.name, 1);
-    // Level 0: the whole span, one count per series and field.
-    let (src, tgt) = counts_of_both(source, target, m, options.span, None, retry).await?;
-    findings.report.source_rows = points_estimate(&src);
-    findings.report.target_rows = points_estimate(&tgt);
     let mut fetch: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
-    let mut pending = Pending::new();
     let whole = BTreeMap::from([(options.span, (BTreeSet::new(), 0))]);
     let steps = options.zoom.steps();
     let level = |step: Option<i64>, next_step: Option<i64>| Level { step, next_step, exact: options.exact, max_rows: options.max_rows };
-    compare_counts(&src, &tgt, &whole, level(None, steps.first().copied()), &mut findings.report, &mut pending, &mut fetch);
+    // The whole span is counted at the first zoom step at once (its totals
+    // are the sums): a span holding a difference is scanned once, not once
+    // for its total and again for its windows.
+    let mut pending = whole.clone();
+    if steps.is_empty() {
+        let (src, tgt) = counts_of_both(source, target, m, options.span, None, retry).await?;
+        findings.report.source_rows = points_estimate(&src);
+        findings.report.target_rows = points_estimate(&tgt);
+        pending = Pending::new();
+        compare_counts(&src, &tgt, &whole, level(None, None), &mut findings.report, &mut pending, &mut fetch);
+    }
     for (i, &step) in steps.iter().enumerate() {
         if pending.is_empty() {
             break;
@@ -82,6 +87,10 @@ pub async fn compare(
         let mut next = Pending::new();
         for group in coalesce(&pending, step) {
             let (src, tgt) = counts_of_both(source, target, m, group, Some(step), retry).await?;
+            if i == 0 {
+                findings.report.source_rows += points_by_window(&src);
+                findings.report.target_rows += points_by_window(&tgt);
+            }
             compare_counts(&src, &tgt, &pending, level(Some(step), steps.get(i + 1).copied()), &mut findings.report, &mut next, &mut fetch);
         }
         pending = next;
@@ -127,6 +136,15 @@ pub(super) fn points_estimate(counts: &[Count]) -> u64 {
         *e = (*e).max(c.count);
     }
     per_series.values().sum()
+}
+
+/// Points of counts of several windows: the estimate of each window, summed.
+fn points_by_window(counts: &[Count]) -> u64 {
+    let mut windows: BTreeMap<i64, Vec<Count>> = BTreeMap::new();
+    for c in counts {
+        windows.entry(c.start).or_default().push(c.clone());
+    }
+    windows.values().map(|w| points_estimate(w)).sum()
 }
 
 /// The window `start` names at this level: up to the next multiple of the

@@ -45,6 +45,10 @@ pub struct SeriesCapabilities {
     /// without `--start`/`--end` covers what both can.
     pub earliest: i64,
     pub latest: i64,
+    /// Counting a span costs in proportion to the windows holding samples,
+    /// not to all of them (InfluxDB's `fill(none)`, OpenTSDB's fill
+    /// policy none, a dump); VictoriaMetrics evaluates every step.
+    pub counts_skip_empty: bool,
 }
 
 #[async_trait]

@@ -107,7 +107,8 @@ pub async fn copy(
 ) -> Result<Copied, EngineError> {
     let retry = options.retry;
     let mut copied = Copied { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
-    // The target counts only the days the source holds data in.
+    // The target counts only the days the source holds data in (so
+    // target_rows counts the target's points in those days).
     let src = counts_by_window(source, m, options.span, options.chunk, None, retry).await?;
     let tgt = counts_by_window(target, m, options.span, options.chunk, Some(&days_of(&src)), retry).await?;
     copied.report.source_rows = src.values().map(|c| points_estimate(c)).sum();
@@ -150,7 +151,7 @@ pub async fn copy(
         let samples: Vec<Sample> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
         copied.report.rows_fetched += points(&samples);
         writing = samples;
-        done = (done + read.windows()).min(copied.windows);
+        done += read.windows();
         progress.advance(done, 0);
     }
     if guard.write_samples(target, m, &writing).await? > 0 {

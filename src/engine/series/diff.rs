@@ -284,6 +284,9 @@ pub(super) struct Read {
     pub window: Window,
     parts: Vec<(Window, BTreeSet<Series>)>,
     rows: u64,
+    /// Windows asked for that this read finishes (a window cut in parts is
+    /// finished by its last part).
+    finishes: u64,
 }
 
 impl Read {
@@ -300,9 +303,9 @@ impl Read {
         all.into_iter().cloned().collect()
     }
 
-    /// How many windows (entries) the read serves.
+    /// How many of the windows asked for this read finishes.
     pub fn windows(&self) -> u64 {
-        self.parts.len() as u64
+        self.finishes
     }
 
     /// Keeps the samples an entry asked for: stores may return more.
@@ -330,7 +333,8 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
             while start < window.end {
                 let end = if i128::from(window.end) - i128::from(start) < 2 * i128::from(width) { window.end } else { start + width };
                 let part = Window::new(start, end);
-                out.push(Read { window: part, parts: vec![(part, series.clone())], rows: max_rows });
+                let finishes = u64::from(end == window.end);
+                out.push(Read { window: part, parts: vec![(part, series.clone())], rows: max_rows, finishes });
                 start = end;
             }
             continue;
@@ -340,8 +344,9 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
                 last.window.end = window.end;
                 last.rows += rows;
                 last.parts.push((window, series));
+                last.finishes += 1;
             }
-            _ => out.push(Read { window, parts: vec![(window, series)], rows }),
+            _ => out.push(Read { window, parts: vec![(window, series)], rows, finishes: 1 }),
         }
     }
     out
@@ -424,6 +429,7 @@ mod tests {
         );
         assert_eq!(reads.len(), 1 + 10, "two joined, the big one in ten parts");
         assert_eq!(reads[0].window, Window::new(0, 2 * H));
+        assert_eq!(reads.iter().map(Read::windows).sum::<u64>(), 3, "each window finished once");
         assert_eq!(reads[0].filter(), vec![series("a"), series("b")]);
         let sample = |host: &str, time: i64| Sample { series: series(host), field: "v".into(), time, value: crate::engine::value::Value::Int(1) };
         // b in the first hour and a in the second belong to no entry of

@@ -284,3 +284,75 @@ async fn schema_creates_the_database_and_its_retention_policies() {
     drop_influx(src).await;
     drop_influx(tgt).await;
 }
+
+#[tokio::test]
+async fn databases_picked_by_regex_go_to_renamed_databases_or_apart_under_a_label() {
+    let (a, b, ca, cb) = ("rs_tsm_a", "rs_tsm_b", "rs_tsm_a_copy", "rs_tsm_b_copy");
+    for db in [a, b] {
+        fresh_influx(db).await;
+    }
+    for db in [ca, cb, "rs_tsm_one"] {
+        drop_influx(db).await;
+    }
+    vm_forget("rs_tsm_.*").await;
+    influx_write(a, &format!("rs_tsm_cpu,host=x v=1 {BASE}\nrs_tsm_cpu,host=x v=2 {}\n", BASE + MINUTE)).await;
+    influx_write(b, &format!("rs_tsm_cpu,host=x v=10 {BASE}\nrs_tsm_mem,host=y free=3i {}\n", BASE + HOUR)).await;
+    let server = influx_url("");
+    let pick = ["--database", "^rs_tsm_[ab]$"];
+
+    // InfluxDB to InfluxDB, each database into its renamed copy.
+    let mut args = vec!["sync", &server, &server, "--target-db", "{db}_copy", "--format", "json"];
+    args.extend(pick);
+    let s = rangesync(&args);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    let names: Vec<String> = s.json()["datasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["rs_tsm_a/rs_tsm_cpu", "rs_tsm_b/rs_tsm_cpu", "rs_tsm_b/rs_tsm_mem"]);
+    assert_eq!(influx_dump(a).await, influx_dump(ca).await);
+    assert_eq!(influx_dump(b).await, influx_dump(cb).await);
+    assert!(!influx_databases().await.contains(&"_internal_copy".to_string()), "_internal is never picked");
+
+    // Two databases into one: refused before anything is written.
+    let one = influx_url("rs_tsm_one");
+    let mut args = vec!["sync", &server, &one];
+    args.extend(pick);
+    assert_one_sentence(&rangesync(&args), 2, "would both be written into");
+    assert!(!influx_databases().await.contains(&"rs_tsm_one".to_string()));
+
+    // Into VictoriaMetrics: only apart under a label naming the database.
+    let vm = vm_url();
+    let mut args = vec!["sync", &server, &vm];
+    args.extend(pick);
+    assert_one_sentence(&rangesync(&args), 2, "--db-label");
+    args.extend(["--db-label", "db"]);
+    let s = rangesync(&args);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    let exported = vm_dump("rs_tsm_.*").await;
+    let keys: Vec<String> = exported.keys().map(|(k, t)| format!("{k} {t}")).collect();
+    assert_eq!(
+        keys,
+        [
+            format!(r#"rs_tsm_cpu_v{{"db": "rs_tsm_a", "host": "x"}} {}"#, BASE / 1_000_000),
+            format!(r#"rs_tsm_cpu_v{{"db": "rs_tsm_a", "host": "x"}} {}"#, (BASE + MINUTE) / 1_000_000),
+            format!(r#"rs_tsm_cpu_v{{"db": "rs_tsm_b", "host": "x"}} {}"#, BASE / 1_000_000),
+            format!(r#"rs_tsm_mem_free{{"db": "rs_tsm_b", "host": "y"}} {}"#, (BASE + HOUR) / 1_000_000),
+        ]
+    );
+    // One database compared alone sees only its own series: database b's
+    // rs_tsm_cpu series is not extra to database a.
+    let alone = rangesync(&["diff", &server, &vm, "--database", "^rs_tsm_a$", "--db-label", "db"]);
+    assert_eq!(alone.code, 0, "{}{}", alone.stdout, alone.stderr);
+    // Without the label, database a's comparison would see b's series.
+    let unlabeled = rangesync(&["diff", &influx_url(a), &vm, "--measurement", "^rs_tsm_cpu$", "--format", "json"]);
+    assert_eq!(unlabeled.code, 1, "{}", unlabeled.stderr);
+
+    // Bad input, one sentence each.
+    assert_one_sentence(&rangesync(&["diff", &server, &vm, "--database", "^nope$"]), 2, "--database '^nope$' matches no database");
+    assert_one_sentence(&rangesync(&["diff", &server, &vm]), 2, "names no database");
+    assert_one_sentence(&rangesync(&["diff", &influx_url(a), &vm, "--target-db", "x"]), 2, "--target-db and --target-rp name InfluxDB databases");
+    assert_one_sentence(&rangesync(&["diff", &vm, &influx_url(a), "--database", "x"]), 2, "pick InfluxDB databases");
+    assert_one_sentence(&rangesync(&["diff", &influx_url(a), &vm, "--db-label", "1db"]), 2, "is not a label name");
+    for db in [a, b, ca, cb] {
+        drop_influx(db).await;
+    }
+    vm_forget("rs_tsm_.*").await;
+}

@@ -138,6 +138,37 @@ pub struct SeriesArgs {
     #[arg(long, help_heading = "Time series", value_name = "POINTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..))]
     pub max_rows: u64,
 
+    /// InfluxDB SOURCE: every database of the server whose name
+    /// matches (not _internal), each compared on its own; the URL's
+    /// database may then be left out (influxdb://HOST:PORT).
+    #[arg(long, help_heading = "Time series", value_name = "REGEX")]
+    pub database: Option<String>,
+
+    /// InfluxDB SOURCE: every retention policy of each database whose
+    /// name matches, each compared on its own. Default: the URL's rp=, or
+    /// the database's default policy.
+    #[arg(long, help_heading = "Time series", value_name = "REGEX")]
+    pub rp: Option<String>,
+
+    /// InfluxDB TARGET: the database written, {db} standing for the
+    /// source's (--target-db '{db}_copy'). Default: the TARGET URL's
+    /// database, or with --database the source's name.
+    #[arg(long, help_heading = "Time series", value_name = "NAME")]
+    pub target_db: Option<String>,
+
+    /// InfluxDB TARGET: the retention policy written, {rp} standing
+    /// for the source's. Default: the TARGET URL's rp=, or with --rp the
+    /// source's name.
+    #[arg(long, help_heading = "Time series", value_name = "NAME")]
+    pub target_rp: Option<String>,
+
+    /// Give every series from an InfluxDB database this label naming
+    /// the database (as vmctl's db label), and see on TARGET only the
+    /// series holding it: needed to put several databases into one
+    /// VictoriaMetrics, OpenTSDB or dump.
+    #[arg(long, help_heading = "Time series", value_name = "LABEL")]
+    pub db_label: Option<String>,
+
     /// The largest write body, in bytes before compression,
     /// kept far below the server's limit so no write is refused as too large.
     #[arg(long, help_heading = "Time series", value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]

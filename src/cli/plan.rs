@@ -37,6 +37,22 @@ pub struct SeriesPlan {
     /// `copy`: the window copied at once, and which end goes first.
     pub chunk: i64,
     pub order: Order,
+    /// `--database`, `--rp`: InfluxDB source databases and policies picked.
+    pub databases: Option<regex::Regex>,
+    pub rps: Option<regex::Regex>,
+    /// `--target-db`, `--target-rp`: names on an InfluxDB target, `{db}`
+    /// and `{rp}` standing for the source's.
+    pub target_db: Option<String>,
+    pub target_rp: Option<String>,
+    /// `--db-label`: the label naming a series' source database.
+    pub db_label: Option<String>,
+}
+
+impl SeriesPlan {
+    /// Whether the run is more than the one pair of the two URLs.
+    pub fn maps_databases(&self) -> bool {
+        self.databases.is_some() || self.rps.is_some() || self.target_db.is_some() || self.target_rp.is_some() || self.db_label.is_some()
+    }
 }
 
 #[derive(Debug)]
@@ -109,7 +125,9 @@ impl Plan {
         let target = Endpoint::parse(&args.target)
             .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
             .with_password_from(TARGET_PASSWORD_VAR);
-        if !matches!(mode, Mode::Diff) && source == target {
+        // One InfluxDB server to itself is fine when --target-db renames.
+        let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some();
+        if !matches!(mode, Mode::Diff) && source == target && !renamed {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
         let mut tables = Vec::new();
@@ -140,6 +158,14 @@ impl Plan {
                 )))
             }
         };
+        if let Some(sp) = &series {
+            check_database_flags(sp, &source, &target)?;
+            if let (Mode::Sync { delete: true, .. }, Endpoint::Influx(_), true) = (mode, &target, sp.rps.is_some() || sp.target_rp.is_some()) {
+                return Err(EngineError::Usage(
+                    "--delete with --rp or --target-rp would delete from every retention policy of the target database (InfluxDB's DELETE knows no policy); drop one".into(),
+                ));
+            }
+        }
         let zoom = match (&series, &args.zoom) {
             (None, Some(z)) => z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?,
             _ => Zoom::default(),
@@ -176,12 +202,25 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
         return Err(EngineError::Usage("--table names SQL tables; pick time series with --measurement REGEX".into()));
     }
     let a = &args.series;
-    let measurement = match &a.measurement {
-        Some(r) => Some(
-            regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("--measurement '{r}' is not a regular expression: {}", first_line(&e.to_string()))))?,
-        ),
-        None => None,
+    let pattern = |flag: &str, v: &Option<String>| -> Result<Option<regex::Regex>, EngineError> {
+        v.as_deref()
+            .map(|r| regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("{flag} '{r}' is not a regular expression: {}", first_line(&e.to_string())))))
+            .transpose()
     };
+    let measurement = pattern("--measurement", &a.measurement)?;
+    let databases = pattern("--database", &a.database)?;
+    let rps = pattern("--rp", &a.rp)?;
+    if let Some(l) = &a.db_label {
+        let ok = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !ok || l == "__name__" {
+            return Err(EngineError::Usage(format!("--db-label '{l}' is not a label name (letters, digits and _, not starting with a digit)")));
+        }
+    }
+    for (flag, v) in [("--target-db", &a.target_db), ("--target-rp", &a.target_rp)] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err(EngineError::Usage(format!("{flag} needs a name")));
+        }
+    }
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let instant = |flag: &str, v: &Option<String>| -> Result<Option<i64>, EngineError> {
         v.as_deref().map(|s| parse_instant(s, now).map_err(|e| EngineError::Usage(format!("{flag}: {e}")))).transpose()
@@ -207,7 +246,38 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
         settings: SeriesSettings { separator: a.separator.clone(), max_body: a.max_body as usize },
         chunk: 3_600_000_000_000,
         order: Order::NewestFirst,
+        databases,
+        rps,
+        target_db: a.target_db.clone(),
+        target_rp: a.target_rp.clone(),
+        db_label: a.db_label.clone(),
     })
+}
+
+/// Database mapping flags need InfluxDB where they say so, and an
+/// InfluxDB URL without a database needs them.
+fn check_database_flags(sp: &SeriesPlan, source: &Endpoint, target: &Endpoint) -> Result<(), EngineError> {
+    let usage = |m: String| Err(EngineError::Usage(m));
+    match source {
+        Endpoint::Influx(u) if u.database.is_empty() && sp.databases.is_none() => {
+            return usage(format!("{source} names no database: add /DATABASE after the host, or pick databases with --database REGEX"))
+        }
+        Endpoint::Influx(_) => {}
+        _ if sp.databases.is_some() || sp.rps.is_some() || sp.db_label.is_some() => {
+            return usage(format!("--database, --rp and --db-label pick InfluxDB databases and policies; {source} has none"))
+        }
+        _ => {}
+    }
+    match target {
+        Endpoint::Influx(u) if u.database.is_empty() && sp.target_db.is_none() && sp.databases.is_none() => {
+            usage(format!("{target} names no database: add /DATABASE after the host, or name it with --target-db"))
+        }
+        Endpoint::Influx(_) => Ok(()),
+        _ if sp.target_db.is_some() || sp.target_rp.is_some() => {
+            usage(format!("--target-db and --target-rp name InfluxDB databases and policies; {target} has none (--db-label keeps databases apart there)"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Time-series flags given with SQL endpoints would be silently ignored:
@@ -218,6 +288,11 @@ fn series_flags_unused(a: &SeriesArgs, verify: Verify) -> Result<(), EngineError
         ("--start", a.start.is_some()),
         ("--end", a.end.is_some()),
         ("--verify exact", verify == Verify::Exact),
+        ("--database", a.database.is_some()),
+        ("--rp", a.rp.is_some()),
+        ("--target-db", a.target_db.is_some()),
+        ("--target-rp", a.target_rp.is_some()),
+        ("--db-label", a.db_label.is_some()),
     ];
     match given.iter().find(|(_, g)| *g) {
         Some((flag, _)) => Err(EngineError::Usage(format!("{flag} applies to time series; SQL tables are picked with --table and always compared exactly"))),

@@ -9,11 +9,12 @@ use crate::engine::apply::WriteGuard;
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::progress::Progress;
 use crate::connector::influxdb::{influxql, InfluxStore};
-use crate::engine::report::{Report, SchemaReport, TableAction};
+use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
 use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
 use crate::engine::series::window::{rfc3339, show_duration};
+use crate::engine::series::label::{Labeled, Role};
 use crate::engine::series::{Measurement, Precision, SeriesStore, Window};
 
 use super::args::Order;
@@ -21,8 +22,133 @@ use super::plan::{Mode, Plan, SeriesPlan};
 
 pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
-    let source = connector::open_series(&plan.source, Access::Read, &series.settings).await?;
-    let target = match connector::open_series(&plan.target, Access::Read, &series.settings).await {
+    let mut reports = Vec::new();
+    let mut notes = Vec::new();
+    let pairs = pairs(plan, series).await?;
+    let several = pairs.len() > 1 || series.maps_databases();
+    let mut picked_any = false;
+    for pair in &pairs {
+        picked_any |= compare_pair(plan, series, pair, several, progress, &mut reports, &mut notes).await?;
+    }
+    if !picked_any {
+        return Err(EngineError::Usage(match &series.measurement {
+            Some(r) => format!("--measurement '{}' matches no measurement of the databases picked in {}", r.as_str(), plan.source),
+            None => format!("the databases picked in {} hold no measurement", plan.source),
+        }));
+    }
+    Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, true, started))
+}
+
+/// One source and one target compared: the two URLs, or one database (and
+/// policy) of `--database`/`--rp` and where it goes.
+struct Pair {
+    source: Endpoint,
+    target: Endpoint,
+    /// `--db-label` and the source database it names.
+    label: Option<(String, String)>,
+    /// Before each measurement's name in the report: `db/` or `db/rp/`.
+    prefix: String,
+}
+
+/// The pairs a run compares. Two pairs never write into the same place:
+/// a `--delete` of one would remove the other's points.
+async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineError> {
+    let plain = || Pair { source: plan.source.clone(), target: plan.target.clone(), label: None, prefix: String::new() };
+    let Endpoint::Influx(src) = &plan.source else { return Ok(vec![plain()]) };
+    if !series.maps_databases() {
+        return Ok(vec![plain()]);
+    }
+    let databases = match &series.databases {
+        None => vec![src.database.clone()],
+        Some(r) => {
+            let all = InfluxStore::server(src)?.databases().await?;
+            let picked: Vec<String> = all.iter().filter(|d| *d != "_internal" && r.is_match(d)).cloned().collect();
+            if picked.is_empty() {
+                let has = if all.is_empty() { "it has none".to_string() } else { format!("it has: {}", all.join(", ")) };
+                return Err(EngineError::Usage(format!("--database '{}' matches no database of {} ({has})", r.as_str(), plan.source)));
+            }
+            picked
+        }
+    };
+    let mut out = Vec::new();
+    for db in databases {
+        let policies = match &series.rps {
+            None => vec![src.retention_policy.clone()],
+            Some(r) => {
+                let all = InfluxStore::server(&src.with_database(&db, None))?.retention_policies().await?;
+                all.into_iter().filter(|p| r.is_match(&p.name)).map(|p| Some(p.name)).collect()
+            }
+        };
+        for rp in policies {
+            let source = Endpoint::Influx(src.with_database(&db, rp.clone()));
+            let target = match &plan.target {
+                Endpoint::Influx(t) => {
+                    let name = match (&series.target_db, t.database.as_str()) {
+                        (Some(template), _) => template.replace("{db}", &db),
+                        (None, "") => db.clone(),
+                        (None, given) => given.to_string(),
+                    };
+                    let policy = match (&series.target_rp, &rp, &series.rps) {
+                        (Some(template), _, _) => Some(template.replace("{rp}", rp.as_deref().unwrap_or_default())),
+                        (None, Some(rp), Some(_)) => Some(rp.clone()),
+                        (None, _, _) => t.retention_policy.clone(),
+                    };
+                    Endpoint::Influx(t.with_database(&name, policy))
+                }
+                other => other.clone(),
+            };
+            let prefix = match (&series.rps, &rp) {
+                (Some(_), Some(rp)) => format!("{db}/{rp}/"),
+                _ if series.databases.is_some() => format!("{db}/"),
+                _ => String::new(),
+            };
+            let label = series.db_label.as_ref().map(|l| (l.clone(), db.clone()));
+            out.push(Pair { source, target, label, prefix });
+        }
+    }
+    if out.is_empty() {
+        return Err(EngineError::Usage(format!("--rp '{}' matches no retention policy of the databases picked in {}", series.rps.as_ref().map(|r| r.as_str()).unwrap_or_default(), plan.source)));
+    }
+    // Where each pair writes: an InfluxDB database and policy, or (else)
+    // the label value in the one target.
+    let mut seen: Vec<(String, &Pair)> = Vec::new();
+    for pair in &out {
+        if pair.source == pair.target && plan.mode != Mode::Diff {
+            return Err(EngineError::Usage(format!("{} would be written into itself; --target-db or --target-rp must rename it", pair.source)));
+        }
+        let place = match (&pair.target, &pair.label) {
+            (Endpoint::Influx(_), _) => pair.target.to_string(),
+            (_, Some((_, value))) => value.clone(),
+            (_, None) => String::new(),
+        };
+        if let Some((_, other)) = seen.iter().find(|(p, _)| *p == place) {
+            return Err(EngineError::Usage(format!(
+                "{} and {} would both be written into {}{}; keep them apart with {}",
+                other.source,
+                pair.source,
+                pair.target,
+                pair.label.as_ref().map(|(l, v)| format!(" as {l}={v}")).unwrap_or_default(),
+                if matches!(pair.target, Endpoint::Influx(_)) { "--target-db '{db}' (or --target-rp '{rp}')" } else { "--db-label db (one retention policy at a time)" }
+            )));
+        }
+        seen.push((place, pair));
+    }
+    Ok(out)
+}
+
+/// Compares (and repairs or copies) one pair; false when the source
+/// picked no measurement there.
+async fn compare_pair(
+    plan: &Plan,
+    series: &SeriesPlan,
+    pair: &Pair,
+    several: bool,
+    progress: &dyn Progress,
+    reports: &mut Vec<DatasetReport>,
+    notes: &mut Vec<String>,
+) -> Result<bool, EngineError> {
+    let opened_source = connector::open_series(&pair.source, Access::Read, &series.settings).await?;
+    let target = match connector::open_series(&pair.target, Access::Read, &series.settings).await {
         Ok(t) => Some(t),
         Err(StoreError::Missing(_)) if plan.writes() => None,
         Err(StoreError::Missing(e)) if plan.dry_run() => {
@@ -30,20 +156,30 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
         }
         Err(e) => return Err(e.into()),
     };
-    let picked = pick(source.as_ref(), series, &plan.source).await?;
-    let target = match target {
+    let picked = pick(opened_source.as_ref(), series, &pair.source, several).await?;
+    if picked.is_empty() {
+        return Ok(false);
+    }
+    let opened_target = match target {
         Some(t) => t,
-        None => connector::open_series(&plan.target, Access::Write, &series.settings).await?,
+        None => connector::open_series(&pair.target, Access::Write, &series.settings).await?,
     };
-    let mut notes = Vec::new();
+    let labeled = pair.label.as_ref().map(|(l, v)| {
+        (Labeled::new(opened_source.as_ref(), l, v, Role::Adding), Labeled::new(opened_target.as_ref(), l, v, Role::Selecting))
+    });
+    let (source, target): (&dyn SeriesStore, &dyn SeriesStore) = match &labeled {
+        Some((s, t)) => (s, t),
+        None => (opened_source.as_ref(), opened_target.as_ref()),
+    };
+    let target_url = &pair.target;
     let target_measurements = target.measurements(series.measurement.as_ref()).await?;
     let mut compared = Vec::new();
     for m in &picked {
         let existing = target_measurements.iter().find(|t| t.name == m.name);
-        compared.push(as_target_keeps(m, existing, target.as_ref(), plan, &mut notes)?);
+        compared.push(as_target_keeps(m, existing, target, target_url, &pair.source, notes)?);
     }
     let precision = source.capabilities().precision.coarser(target.capabilities().precision);
-    let span = span(series, source.as_ref(), target.as_ref(), precision, &mut notes)?;
+    let span = span(series, source, target, precision, notes)?;
     for &step in series.zoom.steps().iter().chain([series.chunk].iter()) {
         if step % precision.nanos() != 0 {
             return Err(EngineError::Usage(format!(
@@ -59,24 +195,23 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
         Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
         Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
     };
-    let mut reports = Vec::new();
     for m in compared.iter().filter(|m| !m.fields.is_empty()) {
         tracing::info!(measurement = %m.name, "comparing");
         if let Mode::Copy { .. } = plan.mode {
             let options = CopyOptions { span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry };
-            let copied = copy::copy(m, precision, source.as_ref(), target.as_ref(), &options, &guard, progress).await?;
+            let copied = copy::copy(m, precision, source, target, &options, &guard, progress).await?;
             if copied.skipped > 0 {
-                notes.push(format!("{}: {} of {} window(s) already complete in {} were skipped", m.name, copied.skipped, copied.windows, plan.target));
+                notes.push(format!("{}: {} of {} window(s) already complete in {} were skipped", m.name, copied.skipped, copied.windows, target_url));
             }
-            reports.push(copied.report);
+            reports.push(named(copied.report, &pair.prefix));
             continue;
         }
         let options = SeriesOptions { zoom: series.zoom.clone(), span, exact: series.exact, max_rows: series.max_rows, retry };
-        let found = diff::compare(m, precision, source.as_ref(), target.as_ref(), &options, &guard, progress).await?;
+        let found = diff::compare(m, precision, source, target, &options, &guard, progress).await?;
         if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
             notes.push(format!(
                 "{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
-                m.name, found.kept, plan.target
+                m.name, found.kept, target_url
             ));
         }
         if found.collapsed > 0 {
@@ -87,19 +222,24 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
                 precision.name()
             ));
         }
-        reports.push(found.report);
+        reports.push(named(found.report, &pair.prefix));
     }
     if plan.writes() {
         target.flush().await?;
     }
-    Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, true, started))
+    Ok(true)
+}
+
+fn named(mut report: DatasetReport, prefix: &str) -> DatasetReport {
+    report.name = format!("{prefix}{}", report.name);
+    report
 }
 
 /// The source's measurements `--measurement` picks; none is bad input.
-async fn pick(source: &dyn SeriesStore, series: &SeriesPlan, endpoint: &Endpoint) -> Result<Vec<Measurement>, EngineError> {
+async fn pick(source: &dyn SeriesStore, series: &SeriesPlan, endpoint: &Endpoint, several: bool) -> Result<Vec<Measurement>, EngineError> {
     let all = source.measurements(series.measurement.as_ref()).await?;
     let picked: Vec<Measurement> = all.iter().filter(|m| series.measurement.as_ref().is_none_or(|r| r.is_match(&m.name))).cloned().collect();
-    if picked.is_empty() {
+    if picked.is_empty() && !several {
         let names: Vec<&str> = all.iter().map(|m| m.name.as_str()).take(20).collect();
         let has = if names.is_empty() { "it has none".to_string() } else { format!("it has: {}", names.join(", ")) };
         return Err(EngineError::Usage(match &series.measurement {
@@ -113,11 +253,11 @@ async fn pick(source: &dyn SeriesStore, series: &SeriesPlan, endpoint: &Endpoint
 /// The fields compared, typed as the target keeps them. A field the
 /// target cannot hold is left out with a note; a field the two sides
 /// type differently is bad input (no sync could settle it).
-fn as_target_keeps(m: &Measurement, existing: Option<&Measurement>, target: &dyn SeriesStore, plan: &Plan, notes: &mut Vec<String>) -> Result<Measurement, EngineError> {
+fn as_target_keeps(m: &Measurement, existing: Option<&Measurement>, target: &dyn SeriesStore, target_url: &Endpoint, source_url: &Endpoint, notes: &mut Vec<String>) -> Result<Measurement, EngineError> {
     let mut fields = Vec::new();
     for (field, kind) in &m.fields {
         let Some(kept) = target.keeps(*kind) else {
-            notes.push(format!("{}: field {field} holds {} values, which {} cannot store; it was not compared", m.name, kind.name(), plan.target));
+            notes.push(format!("{}: field {field} holds {} values, which {} cannot store; it was not compared", m.name, kind.name(), target_url));
             continue;
         };
         if let Some(theirs) = existing.and_then(|e| e.field_type(field)) {
@@ -126,9 +266,9 @@ fn as_target_keeps(m: &Measurement, existing: Option<&Measurement>, target: &dyn
                     "field {field} of measurement {} is {} in {} and {} in {}; rangesync cannot make one the other",
                     m.name,
                     kind.name(),
-                    plan.source,
+                    source_url,
                     theirs.name(),
-                    plan.target
+                    target_url
                 )));
             }
         }

@@ -94,9 +94,8 @@ impl HttpUrl {
         }
         let path = full.path().trim_matches('/').to_string();
         let (database, prefix) = if needs_database { (path, String::new()) } else { (String::new(), path) };
-        if needs_database && database.is_empty() {
-            return Err(format!("'{}' names no database: add /DATABASE after the host", redact(raw)));
-        }
+        // An InfluxDB URL without a database names the server: the plan
+        // asks for --database (or says the database is missing).
         let host = full.host_str().unwrap_or_default();
         let port = full.port().unwrap_or(default_port);
         let http = if tls { "https" } else { "http" };
@@ -104,6 +103,11 @@ impl HttpUrl {
         let user = (!full.username().is_empty()).then(|| full.username().to_string());
         let password = full.password().map(str::to_string);
         Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token })
+    }
+
+    /// The same server, another database and retention policy.
+    pub fn with_database(&self, database: &str, retention_policy: Option<String>) -> HttpUrl {
+        HttpUrl { database: database.to_string(), retention_policy, ..self.clone() }
     }
 
     /// The Authorization header value: a token (`Token T`, InfluxDB 2.x and
@@ -382,7 +386,8 @@ mod tests {
         assert!(Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("names no database"));
         assert!(!Endpoint::parse("postgres://u:pw@h").unwrap_err().contains("pw@"));
         assert_eq!(Endpoint::parse("opentsdb://h").unwrap().to_string(), "opentsdb://h:4242");
-        assert!(Endpoint::parse("influxdb://h:8086").unwrap_err().contains("names no database"));
+        let Endpoint::Influx(server) = Endpoint::parse("influxdb://h:8086").unwrap() else { panic!() };
+        assert_eq!(server.database, "", "a server: --database picks its databases");
         assert!(Endpoint::parse("influxdb://h/db?bogus=1").unwrap_err().contains("unknown parameter 'bogus'"));
     }
 

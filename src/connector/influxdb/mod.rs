@@ -41,11 +41,17 @@ pub struct InfluxStore {
 }
 
 impl InfluxStore {
+    /// The server (and the URL's database, unchecked): to list databases
+    /// and retention policies.
+    pub fn server(url: &HttpUrl) -> StoreResult<InfluxStore> {
+        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        Ok(InfluxStore { http, database: url.database.clone(), retention_policy: url.retention_policy.clone(), max_body: 1 << 20 })
+    }
+
     /// Connects and checks the database exists; opened for writing, a
     /// missing database is created (as a SQLite target file is).
     pub async fn open(url: &HttpUrl, access: Access) -> StoreResult<InfluxStore> {
-        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
-        let store = InfluxStore { http, database: url.database.clone(), retention_policy: url.retention_policy.clone(), max_body: 1 << 20 };
+        let store = InfluxStore::server(url)?;
         let databases = store.databases().await?;
         if !databases.contains(&store.database) {
             if access == Access::Read {

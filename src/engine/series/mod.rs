@@ -5,6 +5,7 @@
 
 pub mod copy;
 pub mod diff;
+pub mod label;
 pub mod merge;
 pub mod sample;
 pub mod store;

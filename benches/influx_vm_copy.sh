@@ -100,6 +100,18 @@ $BIN copy "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" -
 t1=$(now)
 copy_s=$(secs "$t0" "$t1")
 copy_n=$(vm_count)
+
+# 2b. optionally, rangesync copy again with other flags (ALT_COPY_FLAGS,
+# e.g. "--max-rows 200000"), in the same run.
+alt_s=0 alt_n=0
+if [ -n "${ALT_COPY_FLAGS:-}" ]; then
+  vm_forget
+  t0=$(now)
+  $BIN copy "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json $ALT_COPY_FLAGS >/tmp/rs_bench_copy_alt.json
+  t1=$(now)
+  alt_s=$(secs "$t0" "$t1")
+  alt_n=$(vm_count)
+fi
 fi
 
 # 3. repair of a copy lacking 1% of all points inside day 10
@@ -142,18 +154,23 @@ repair_s=$(secs "$t0" "$t1")
 repair_n=$(vm_count)
 written=$(python3 -c 'import json; d=json.load(open("/tmp/rs_bench_repair.json"))["datasets"][0]; print(d["inserted"], d["rows_fetched"], d["ranges_compared"])')
 
-python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written <<'EOF'
+python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written "${alt_s:-0}" "${alt_n:-0}" "${ALT_COPY_FLAGS:-}" <<'EOF'
 import sys
 points = int(sys.argv[1])
+alt_s, alt_n, alt_flags = float(sys.argv[12]), int(sys.argv[13]), sys.argv[14]
 vmctl_s, vmctl_n, copy_s, copy_n, repair_s, repair_n, before_n = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 inserted, fetched, windows = map(int, sys.argv[9:12])
 print(f"| | wall time | points/s | points in VictoriaMetrics after |")
 print(f"|---|---|---|---|")
 print(f"| vmctl influx (full copy) | {vmctl_s:.2f} s | {points / vmctl_s:,.0f} | {vmctl_n:,} |")
 print(f"| rangesync copy (full copy) | {copy_s:.2f} s | {points / copy_s:,.0f} | {copy_n:,} |")
+if alt_s:
+    print(f"| rangesync copy {alt_flags} (full copy) | {alt_s:.2f} s | {points / alt_s:,.0f} | {alt_n:,} |")
 print(f"| rangesync sync (repair of {points - before_n:,} missing) | {repair_s:.2f} s | | {repair_n:,} |")
 print()
 print(f"copy rate, rangesync vs vmctl: {vmctl_s / copy_s:.2f}x")
+if alt_s:
+    print(f"copy rate with {alt_flags}, rangesync vs vmctl: {vmctl_s / alt_s:.2f}x")
 print(f"repair vs full re-copy (rangesync copy): {copy_s / repair_s:.2f}x faster; points written {inserted:,} vs {points:,}; points read {fetched:,}; window counts compared {windows:,}")
 for name, n in [("vmctl", vmctl_n), ("rangesync copy", copy_n), ("rangesync repair", repair_n)]:
     if n != points:

@@ -11,33 +11,84 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 
 use crate::connector::line_protocol;
-use crate::engine::series::{Sample, Series};
+use crate::engine::series::{Sample, Series, Window};
 use crate::engine::value::Value;
 
-/// The samples of a chunk, keyed so that iteration gives the file's order:
-/// series, time, field.
-pub type Content = BTreeMap<(Series, i64, String), Value>;
+/// The samples of a chunk, in the file's order: series, time, field. Each
+/// series is held once, however many samples it has.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Content {
+    by_series: BTreeMap<Series, BTreeMap<(i64, String), Value>>,
+    samples: usize,
+}
+
+impl Content {
+    pub fn new() -> Content {
+        Content::default()
+    }
+
+    /// Adds or replaces one sample.
+    pub fn insert(&mut self, series: &Series, time: i64, field: String, value: Value) {
+        let points = match self.by_series.get_mut(series) {
+            Some(p) => p,
+            None => self.by_series.entry(series.clone()).or_default(),
+        };
+        if points.insert((time, field), value).is_none() {
+            self.samples += 1;
+        }
+    }
+
+    /// Removes every sample of `series` in `window`.
+    pub fn remove_in(&mut self, series: &Series, window: Window) {
+        if let Some(points) = self.by_series.get_mut(series) {
+            let before = points.len();
+            points.retain(|(t, _), _| !window.contains(*t));
+            self.samples -= before - points.len();
+            if points.is_empty() {
+                self.by_series.remove(series);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.samples
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.samples == 0
+    }
+
+    /// (series, time, field, value), in the file's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Series, i64, &str, &Value)> {
+        self.by_series.iter().flat_map(|(s, points)| points.iter().map(move |((t, f), v)| (s, *t, f.as_str(), v)))
+    }
+
+    /// Points (lines): a series at one instant.
+    pub fn points(&self) -> u64 {
+        let mut n = 0;
+        for points in self.by_series.values() {
+            let mut last = None;
+            for (t, _) in points.keys() {
+                if last != Some(*t) {
+                    n += 1;
+                    last = Some(*t);
+                }
+            }
+        }
+        n
+    }
+}
 
 /// The uncompressed lines of a chunk.
 pub fn encode(measurement: &str, content: &Content) -> Result<String, String> {
-    let samples: Vec<Sample> = content
-        .iter()
-        .map(|((series, time, field), value)| Sample { series: series.clone(), field: field.clone(), time: *time, value: value.clone() })
-        .collect();
-    Ok(line_protocol::encode(&samples, measurement, |f| f.to_string(), usize::MAX, line_protocol::Dialect::Dump)?.concat())
-}
-
-/// Points (lines) of a chunk: a series at one instant.
-pub fn points(content: &Content) -> u64 {
-    let mut n = 0;
-    let mut last: Option<(&Series, i64)> = None;
-    for (series, time, _) in content.keys() {
-        if last != Some((series, *time)) {
-            n += 1;
-            last = Some((series, *time));
-        }
+    let mut text = String::new();
+    // One series at a time: its samples are encoded, then dropped.
+    for (series, points) in &content.by_series {
+        let samples: Vec<Sample> =
+            points.iter().map(|((time, field), value)| Sample { series: series.clone(), field: field.clone(), time: *time, value: value.clone() }).collect();
+        text.push_str(&line_protocol::encode(&samples, measurement, |f| f.to_string(), usize::MAX, line_protocol::Dialect::Dump)?.concat());
     }
-    n
+    Ok(text)
 }
 
 /// Parses the lines of a chunk file of `measurement`. Errors name the line
@@ -55,7 +106,7 @@ pub fn decode(text: &str, file: &str, measurement: &str) -> Result<Content, Stri
             return Err(format!("{}: a point of measurement '{}' in a file of '{measurement}'", at(), point.series.measurement));
         }
         for (field, value) in point.fields {
-            content.insert((point.series.clone(), point.time, field), value);
+            content.insert(&point.series, point.time, field, value);
         }
     }
     Ok(content)
@@ -107,13 +158,17 @@ mod tests {
     fn a_chunk_round_trips_with_its_types_and_fingerprint() {
         let s = Series::new("cpu", [("host".to_string(), "a b".to_string())]);
         let mut c = Content::new();
-        c.insert((s.clone(), 5, "f".into()), Value::Float(1.5));
-        c.insert((s.clone(), 5, "n".into()), Value::UInt(7));
-        c.insert((s.clone(), -3, "s".into()), Value::Text("x\"y".into()));
-        c.insert((Series::new("cpu", []), 5, "b".into()), Value::Bool(true));
+        c.insert(&s, 5, "f".into(), Value::Float(1.5));
+        c.insert(&s, 5, "n".into(), Value::UInt(7));
+        c.insert(&s, -3, "s".into(), Value::Text("x\"y".into()));
+        c.insert(&Series::new("cpu", []), 5, "b".into(), Value::Bool(true));
         let text = encode("cpu", &c).unwrap();
         assert_eq!(text.lines().count(), 3);
-        assert_eq!(points(&c), 3);
+        assert_eq!(c.points(), 3);
+        assert_eq!(c.len(), 4);
+        let mut d = c.clone();
+        d.remove_in(&s, Window::new(0, 10));
+        assert_eq!((d.len(), d.points()), (2, 2));
         assert_eq!(decode(&text, "f", "cpu").unwrap(), c);
         assert_eq!(gunzip(&gzip(&text).unwrap()).unwrap(), text);
         assert_eq!(fingerprint(&text), fingerprint(&encode("cpu", &decode(&text, "f", "cpu").unwrap()).unwrap()));

@@ -213,9 +213,9 @@ impl DirStore {
         let mut inner = self.lock();
         for start in self.chunks_in(&inner, &m.name, w) {
             let content = self.content(&mut inner, &m.name, start)?;
-            for (series, time, field) in content.keys() {
-                if w.contains(*time) && m.field_type(field).is_some() {
-                    f(series, *time, field);
+            for (series, time, field, _) in content.iter() {
+                if w.contains(time) && m.field_type(field).is_some() {
+                    f(series, time, field);
                 }
             }
         }
@@ -281,7 +281,7 @@ impl DirStore {
             let bytes = chunk::gzip(&text).map_err(|e| write_failed(&self.shown, &file, e))?;
             write_atomically(&path, &bytes).map_err(|e| write_failed(&self.shown, &file, e))?;
             let samples = content.len() as u64;
-            let chunk = ChunkEntry { start: *start, end: start.saturating_add(size), from: rfc3339(*start), file, points: chunk::points(content), samples, blake3: fingerprint };
+            let chunk = ChunkEntry { start: *start, end: start.saturating_add(size), from: rfc3339(*start), file, points: content.points(), samples, blake3: fingerprint };
             let at = entry.chunks.partition_point(|c| c.start < *start);
             entry.chunks.insert(at, chunk);
         }
@@ -359,9 +359,9 @@ impl SeriesStore for DirStore {
         let mut out = Vec::new();
         for start in self.chunks_in(&inner, &m.name, window) {
             let content = self.content(&mut inner, &m.name, start)?;
-            for ((s, time, field), value) in content.iter() {
-                if window.contains(*time) && m.field_type(field).is_some() && (wanted.is_empty() || wanted.contains(s)) {
-                    out.push(Sample { series: s.clone(), field: field.clone(), time: *time, value: value.clone() });
+            for (s, time, field, value) in content.iter() {
+                if window.contains(time) && m.field_type(field).is_some() && (wanted.is_empty() || wanted.contains(s)) {
+                    out.push(Sample { series: s.clone(), field: field.to_string(), time, value: value.clone() });
                 }
             }
         }
@@ -388,7 +388,7 @@ impl SeriesStore for DirStore {
         }
         for s in samples {
             self.change(&mut inner, &m.name, s.time, |c| {
-                c.insert((s.series.clone(), s.time, s.field.clone()), s.value.clone());
+                c.insert(&s.series, s.time, s.field.clone(), s.value.clone());
             })?;
         }
         Ok(())
@@ -404,7 +404,7 @@ impl SeriesStore for DirStore {
         self.lock_for_writing(&mut inner)?;
         for (series, window) in points {
             for start in self.chunks_in(&inner, &m.name, *window) {
-                self.change(&mut inner, &m.name, start, |c| c.retain(|(s, t, _), _| !(s == series && window.contains(*t))))?;
+                self.change(&mut inner, &m.name, start, |c| c.remove_in(series, *window))?;
             }
         }
         Ok(())

@@ -350,7 +350,7 @@ impl SeriesStore for DirStore {
             };
             *counts.entry((series.clone(), field.to_string(), start)).or_default() += 1;
         })?;
-        Ok(counts.into_iter().map(|((series, field, start), count)| Count { series, field, start, count }).collect())
+        Ok(counts.into_iter().map(|((series, field, start), count)| Count { series, field, start, count, sum: None }).collect())
     }
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {

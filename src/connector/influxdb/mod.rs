@@ -7,7 +7,7 @@ pub mod influxql;
 
 pub mod response;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
 
@@ -38,6 +38,10 @@ pub struct InfluxStore {
     /// Write bodies stay under this many bytes (before gzip), far below
     /// InfluxDB's `max-body-size`: a 413 is never provoked.
     pub max_body: usize,
+    /// Field types as InfluxDB keeps them, by measurement, from the last
+    /// listing: the engine's measurement holds the types the target keeps,
+    /// and only a numeric field as stored here can be summed.
+    stored_types: std::sync::Mutex<HashMap<String, Vec<(String, FieldType)>>>,
 }
 
 impl InfluxStore {
@@ -45,7 +49,13 @@ impl InfluxStore {
     /// and retention policies.
     pub fn server(url: &HttpUrl) -> StoreResult<InfluxStore> {
         let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
-        Ok(InfluxStore { http, database: url.database.clone(), retention_policy: url.retention_policy.clone(), max_body: 1 << 20 })
+        Ok(InfluxStore {
+            http,
+            database: url.database.clone(),
+            retention_policy: url.retention_policy.clone(),
+            max_body: 1 << 20,
+            stored_types: Default::default(),
+        })
     }
 
     /// Connects and checks the database exists; opened for writing, a
@@ -216,12 +226,28 @@ impl SeriesStore for InfluxStore {
                 }
             }
         }
-        Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
+        let listed: Vec<Measurement> = out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect();
+        let mut stored = self.stored_types.lock().unwrap_or_else(|p| p.into_inner());
+        *stored = listed.iter().map(|m| (m.name.clone(), m.fields.clone())).collect();
+        Ok(listed)
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
-        let columns: Vec<String> =
-            m.fields.iter().map(|(f, _)| format!("count({0}) AS {0}", influxql::ident(&field_name(f)))).collect();
+        // Columns by position (c0, s0, c1, ...): no field name can clash.
+        // A numeric field's sum is a second fingerprint beside its count.
+        let stored: Vec<Option<FieldType>> = {
+            let types = self.stored_types.lock().unwrap_or_else(|p| p.into_inner());
+            let of = types.get(&m.name);
+            m.fields.iter().map(|(f, _)| of.and_then(|fields| fields.iter().find(|(n, _)| n == f)).map(|(_, t)| *t)).collect()
+        };
+        let mut columns = Vec::new();
+        for (i, (f, _)) in m.fields.iter().enumerate() {
+            let f = influxql::ident(&field_name(f));
+            columns.push(format!("count({f}) AS c{i}"));
+            if matches!(stored[i], Some(FieldType::Float | FieldType::Integer)) {
+                columns.push(format!("sum({f}) AS s{i}"));
+            }
+        }
         let group = match step {
             Some(step) => format!("GROUP BY time({}), * fill(none)", influxql::duration(step)),
             None => "GROUP BY *".to_string(),
@@ -236,10 +262,12 @@ impl SeriesStore for InfluxStore {
                     Some(_) => row.first().and_then(response::int).unwrap_or(parent.start).max(parent.start),
                     None => parent.start,
                 };
-                for (column, cell) in s.columns.iter().zip(row).skip(1) {
-                    let (Some((field, _)), Some(count)) = (engine_field(m, column), response::int(cell)) else { continue };
+                let cell = |name: String| s.columns.iter().position(|c| *c == name).and_then(|i| row.get(i));
+                for (i, (field, _)) in m.fields.iter().enumerate() {
+                    let Some(count) = cell(format!("c{i}")).and_then(response::int) else { continue };
                     if count > 0 {
-                        out.push(Count { series: tags.clone(), field: field.clone(), start, count: count as u64 });
+                        let sum = stored[i].and_then(|kind| cell(format!("s{i}")).and_then(|v| response::sum_bits(v, kind)));
+                        out.push(Count { series: tags.clone(), field: field.clone(), start, count: count as u64, sum });
                     }
                 }
             }

@@ -126,7 +126,7 @@ impl SeriesStore for TsdbStore {
                         None => parent.start,
                     };
                     if count > 0.0 {
-                        out.push(Count { series: series.clone(), field: field.clone(), start, count: count as u64 });
+                        out.push(Count { series: series.clone(), field: field.clone(), start, count: count as u64, sum: None });
                     }
                 }
             }

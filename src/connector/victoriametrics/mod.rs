@@ -142,7 +142,7 @@ impl VmStore {
 
 fn push_count(out: &mut Vec<Count>, series: Series, field: String, start: i64, count: f64) {
     if count > 0.0 {
-        out.push(Count { series, field, start, count: count as u64 });
+        out.push(Count { series, field, start, count: count as u64, sum: None });
     }
 }
 

@@ -88,7 +88,9 @@ fn days_of(counts: &BTreeMap<i64, Vec<Count>>) -> BTreeSet<i64> {
 }
 
 fn same_counts(a: &[Count], b: Option<&Vec<Count>>) -> bool {
-    let key = |c: &Count| (c.series.clone(), c.field.clone(), c.count);
+    // Sums where both give them: a window whose values changed is copied.
+    let both_sum = a.iter().all(|c| c.sum.is_some()) && b.is_some_and(|b| b.iter().all(|c| c.sum.is_some()));
+    let key = |c: &Count| (c.series.clone(), c.field.clone(), c.count, c.sum.filter(|_| both_sum));
     let mut a: Vec<_> = a.iter().map(key).collect();
     let mut b: Vec<_> = b.map(|b| b.iter().map(key).collect()).unwrap_or_default();
     a.sort();

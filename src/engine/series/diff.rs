@@ -207,24 +207,26 @@ fn compare_counts(
     fetch: &mut Vec<(Window, BTreeSet<Series>, u64)>,
 ) {
     let step = level.step;
-    // (series, field, start) → (source count, target count)
-    let mut both: HashMap<(&Series, &str, i64), (u64, u64)> = HashMap::new();
+    // (series, field, start) → what each side says of it
+    let mut both: HashMap<(&Series, &str, i64), (Side, Side)> = HashMap::new();
     for c in src {
-        both.entry((&c.series, &c.field, c.start)).or_default().0 += c.count;
+        both.entry((&c.series, &c.field, c.start)).or_default().0.add(c);
     }
     for c in tgt {
-        both.entry((&c.series, &c.field, c.start)).or_default().1 += c.count;
+        both.entry((&c.series, &c.field, c.start)).or_default().1.add(c);
     }
     // Per child window and series: differs?, largest count, samples apart.
     let mut children: BTreeMap<Window, BTreeMap<Series, (bool, u64, u64)>> = BTreeMap::new();
-    for ((series, _field, start), (s, t)) in both {
+    for ((series, _field, start), (source_side, target_side)) in both {
+        let (s, t) = (source_side.count, target_side.count);
+        let sums_differ = matches!((source_side.sum(), target_side.sum()), (Some(a), Some(b)) if a != b);
         let Some((window, wanted)) = child_window(parents, start, step) else { continue };
         if !wanted.is_empty() && !wanted.contains(series) {
             continue;
         }
         report.ranges_compared += 1;
         let e = children.entry(window).or_default().entry(series.clone()).or_default();
-        e.0 |= s != t;
+        e.0 |= s != t || sums_differ;
         e.1 = e.1.max(s).max(t);
         // In points, as `rows` is: the field apart the most.
         e.2 = e.2.max(s.abs_diff(t));
@@ -260,6 +262,28 @@ fn compare_counts(
         if level.exact && !equal.is_empty() {
             fetch.push((window, equal, equal_rows));
         }
+    }
+}
+
+/// What one store says of one series, field and window: its count, and
+/// its sum where it gives one (none when the window came in several parts:
+/// fingerprints do not add up).
+#[derive(Default)]
+struct Side {
+    count: u64,
+    sum: Option<u64>,
+    parts: u32,
+}
+
+impl Side {
+    fn add(&mut self, c: &Count) {
+        self.count += c.count;
+        self.sum = c.sum;
+        self.parts += 1;
+    }
+
+    fn sum(&self) -> Option<u64> {
+        self.sum.filter(|_| self.parts == 1)
     }
 }
 
@@ -463,8 +487,27 @@ mod tests {
     }
 
     #[test]
+    fn equal_counts_with_different_sums_differ_and_a_missing_sum_is_no_evidence() {
+        let span = Window::new(0, 2 * H);
+        let parents = Pending::from([(span, (BTreeSet::new(), 0))]);
+        let level = Level { step: Some(H), next_step: None, exact: false, max_rows: 1_000 };
+        let c = |start: i64, sum: Option<u64>| Count { series: series("a"), field: "v".into(), start, count: 5, sum };
+        let run = |src: &[Count], tgt: &[Count]| {
+            let (mut next, mut fetch, mut report) = (Pending::new(), Vec::new(), DatasetReport::default());
+            compare_counts(src, tgt, &parents, level, &mut report, &mut next, &mut fetch);
+            next.keys().map(|w| w.start).collect::<Vec<_>>()
+        };
+        // Hour 0: sums differ (a value changed); hour 1: equal.
+        assert_eq!(run(&[c(0, Some(1)), c(H, Some(7))], &[c(0, Some(2)), c(H, Some(7))]), [0]);
+        // A store without sums (VictoriaMetrics): counts alone decide.
+        assert_eq!(run(&[c(0, Some(1)), c(H, Some(7))], &[c(0, None), c(H, None)]), Vec::<i64>::new());
+        // A window given in two parts: its sums do not add up, counts decide.
+        assert_eq!(run(&[c(0, Some(1)), c(0, Some(2))], &[Count { count: 10, ..c(0, Some(9)) }]), Vec::<i64>::new());
+    }
+
+    #[test]
     fn points_are_the_largest_field_count_of_each_series() {
-        let c = |host: &str, field: &str, count| Count { series: series(host), field: field.into(), start: 0, count };
+        let c = |host: &str, field: &str, count| Count { series: series(host), field: field.into(), start: 0, count, sum: None };
         assert_eq!(points_estimate(&[c("a", "x", 5), c("a", "y", 3), c("b", "x", 2)]), 7);
     }
 }

@@ -32,6 +32,11 @@ pub struct Count {
     /// The start of the window counted (a child of the window asked about).
     pub start: i64,
     pub count: u64,
+    /// A fingerprint of the window's values, where the store computes one
+    /// (InfluxDB: the bits of `sum()` of a numeric field). Two stores'
+    /// windows differ when both give one and they are not equal: a value
+    /// changed in place is found without reading the window.
+    pub sum: Option<u64>,
 }
 
 /// What a time-series store can do; checked before anything is promised.

@@ -172,6 +172,9 @@ async fn compare_pair(
         None => (opened_source.as_ref(), opened_target.as_ref()),
     };
     let target_url = &pair.target;
+    let sums = source.capabilities().sums && target.capabilities().sums;
+    source.use_sums(sums);
+    target.use_sums(sums);
     let target_measurements = target.measurements(series.measurement.as_ref()).await?;
     let mut compared = Vec::new();
     for m in &picked {

@@ -154,7 +154,7 @@ impl SeriesStore for VmStore {
 
     fn capabilities(&self) -> SeriesCapabilities {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

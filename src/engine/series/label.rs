@@ -69,6 +69,10 @@ impl SeriesStore for Labeled<'_> {
         self.inner.keeps(t)
     }
 
+    fn use_sums(&self, on: bool) {
+        self.inner.use_sums(on)
+    }
+
     async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
         self.inner.measurements(pick).await
     }

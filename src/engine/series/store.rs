@@ -54,6 +54,8 @@ pub struct SeriesCapabilities {
     /// not to all of them (InfluxDB's `fill(none)`, OpenTSDB's fill
     /// policy none, a dump); VictoriaMetrics evaluates every step.
     pub counts_skip_empty: bool,
+    /// Can compute a sum per window beside each count (see [`Count::sum`]).
+    pub sums: bool,
 }
 
 #[async_trait]
@@ -73,6 +75,10 @@ pub trait SeriesStore: Send + Sync {
     /// store whose names do not say where the measurement ends (a
     /// VictoriaMetrics metric `disk_io_reads`) cuts them where it matches.
     async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>>;
+
+    /// Computes sums beside counts from now on (asked only when both stores
+    /// can: a sum costs the store more than the count).
+    fn use_sums(&self, _on: bool) {}
 
     /// Samples per series and field in each window of `parent` cut at
     /// multiples of `step` from the epoch (the whole of `parent` as one

@@ -345,11 +345,35 @@ async fn databases_picked_by_regex_go_to_renamed_databases_or_apart_under_a_labe
     let unlabeled = rangesync(&["diff", &influx_url(a), &vm, "--measurement", "^rs_tsm_cpu$", "--format", "json"]);
     assert_eq!(unlabeled.code, 1, "{}", unlabeled.stderr);
 
+    // Retention policies by regex: each into the same-named policy, which
+    // must exist on the target first (schema creates it).
+    influx_query(a, &format!("CREATE RETENTION POLICY rs_week ON {a} DURATION 0s REPLICATION 1")).await;
+    let week_points = format!("rs_tsm_cpu,host=w v=5 {BASE}\nrs_tsm_cpu,host=w v=6 {}\n", BASE + DAY);
+    let r = reqwest::Client::new().post(format!("{}/write?db={a}&rp=rs_week&precision=ns", influx_http())).body(week_points).send().await.unwrap();
+    assert!(r.status().is_success());
+    drop_influx(ca).await;
+    let rp_args = ["sync", &influx_url(a), &influx_url(ca), "--rp", "^(autogen|rs_week)$", "--format", "json"];
+    assert_one_sentence(&rangesync(&rp_args), 2, "retention policy rs_week does not exist in database rs_tsm_a_copy");
+    assert_eq!(rangesync(&["schema", &influx_url(a), &influx_url(ca)]).code, 0);
+    let s = rangesync(&rp_args);
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    let names: Vec<String> = s.json()["datasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["rs_tsm_a/autogen/rs_tsm_cpu", "rs_tsm_a/rs_week/rs_tsm_cpu"]);
+    let week = |db: &str| {
+        let db = db.to_string();
+        async move { influx_query(&db, "SELECT * FROM \"rs_week\".\"rs_tsm_cpu\" GROUP BY *").await["results"][0]["series"].clone() }
+    };
+    assert_eq!(week(a).await, week(ca).await);
+    assert_eq!(week(ca).await[0]["values"].as_array().unwrap().len(), 2);
+
     // Bad input, one sentence each.
     assert_one_sentence(&rangesync(&["diff", &server, &vm, "--database", "^nope$"]), 2, "--database '^nope$' matches no database");
+    assert_one_sentence(&rangesync(&["sync", &influx_url(a), &influx_url(ca), "--target-rp", "{rp}_x"]), 2, "{rp} stands for the source's retention policy");
+    assert_one_sentence(&rangesync(&["sync", &server, &server, "--database", "^rs_tsm_a", "--target-db", "{db}_copy"]), 2, "would be written by this run and read by it");
+    assert_one_sentence(&rangesync(&["copy", &influx_url(a), &vm, "--chunk", "7h"]), 2, "must divide a day");
     assert_one_sentence(&rangesync(&["diff", &server, &vm]), 2, "names no database");
     assert_one_sentence(&rangesync(&["diff", &influx_url(a), &vm, "--target-db", "x"]), 2, "--target-db and --target-rp name InfluxDB databases");
-    assert_one_sentence(&rangesync(&["diff", &vm, &influx_url(a), "--database", "x"]), 2, "pick InfluxDB databases");
+    assert_one_sentence(&rangesync(&["diff", &vm, &influx_url(a), "--database", "x"]), 2, "map InfluxDB databases");
     assert_one_sentence(&rangesync(&["diff", &influx_url(a), &vm, "--db-label", "1db"]), 2, "is not a label name");
     for db in [a, b, ca, cb] {
         drop_influx(db).await;

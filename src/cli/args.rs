@@ -212,9 +212,9 @@ pub enum Order {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Verify {
-    /// Compare sample counts per series and window, computed in the stores (and
-    /// between InfluxDB stores numeric sums). Finds missing and extra points, and
-    /// there changed numbers; not a changed string or boolean.
+    /// Compare sample counts per series and window, computed in the stores, and
+    /// between two InfluxDB stores numeric sums too. Finds missing and extra
+    /// points (and there changed numbers); not a changed string or boolean.
     Count,
     /// Also read every window whose counts agree and compare its samples value by
     /// value: finds changed values too, at the cost of reading both sides whole.

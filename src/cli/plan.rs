@@ -94,6 +94,10 @@ impl Plan {
 
     pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
         let chunk = parse_duration(&args.chunk).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
+        const DAY: i64 = 86_400_000_000_000;
+        if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
+            return Err(EngineError::Usage(format!("--chunk {} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days", args.chunk)));
+        }
         let compare = CompareArgs {
             source: args.source,
             target: args.target,
@@ -212,8 +216,11 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
     let rps = pattern("--rp", &a.rp)?;
     if let Some(l) = &a.db_label {
         let ok = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !ok || l == "__name__" {
+        if !ok {
             return Err(EngineError::Usage(format!("--db-label '{l}' is not a label name (letters, digits and _, not starting with a digit)")));
+        }
+        if l == "__name__" {
+            return Err(EngineError::Usage("--db-label cannot be __name__, which holds the metric's name".into()));
         }
     }
     for (flag, v) in [("--target-db", &a.target_db), ("--target-rp", &a.target_rp)] {
@@ -263,8 +270,8 @@ fn check_database_flags(sp: &SeriesPlan, source: &Endpoint, target: &Endpoint) -
             return usage(format!("{source} names no database: add /DATABASE after the host, or pick databases with --database REGEX"))
         }
         Endpoint::Influx(_) => {}
-        _ if sp.databases.is_some() || sp.rps.is_some() || sp.db_label.is_some() => {
-            return usage(format!("--database, --rp and --db-label pick InfluxDB databases and policies; {source} has none"))
+        _ if sp.maps_databases() => {
+            return usage(format!("--database, --rp, --target-db, --target-rp and --db-label map InfluxDB databases and policies; {source} has none"))
         }
         _ => {}
     }

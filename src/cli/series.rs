@@ -83,15 +83,26 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
             let source = Endpoint::Influx(src.with_database(&db, rp.clone()));
             let target = match &plan.target {
                 Endpoint::Influx(t) => {
+                    let fill = |template: &str| -> Result<String, EngineError> {
+                        if template.contains("{rp}") && rp.is_none() {
+                            return Err(EngineError::Usage(format!(
+                                "{{rp}} stands for the source's retention policy, and {} reads the database's default one: pick policies with --rp or name one with rp=",
+                                plan.source
+                            )));
+                        }
+                        Ok(template.replace("{db}", &db).replace("{rp}", rp.as_deref().unwrap_or_default()))
+                    };
                     let name = match (&series.target_db, t.database.as_str()) {
-                        (Some(template), _) => template.replace("{db}", &db),
+                        (Some(template), _) => fill(template)?,
                         (None, "") => db.clone(),
                         (None, given) => given.to_string(),
                     };
-                    let policy = match (&series.target_rp, &rp, &series.rps) {
-                        (Some(template), _, _) => Some(template.replace("{rp}", rp.as_deref().unwrap_or_default())),
-                        (None, Some(rp), Some(_)) => Some(rp.clone()),
-                        (None, _, _) => t.retention_policy.clone(),
+                    // The target URL's rp= first, then the source's name.
+                    let policy = match (&series.target_rp, &t.retention_policy, &series.rps) {
+                        (Some(template), _, _) => Some(fill(template)?),
+                        (None, Some(given), _) => Some(given.clone()),
+                        (None, None, Some(_)) => rp.clone(),
+                        (None, None, None) => None,
                     };
                     Endpoint::Influx(t.with_database(&name, policy))
                 }
@@ -113,6 +124,12 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
     // the label value in the one target.
     let mut seen: Vec<(String, &Pair)> = Vec::new();
     for pair in &out {
+        if let Some(other) = out.iter().find(|o| o.source == pair.target && plan.mode != Mode::Diff) {
+            return Err(EngineError::Usage(format!(
+                "{} would be written by this run and read by it as a source ({}); narrow --database so that no target is picked",
+                pair.target, other.prefix.trim_end_matches('/')
+            )));
+        }
         if pair.source == pair.target && plan.mode != Mode::Diff {
             return Err(EngineError::Usage(format!("{} would be written into itself; --target-db or --target-rp must rename it", pair.source)));
         }
@@ -132,6 +149,24 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
             )));
         }
         seen.push((place, pair));
+    }
+    // Every target policy exists before the first pair writes anything.
+    for pair in &out {
+        let Endpoint::Influx(t) = &pair.target else { continue };
+        let Some(rp) = &t.retention_policy else { continue };
+        let server = InfluxStore::server(t)?;
+        // A database created by the run gets autogen, and only that.
+        let exists = if server.databases().await?.contains(&t.database) {
+            server.retention_policies().await?.iter().any(|p| &p.name == rp)
+        } else {
+            rp == "autogen"
+        };
+        if !exists {
+            return Err(EngineError::Usage(format!(
+                "retention policy {rp} does not exist in database {} of {} ({} would be written there); create it first (rangesync schema creates the source's)",
+                t.database, plan.target, pair.source
+            )));
+        }
     }
     Ok(out)
 }
@@ -158,6 +193,7 @@ async fn compare_pair(
     };
     let picked = pick(opened_source.as_ref(), series, &pair.source, several).await?;
     if picked.is_empty() {
+        notes.push(format!("{}: no measurement picked in {}; nothing compared there", pair.prefix.trim_end_matches('/'), pair.source));
         return Ok(false);
     }
     let opened_target = match target {
@@ -204,7 +240,7 @@ async fn compare_pair(
             let options = CopyOptions { span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry };
             let copied = copy::copy(m, precision, source, target, &options, &guard, progress).await?;
             if copied.skipped > 0 {
-                notes.push(format!("{}: {} of {} window(s) already complete in {} were skipped", m.name, copied.skipped, copied.windows, target_url));
+                notes.push(format!("{}{}: {} of {} window(s) already complete in {} were skipped", pair.prefix, m.name, copied.skipped, copied.windows, target_url));
             }
             reports.push(named(copied.report, &pair.prefix));
             continue;
@@ -213,13 +249,14 @@ async fn compare_pair(
         let found = diff::compare(m, precision, source, target, &options, &guard, progress).await?;
         if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
             notes.push(format!(
-                "{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
-                m.name, found.kept, target_url
+                "{}{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
+                pair.prefix, m.name, found.kept, target_url
             ));
         }
         if found.collapsed > 0 {
             notes.push(format!(
-                "{}: {} source sample(s) share an instant with another at {} and were compared as one",
+                "{}{}: {} source sample(s) share an instant with another at {} and were compared as one",
+                pair.prefix,
                 m.name,
                 found.collapsed,
                 precision.name()

@@ -152,7 +152,8 @@ pub async fn vm_dump(regex: &str) -> BTreeMap<(String, i64), f64> {
     vm_flush().await;
     let body = client()
         .post(format!("{}/api/v1/export", vm_http()))
-        // A matcher no series meets, new each time: VictoriaMetrics caches
+        // A matcher every series meets (none holds that label), new each
+        // time: VictoriaMetrics caches
         // which series a filter matched, and an earlier identical export
         // must not answer this one (see run_nonce in the connector).
         .form(&[("match[]", format!("{{__name__=~\"{regex}\",rs_test_nonce!=\"{}\"}}", unique_name("n")))])

@@ -262,7 +262,16 @@ impl SeriesStore for InfluxStore {
             None => "GROUP BY *".to_string(),
         };
         let q = format!("SELECT {} FROM {} WHERE {} {group}", columns.join(", "), self.from(&m.name), influxql::window(parent));
-        let series = self.select(&q, &format!("counting {} in {parent}", m.name)).await?;
+        let series = match self.select(&q, &format!("counting {} in {parent}", m.name)).await {
+            // A float sum past f64's range: InfluxDB cannot render the +Inf
+            // and fails the whole answer. Counts alone, from now on.
+            Err(e) if summing && e.to_string().contains("unsupported value") => {
+                tracing::warn!("a sum of {} overflows in InfluxDB; comparing counts only", m.name);
+                self.use_sums(false);
+                return self.counts(m, parent, step).await;
+            }
+            other => other?,
+        };
         let mut out = Vec::new();
         for s in &series {
             let tags = Series::new(m.name.clone(), s.present_tags());

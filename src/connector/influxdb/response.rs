@@ -97,7 +97,6 @@ pub fn field_type(name: &str) -> Option<FieldType> {
     })
 }
 
-/// An integer cell (time at `epoch=ns`, a count).
 /// The bits of a `sum()` cell: an integer field's as the integer, a
 /// float field's as the float (JSON renders 2.0 as 2: read by the type).
 pub fn sum_bits(cell: &serde_json::Value, kind: FieldType) -> Option<u64> {
@@ -108,6 +107,7 @@ pub fn sum_bits(cell: &serde_json::Value, kind: FieldType) -> Option<u64> {
     }
 }
 
+/// An integer cell (time at `epoch=ns`, a count).
 pub fn int(cell: &serde_json::Value) -> Option<i64> {
     cell.as_i64().or_else(|| cell.as_f64().map(|f| f as i64))
 }

@@ -88,14 +88,16 @@ fn days_of(counts: &BTreeMap<i64, Vec<Count>>) -> BTreeSet<i64> {
 }
 
 fn same_counts(a: &[Count], b: Option<&Vec<Count>>) -> bool {
-    // Sums where both give them: a window whose values changed is copied.
-    let both_sum = a.iter().all(|c| c.sum.is_some()) && b.is_some_and(|b| b.iter().all(|c| c.sum.is_some()));
-    let key = |c: &Count| (c.series.clone(), c.field.clone(), c.count, c.sum.filter(|_| both_sum));
-    let mut a: Vec<_> = a.iter().map(key).collect();
-    let mut b: Vec<_> = b.map(|b| b.iter().map(key).collect()).unwrap_or_default();
-    a.sort();
-    b.sort();
-    a == b
+    let b: &[Count] = b.map(Vec::as_slice).unwrap_or_default();
+    if a.len() != b.len() {
+        return false;
+    }
+    // Counts per series and field, and sums where both give one: a
+    // window whose values changed is copied.
+    let theirs: std::collections::HashMap<(&Series, &str), &Count> = b.iter().map(|c| ((&c.series, c.field.as_str()), c)).collect();
+    a.iter().all(|c| {
+        theirs.get(&(&c.series, c.field.as_str())).is_some_and(|t| t.count == c.count && !matches!((c.sum, t.sum), (Some(x), Some(y)) if x != y))
+    })
 }
 
 pub async fn copy(

@@ -368,6 +368,7 @@ async fn databases_picked_by_regex_go_to_renamed_databases_or_apart_under_a_labe
 
     // Bad input, one sentence each.
     assert_one_sentence(&rangesync(&["diff", &server, &vm, "--database", "^nope$"]), 2, "--database '^nope$' matches no database");
+    assert_one_sentence(&rangesync(&["diff", &server, &vm, "--database", "["]), 2, "is not a regular expression: unclosed character class");
     assert_one_sentence(&rangesync(&["sync", &influx_url(a), &influx_url(ca), "--target-rp", "{rp}_x"]), 2, "{rp} stands for the source's retention policy");
     assert_one_sentence(&rangesync(&["sync", &server, &server, "--database", "^rs_tsm_a", "--target-db", "{db}_copy"]), 2, "would be written by this run and read by it");
     assert_one_sentence(&rangesync(&["copy", &influx_url(a), &vm, "--chunk", "7h"]), 2, "must divide a day");

@@ -208,7 +208,7 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
     let a = &args.series;
     let pattern = |flag: &str, v: &Option<String>| -> Result<Option<regex::Regex>, EngineError> {
         v.as_deref()
-            .map(|r| regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("{flag} '{r}' is not a regular expression: {}", first_line(&e.to_string())))))
+            .map(|r| regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("{flag} '{r}' is not a regular expression: {}", regex_reason(&e)))))
             .transpose()
     };
     let measurement = pattern("--measurement", &a.measurement)?;
@@ -259,6 +259,13 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
         target_rp: a.target_rp.clone(),
         db_label: a.db_label.clone(),
     })
+}
+
+/// The line of a regex error that says what is wrong ("unclosed character
+/// class"), not its first line ("regex parse error:").
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    text.lines().rev().find_map(|l| l.trim().strip_prefix("error: ")).map(str::to_string).unwrap_or_else(|| first_line(&text))
 }
 
 /// Database mapping flags need InfluxDB where they say so, and an

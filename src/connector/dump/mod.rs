@@ -341,9 +341,13 @@ impl SeriesStore for DirStore {
         Ok(out)
     }
 
-    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, wanted: &[Series]) -> StoreResult<Vec<Count>> {
+        let wanted: BTreeSet<&Series> = wanted.iter().collect();
         let mut counts: HashMap<(Series, String, i64), u64> = HashMap::new();
         self.each_sample(m, parent, |series, time, field| {
+            if !wanted.is_empty() && !wanted.contains(series) {
+                return;
+            }
             let start = match step {
                 Some(step) => (time.div_euclid(step) * step).max(parent.start),
                 None => parent.start,
@@ -432,9 +436,12 @@ mod tests {
         let again = DirStore::open(&root, "dir://dump", Access::Read, None).unwrap();
         let all = Window::new(-10 * H, 10 * H);
         assert_eq!(again.samples(&m, all, &[]).await.unwrap().len(), 5);
-        let mut counts = again.counts(&m, Window::new(0, 2 * H), Some(H)).await.unwrap();
+        let mut counts = again.counts(&m, Window::new(0, 2 * H), Some(H), &[]).await.unwrap();
         counts.sort_by_key(|c| (c.start, c.count));
         assert_eq!(counts.iter().map(|c| (c.start, c.count)).collect::<Vec<_>>(), [(0, 2), (H, 1)]);
+        let only_b = again.counts(&m, all, Some(H), &[sample("b", 0, 0.0).series]).await.unwrap();
+        assert_eq!(only_b.len(), 2, "b's two samples, in their own hours: {only_b:?}");
+        assert!(only_b.iter().all(|c| c.series == sample("b", 0, 0.0).series));
         // Upsert and delete; chunk files replaced, the old ones removed.
         again.write(&m, &[sample("a", 0, 9.0)]).await.unwrap();
         again.delete(&m, &[(sample("b", 0, 0.0).series, Window::new(5 * H, 5 * H + 1))]).await.unwrap();

@@ -240,7 +240,7 @@ impl SeriesStore for InfluxStore {
         self.sums.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, series: &[Series]) -> StoreResult<Vec<Count>> {
         // Columns by position (c0, s0, c1, ...): no field name can clash.
         // A numeric field's sum is a second fingerprint beside its count.
         let stored: Vec<Option<FieldType>> = {
@@ -261,19 +261,23 @@ impl SeriesStore for InfluxStore {
             Some(step) => format!("GROUP BY time({}), * fill(none)", influxql::duration(step)),
             None => "GROUP BY *".to_string(),
         };
-        let q = format!("SELECT {} FROM {} WHERE {} {group}", columns.join(", "), self.from(&m.name), influxql::window(parent));
-        let series = match self.select(&q, &format!("counting {} in {parent}", m.name)).await {
+        let mut condition = influxql::window(parent);
+        if let Some(some) = influxql::some_series(series) {
+            condition = format!("{condition} AND {some}");
+        }
+        let q = format!("SELECT {} FROM {} WHERE {condition} {group}", columns.join(", "), self.from(&m.name));
+        let answer = match self.select(&q, &format!("counting {} in {parent}", m.name)).await {
             // A float sum past f64's range: InfluxDB cannot render the +Inf
             // and fails the whole answer. Counts alone, from now on.
             Err(e) if summing && e.to_string().contains("unsupported value") => {
                 tracing::warn!("a sum of {} overflows in InfluxDB; comparing counts only", m.name);
                 self.use_sums(false);
-                return self.counts(m, parent, step).await;
+                return self.counts(m, parent, step, series).await;
             }
             other => other?,
         };
         let mut out = Vec::new();
-        for s in &series {
+        for s in &answer {
             let tags = Series::new(m.name.clone(), s.present_tags());
             for row in &s.values {
                 let start = match step {

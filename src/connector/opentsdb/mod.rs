@@ -112,7 +112,7 @@ impl SeriesStore for TsdbStore {
         Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
     }
 
-    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, _series: &[Series]) -> StoreResult<Vec<Count>> {
         let mut out = Vec::new();
         if parent.is_empty() {
             return Ok(out);

@@ -54,13 +54,13 @@ async fn counts_by_window(
     let days = match days {
         Some(d) => d,
         None if coarse == step || store.capabilities().counts_skip_empty => {
-            for c in retry.run("counting samples", || store.counts(m, span, Some(step))).await? {
+            for c in retry.run("counting samples", || store.counts(m, span, Some(step), &[])).await? {
                 out.entry(c.start).or_default().push(c);
             }
             return Ok(out);
         }
         None => {
-            let first = retry.run("counting samples", || store.counts(m, span, Some(coarse))).await?;
+            let first = retry.run("counting samples", || store.counts(m, span, Some(coarse), &[])).await?;
             found = first.iter().map(|c| c.start).collect::<BTreeSet<i64>>();
             &found
         }
@@ -75,7 +75,7 @@ async fn counts_by_window(
         }
     }
     for g in groups {
-        for c in retry.run("counting samples", || store.counts(m, g, Some(step))).await? {
+        for c in retry.run("counting samples", || store.counts(m, g, Some(step), &[])).await? {
             out.entry(c.start).or_default().push(c);
         }
     }

@@ -74,7 +74,7 @@ pub async fn compare(
     // for its total and again for its windows.
     let mut pending = whole.clone();
     if steps.is_empty() {
-        let (src, tgt) = counts_of_both(source, target, m, options.span, None, retry).await?;
+        let (src, tgt) = counts_of_both(source, target, m, options.span, None, &[], retry).await?;
         findings.report.source_rows = points_estimate(&src);
         findings.report.target_rows = points_estimate(&tgt);
         pending = Pending::new();
@@ -86,7 +86,15 @@ pub async fn compare(
         }
         let mut next = Pending::new();
         for group in coalesce(&pending, step) {
-            let (src, tgt) = counts_of_both(source, target, m, group, Some(step), retry).await?;
+            // Only the series differing in the group's windows, when few
+            // enough to name (a series differing in any of them is counted
+            // in all: the comparison keeps each window's own).
+            let windows: Vec<&BTreeSet<Series>> = pending.range(Window::new(group.start, i64::MIN)..).take_while(|(w, _)| w.start < group.end).map(|(_, (s, _))| s).collect();
+            let differing: BTreeSet<&Series> = windows.iter().flat_map(|s| s.iter()).collect();
+            // An empty set wants every series.
+            let few = windows.iter().all(|s| !s.is_empty()) && differing.len() <= SERIES_FILTER_LIMIT;
+            let named: Vec<Series> = if few { differing.into_iter().cloned().collect() } else { Vec::new() };
+            let (src, tgt) = counts_of_both(source, target, m, group, Some(step), &named, retry).await?;
             if i == 0 {
                 findings.report.source_rows += points_by_window(&src);
                 findings.report.target_rows += points_by_window(&tgt);
@@ -118,12 +126,13 @@ async fn counts_of_both(
     m: &Measurement,
     window: Window,
     step: Option<i64>,
+    series: &[Series],
     retry: RetryPolicy,
 ) -> Result<(Vec<Count>, Vec<Count>), EngineError> {
     // Both stores count at once: one request in flight on each.
     Ok(tokio::try_join!(
-        retry.run("counting source samples", || source.counts(m, window, step)),
-        retry.run("counting target samples", || target.counts(m, window, step))
+        retry.run("counting source samples", || source.counts(m, window, step, series)),
+        retry.run("counting target samples", || target.counts(m, window, step, series))
     )?)
 }
 

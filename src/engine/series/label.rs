@@ -77,8 +77,12 @@ impl SeriesStore for Labeled<'_> {
         self.inner.measurements(pick).await
     }
 
-    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>> {
-        let counts = self.inner.counts(m, parent, step).await?;
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, series: &[Series]) -> StoreResult<Vec<Count>> {
+        let asked: Vec<Series> = match self.role {
+            Role::Adding => series.iter().map(|s| self.strip(s)).collect(),
+            Role::Selecting => series.to_vec(),
+        };
+        let counts = self.inner.counts(m, parent, step, &asked).await?;
         match self.role {
             Role::Adding => counts.into_iter().map(|c| Ok(Count { series: self.add(c.series)?, ..c })).collect(),
             Role::Selecting => Ok(counts.into_iter().filter(|c| self.has_label(&c.series)).collect()),

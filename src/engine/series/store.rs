@@ -84,7 +84,9 @@ pub trait SeriesStore: Send + Sync {
     /// multiples of `step` from the epoch (the whole of `parent` as one
     /// window when `step` is `None`). Windows without samples may be left
     /// out. `Count::start` is the start of the window, clipped to `parent`.
-    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>) -> StoreResult<Vec<Count>>;
+    /// With `series` given, only those need counting (a store may count
+    /// more: the caller keeps what it asked for).
+    async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, series: &[Series]) -> StoreResult<Vec<Count>>;
 
     /// The samples of `m` in `window`, of the given series only (all when
     /// `series` is empty; a store may return more, the caller filters).

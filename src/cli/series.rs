@@ -2,6 +2,7 @@
 //! the measurements, then compares (and in `sync`, repairs) or copies them
 //! one by one.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::connector::{self, Access, Endpoint};
@@ -150,14 +151,24 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
         }
         seen.push((place, pair));
     }
-    // Every target policy exists before the first pair writes anything.
+    // Every target policy exists before the first pair writes anything:
+    // the target's databases listed once, each database's policies once.
+    let mut databases: Option<Vec<String>> = None;
+    let mut policies: HashMap<String, Vec<String>> = HashMap::new();
     for pair in &out {
         let Endpoint::Influx(t) = &pair.target else { continue };
         let Some(rp) = &t.retention_policy else { continue };
         let server = InfluxStore::server(t)?;
+        if databases.is_none() {
+            databases = Some(server.databases().await?);
+        }
         // A database created by the run gets autogen, and only that.
-        let exists = if server.databases().await?.contains(&t.database) {
-            server.retention_policies().await?.iter().any(|p| &p.name == rp)
+        let exists = if databases.as_ref().is_some_and(|d| d.contains(&t.database)) {
+            if !policies.contains_key(&t.database) {
+                let names = server.retention_policies().await?.into_iter().map(|p| p.name).collect();
+                policies.insert(t.database.clone(), names);
+            }
+            policies[&t.database].contains(rp)
         } else {
             rp == "autogen"
         };

@@ -2,6 +2,27 @@
 //! (VictoriaMetrics, OpenTSDB): InfluxDB measurement `cpu` with field
 //! `usage` is the metric `cpu_usage` (the separator is `--separator`).
 
+use std::collections::BTreeMap;
+
+use crate::engine::series::{FieldType, Measurement};
+
+/// Measurements and their fields from a list of metric names (every field
+/// a float): what VictoriaMetrics and OpenTSDB list.
+pub fn measurements(names: Vec<String>, separator: &str, pick: Option<&regex::Regex>) -> Vec<Measurement> {
+    let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
+    for name in names {
+        let (measurement, field) = split_metric(&name, separator, pick);
+        out.entry(measurement).or_default().push((field, FieldType::Float));
+    }
+    out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect()
+}
+
+/// What a store holding floats only keeps of a type: integers and
+/// booleans become floats, strings cannot be held.
+pub fn floats_only(t: FieldType) -> Option<FieldType> {
+    (t != FieldType::String).then_some(FieldType::Float)
+}
+
 /// The metric holding one field of a measurement (the measurement itself
 /// for the empty field).
 pub fn metric(measurement: &str, field: &str, separator: &str) -> String {

@@ -14,7 +14,7 @@
 mod chunk;
 mod manifest;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -208,14 +208,16 @@ impl DirStore {
         starts.into_iter().collect()
     }
 
-    /// Every sample of `m`'s fields in `w`, chunk by chunk.
-    fn each_sample(&self, m: &Measurement, w: Window, mut f: impl FnMut(&Series, i64, &str)) -> StoreResult<()> {
+    /// Every sample of `m`'s fields in `w`, of the `wanted` series (all
+    /// when empty), chunk by chunk (one held at a time).
+    fn each_sample(&self, m: &Measurement, w: Window, wanted: &[Series], mut f: impl FnMut(&Series, i64, &str, &Value)) -> StoreResult<()> {
+        let wanted: BTreeSet<&Series> = wanted.iter().collect();
         let mut inner = self.lock();
         for start in self.chunks_in(&inner, &m.name, w) {
             let content = self.content(&mut inner, &m.name, start)?;
-            for (series, time, field, _) in content.iter() {
-                if w.contains(time) && m.field_type(field).is_some() {
-                    f(series, time, field);
+            for (series, time, field, value) in content.iter() {
+                if w.contains(time) && m.field_type(field).is_some() && (wanted.is_empty() || wanted.contains(series)) {
+                    f(series, time, field, value);
                 }
             }
         }
@@ -342,33 +344,34 @@ impl SeriesStore for DirStore {
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, wanted: &[Series]) -> StoreResult<Vec<Count>> {
-        let wanted: BTreeSet<&Series> = wanted.iter().collect();
-        let mut counts: HashMap<(Series, String, i64), u64> = HashMap::new();
-        self.each_sample(m, parent, |series, time, field| {
-            if !wanted.is_empty() && !wanted.contains(series) {
-                return;
-            }
-            let start = match step {
-                Some(step) => (time.div_euclid(step) * step).max(parent.start),
-                None => parent.start,
+        // Series → field → window start → count: a series and a field are
+        // copied once, not per sample.
+        let mut counts: HashMap<Series, HashMap<String, BTreeMap<i64, u64>>> = HashMap::new();
+        self.each_sample(m, parent, wanted, |series, time, field, _| {
+            let fields = match counts.get_mut(series) {
+                Some(f) => f,
+                None => counts.entry(series.clone()).or_default(),
             };
-            *counts.entry((series.clone(), field.to_string(), start)).or_default() += 1;
+            let windows = match fields.get_mut(field) {
+                Some(w) => w,
+                None => fields.entry(field.to_string()).or_default(),
+            };
+            *windows.entry(parent.bucket(time, step)).or_default() += 1;
         })?;
-        Ok(counts.into_iter().map(|((series, field, start), count)| Count { series, field, start, count, sum: None }).collect())
+        let mut out = Vec::new();
+        for (series, fields) in counts {
+            for (field, windows) in fields {
+                out.extend(windows.into_iter().map(|(start, count)| Count { series: series.clone(), field: field.clone(), start, count, sum: None }));
+            }
+        }
+        Ok(out)
     }
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
-        let wanted: BTreeSet<&Series> = series.iter().collect();
-        let mut inner = self.lock();
         let mut out = Vec::new();
-        for start in self.chunks_in(&inner, &m.name, window) {
-            let content = self.content(&mut inner, &m.name, start)?;
-            for (s, time, field, value) in content.iter() {
-                if window.contains(time) && m.field_type(field).is_some() && (wanted.is_empty() || wanted.contains(s)) {
-                    out.push(Sample { series: s.clone(), field: field.to_string(), time, value: value.clone() });
-                }
-            }
-        }
+        self.each_sample(m, window, series, |s, time, field, value| {
+            out.push(Sample { series: s.clone(), field: field.to_string(), time, value: value.clone() });
+        })?;
         Ok(out)
     }
 

@@ -279,16 +279,19 @@ impl SeriesStore for InfluxStore {
         let mut out = Vec::new();
         for s in &answer {
             let tags = Series::new(m.name.clone(), s.present_tags());
+            // Where each field's count and sum are, once per series.
+            let at = |name: String| s.columns.iter().position(|c| *c == name);
+            let columns: Vec<(Option<usize>, Option<usize>)> = (0..m.fields.len()).map(|i| (at(format!("c{i}")), at(format!("s{i}")))).collect();
             for row in &s.values {
                 let start = match step {
                     Some(_) => row.first().and_then(response::int).unwrap_or(parent.start).max(parent.start),
                     None => parent.start,
                 };
-                let cell = |name: String| s.columns.iter().position(|c| *c == name).and_then(|i| row.get(i));
                 for (i, (field, _)) in m.fields.iter().enumerate() {
-                    let Some(count) = cell(format!("c{i}")).and_then(response::int) else { continue };
+                    let (count_at, sum_at) = columns[i];
+                    let Some(count) = count_at.and_then(|c| row.get(c)).and_then(response::int) else { continue };
                     if count > 0 {
-                        let sum = stored[i].and_then(|kind| cell(format!("s{i}")).and_then(|v| response::sum_bits(v, kind)));
+                        let sum = stored[i].zip(sum_at.and_then(|c| row.get(c))).and_then(|(kind, v)| response::sum_bits(v, kind));
                         out.push(Count { series: tags.clone(), field: field.clone(), start, count: count as u64, sum });
                     }
                 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::endpoint::HttpUrl;
 use super::http::{Http, Op};
-use super::metric_name::{self, split_metric};
+use super::metric_name;
 use crate::engine::error::StoreError;
 use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore};
 use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
@@ -158,18 +158,11 @@ impl SeriesStore for VmStore {
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {
-        // Every sample is a float: integers and booleans become floats,
-        // strings cannot be held.
-        (t != FieldType::String).then_some(FieldType::Float)
+        metric_name::floats_only(t)
     }
 
     async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
-        let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
-        for name in self.metric_names().await? {
-            let (measurement, field) = split_metric(&name, &self.separator, pick);
-            out.entry(measurement).or_default().push((field, FieldType::Float));
-        }
-        Ok(out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect())
+        Ok(metric_name::measurements(self.metric_names().await?, &self.separator, pick))
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, _series: &[Series]) -> StoreResult<Vec<Count>> {

@@ -144,22 +144,24 @@ pub async fn copy(
     let mut done = copied.skipped;
     // Each read overlaps the write of the read before it: one request in
     // flight per store, both stores busy.
-    let mut writing: Vec<Sample> = Vec::new();
+    // The samples read last, and how many points they hold (counted once).
+    let mut writing: (Vec<Sample>, u64) = (Vec::new(), 0);
     for read in reads {
         let part = read.window;
         let reading = async { retry.run("reading source samples", || source.samples(m, part, &[])).await.map_err(EngineError::from) };
-        let (samples, written) = tokio::try_join!(reading, guard.write_samples(target, m, &writing))?;
+        let (samples, written) = tokio::try_join!(reading, guard.write_samples(target, m, &writing.0))?;
         if written > 0 {
-            copied.report.inserted += points(&writing);
+            copied.report.inserted += writing.1;
         }
         let samples: Vec<Sample> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
-        copied.report.rows_fetched += points(&samples);
-        writing = samples;
+        let read_points = points(&samples);
+        copied.report.rows_fetched += read_points;
+        writing = (samples, read_points);
         done += read.windows();
         progress.advance(done, 0);
     }
-    if guard.write_samples(target, m, &writing).await? > 0 {
-        copied.report.inserted += points(&writing);
+    if guard.write_samples(target, m, &writing.0).await? > 0 {
+        copied.report.inserted += writing.1;
     }
     progress.finish();
     Ok(copied)

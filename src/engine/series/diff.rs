@@ -138,7 +138,7 @@ async fn counts_of_both(
 
 /// Points, counted as the largest field count of each series: exact when
 /// every point carries every field, as is usual.
-pub(super) fn points_estimate(counts: &[Count]) -> u64 {
+pub(super) fn points_estimate<'a>(counts: impl IntoIterator<Item = &'a Count>) -> u64 {
     let mut per_series: HashMap<&Series, u64> = HashMap::new();
     for c in counts {
         let e = per_series.entry(&c.series).or_default();
@@ -149,11 +149,11 @@ pub(super) fn points_estimate(counts: &[Count]) -> u64 {
 
 /// Points of counts of several windows: the estimate of each window, summed.
 fn points_by_window(counts: &[Count]) -> u64 {
-    let mut windows: BTreeMap<i64, Vec<Count>> = BTreeMap::new();
+    let mut windows: BTreeMap<i64, Vec<&Count>> = BTreeMap::new();
     for c in counts {
-        windows.entry(c.start).or_default().push(c.clone());
+        windows.entry(c.start).or_default().push(c);
     }
-    windows.values().map(|w| points_estimate(w)).sum()
+    windows.values().map(|w| points_estimate(w.iter().copied())).sum()
 }
 
 /// The window `start` names at this level: up to the next multiple of the

@@ -33,6 +33,16 @@ impl Window {
         self.end <= self.start
     }
 
+    /// The start of the window of `step` (cut from the epoch) holding `t`,
+    /// clipped to this one; this one's start without a step. What a store
+    /// reports as `Count::start`.
+    pub fn bucket(&self, t: i64, step: Option<i64>) -> i64 {
+        match step {
+            Some(step) => (t.div_euclid(step) * step).max(self.start),
+            None => self.start,
+        }
+    }
+
     /// The window cut at every multiple of `step` (counted from the epoch)
     /// inside it, so that windows of one level line up across runs and
     /// stores whatever the window they came from.

@@ -88,6 +88,15 @@ impl Http {
         response.text().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
     }
 
+    /// Sends a request and returns its body as bytes with the media type
+    /// the server gave it (for answers in more than one encoding).
+    pub async fn bytes(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<(bytes::Bytes, String)> {
+        let response = self.send(request, op, context).await?;
+        let media = media_type(&response);
+        let body = response.bytes().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))?;
+        Ok((body, media))
+    }
+
     pub async fn send(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
         let response = request.send().await.map_err(|e| {
             let reason = cause(&e);
@@ -101,7 +110,13 @@ impl Http {
         if status.is_success() {
             return Ok(response);
         }
-        let body = response.text().await.unwrap_or_default();
+        let msgpack = media_type(&response).starts_with("application/x-msgpack");
+        let body = response.bytes().await.unwrap_or_default();
+        // An error asked for in MessagePack comes in it: shown as JSON.
+        let body = match msgpack {
+            true => rmp_serde::from_slice::<serde_json::Value>(&body).map(|v| v.to_string()).unwrap_or_default(),
+            false => String::from_utf8_lossy(&body).into_owned(),
+        };
         let said = first_line(body.trim());
         let reason = format!("{} answered {status}{}", self.shown, if said.is_empty() { String::new() } else { format!(": {said}") });
         Err(match status {
@@ -120,6 +135,10 @@ impl Http {
             Op::Write => StoreError::Write { context, reason, retryable },
         }
     }
+}
+
+fn media_type(response: &Response) -> String {
+    response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_ascii_lowercase()
 }
 
 /// What went wrong, with the innermost cause ("connection reset by

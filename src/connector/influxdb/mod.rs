@@ -8,6 +8,8 @@ pub mod influxql;
 pub mod response;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 
 use async_trait::async_trait;
 
@@ -44,7 +46,9 @@ pub struct InfluxStore {
     stored_types: std::sync::Mutex<HashMap<String, Vec<(String, FieldType)>>>,
     /// Sums beside counts: only when the other store gives them too (a
     /// count with a sum costs InfluxDB 70% more than a count alone).
-    sums: std::sync::atomic::AtomicBool,
+    sums: AtomicBool,
+    /// Answers asked in MessagePack until the server refuses it.
+    msgpack: AtomicBool,
 }
 
 impl InfluxStore {
@@ -59,6 +63,7 @@ impl InfluxStore {
             max_body: 1 << 20,
             stored_types: Default::default(),
             sums: Default::default(),
+            msgpack: AtomicBool::new(true),
         })
     }
 
@@ -91,8 +96,29 @@ impl InfluxStore {
         tracing::debug!(query = q, "influxdb");
         let chunk = CHUNK_ROWS.to_string();
         let params = [("db", self.database.as_str()), ("q", q), ("epoch", "ns"), ("chunked", "true"), ("chunk_size", chunk.as_str())];
-        let body = self.http.text(self.http.get("/query").query(&params), Op::Read, context).await?;
-        response::parse(&body).map_err(|e| self.http.failed(Op::Read, context, e, false))
+        let ask = |msgpack: bool| async move {
+            let mut request = self.http.get("/query").query(&params);
+            if msgpack {
+                request = request.header(reqwest::header::ACCEPT, response::MSGPACK);
+            }
+            let (body, media) = self.http.bytes(request, Op::Read, context).await?;
+            response::parse_body(&body, &media).map_err(|e| self.http.failed(Op::Read, context, e, false))
+        };
+        if !self.msgpack.load(Relaxed) {
+            return ask(false).await;
+        }
+        match ask(true).await {
+            // A server that refuses MessagePack (rather than answering
+            // JSON, as 1.3 does) is asked in JSON from now on; a query
+            // that is wrong fails again there, with a readable message.
+            Err(StoreError::Read { retryable: false, .. }) => {
+                let answer = ask(false).await?;
+                tracing::info!("{} refused MessagePack answers; asking for JSON from now on", self.http.shown);
+                self.msgpack.store(false, Relaxed);
+                Ok(answer)
+            }
+            other => other,
+        }
     }
 
     /// A statement that changes something (CREATE, DELETE), sent by POST.
@@ -237,7 +263,7 @@ impl SeriesStore for InfluxStore {
     }
 
     fn use_sums(&self, on: bool) {
-        self.sums.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.sums.store(on, Relaxed);
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, series: &[Series]) -> StoreResult<Vec<Count>> {
@@ -248,7 +274,7 @@ impl SeriesStore for InfluxStore {
             let of = types.get(&m.name);
             m.fields.iter().map(|(f, _)| of.and_then(|fields| fields.iter().find(|(n, _)| n == f)).map(|(_, t)| *t)).collect()
         };
-        let summing = self.sums.load(std::sync::atomic::Ordering::Relaxed);
+        let summing = self.sums.load(Relaxed);
         let mut columns = Vec::new();
         for (i, (f, _)) in m.fields.iter().enumerate() {
             let f = influxql::ident(&field_name(f));

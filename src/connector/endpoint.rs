@@ -70,7 +70,13 @@ pub struct HttpUrl {
     pub user: Option<String>,
     password: Option<String>,
     token: Option<String>,
+    /// Requests in flight at once against this server (`concurrency=N`,
+    /// default 1: old InfluxDB servers fall over under parallel load).
+    pub concurrency: usize,
 }
+
+/// The most `concurrency=` takes: more than this only queues in the server.
+pub const MAX_CONCURRENCY: usize = 32;
 
 impl HttpUrl {
     fn parse(raw: &str, scheme: &'static str, default_port: u16, needs_database: bool) -> Result<HttpUrl, String> {
@@ -81,13 +87,19 @@ impl HttpUrl {
         let mut tls = false;
         let mut retention_policy = None;
         let mut token = None;
+        let mut concurrency = 1;
         for (k, v) in full.query_pairs() {
             match k.as_ref() {
                 "tls" => tls = matches!(v.as_ref(), "true" | "1" | "yes"),
                 "rp" if needs_database => retention_policy = Some(v.into_owned()),
                 "token" => token = Some(v.into_owned()),
+                "concurrency" => {
+                    concurrency = v.parse::<usize>().ok().filter(|n| (1..=MAX_CONCURRENCY).contains(n)).ok_or_else(|| {
+                        format!("'{}' has concurrency={v}: write a number of requests from 1 to {MAX_CONCURRENCY}", redact(raw))
+                    })?
+                }
                 other => {
-                    let known = if needs_database { "rp, token and tls" } else { "token and tls" };
+                    let known = if needs_database { "rp, token, tls and concurrency" } else { "token, tls and concurrency" };
                     return Err(format!("'{}' has an unknown parameter '{other}' ({scheme}:// takes {known})", redact(raw)));
                 }
             }
@@ -102,7 +114,7 @@ impl HttpUrl {
         let base = url::Url::parse(&format!("{http}://{host}:{port}/{prefix}")).map_err(|e| format!("'{}': {e}", redact(raw)))?;
         let user = (!full.username().is_empty()).then(|| full.username().to_string());
         let password = full.password().map(str::to_string);
-        Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token })
+        Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token, concurrency })
     }
 
     /// The same server, another database and retention policy.
@@ -150,6 +162,9 @@ impl HttpUrl {
         }
         if self.base.scheme() == "https" {
             query.push("tls=true".to_string());
+        }
+        if self.concurrency != 1 {
+            query.push(format!("concurrency={}", self.concurrency));
         }
         let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         format!("{}://{user}{host}{port}{path}{query}", self.scheme)

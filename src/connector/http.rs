@@ -4,6 +4,7 @@
 //! gzipped where the server takes them.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use flate2::write::GzEncoder;
@@ -11,6 +12,7 @@ use flate2::Compression;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
+use super::endpoint::HttpUrl;
 use crate::engine::error::{first_line, StoreError};
 use crate::engine::store::StoreResult;
 
@@ -21,6 +23,11 @@ pub struct Http {
     base: url::Url,
     /// The endpoint as it may be shown.
     pub shown: String,
+    /// One permit per request in flight (the URL's `concurrency=`), held
+    /// until its answer is read whole: the bound holds however many tasks
+    /// of the engine ask at once.
+    permits: Arc<tokio::sync::Semaphore>,
+    pub concurrency: usize,
 }
 
 /// Whether a request reads or writes: the error says which.
@@ -31,11 +38,12 @@ pub enum Op {
 }
 
 impl Http {
-    /// `base` is `http(s)://host:port[/prefix]`; `auth` an Authorization
-    /// header value (`Token ...` or `Basic ...`), kept out of every message.
-    pub fn new(base: url::Url, shown: String, auth: Option<String>) -> StoreResult<Http> {
+    /// The URL's Authorization (a token or Basic) goes into every request
+    /// and out of every message.
+    pub fn new(url: &HttpUrl) -> StoreResult<Http> {
+        let shown = url.shown();
         let mut headers = HeaderMap::new();
-        if let Some(auth) = auth {
+        if let Some(auth) = url.authorization() {
             let mut v = HeaderValue::from_str(&auth)
                 .map_err(|_| StoreError::Invalid(format!("the credentials for {shown} hold characters an HTTP header cannot carry")))?;
             v.set_sensitive(true);
@@ -53,7 +61,8 @@ impl Http {
             .no_gzip()
             .build()
             .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false })?;
-        Ok(Http { client, base, shown })
+        let concurrency = url.concurrency.max(1);
+        Ok(Http { client, base: url.base.clone(), shown, permits: Arc::new(tokio::sync::Semaphore::new(concurrency)), concurrency })
     }
 
     pub fn url(&self, path: &str) -> url::Url {
@@ -84,20 +93,32 @@ impl Http {
     /// user should read: what was asked (`context`), of which endpoint,
     /// and what the server said, in one line.
     pub async fn text(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<String> {
-        let response = self.send(request, op, context).await?;
+        let _permit = self.permit().await;
+        let response = self.request(request, op, context).await?;
         response.text().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
     }
 
     /// Sends a request and returns its body as bytes with the media type
     /// the server gave it (for answers in more than one encoding).
     pub async fn bytes(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<(bytes::Bytes, String)> {
-        let response = self.send(request, op, context).await?;
+        let _permit = self.permit().await;
+        let response = self.request(request, op, context).await?;
         let media = media_type(&response);
         let body = response.bytes().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))?;
         Ok((body, media))
     }
 
-    pub async fn send(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
+    /// Sends a request whose answer is no more than a status (a write).
+    pub async fn send(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<()> {
+        let _permit = self.permit().await;
+        self.request(request, op, context).await?.bytes().await.map(drop).map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
+    }
+
+    async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
+        self.permits.acquire().await.expect("the request semaphore is never closed")
+    }
+
+    async fn request(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
         let response = request.send().await.map_err(|e| {
             let reason = cause(&e);
             if e.is_connect() {

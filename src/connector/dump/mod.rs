@@ -330,7 +330,7 @@ impl SeriesStore for DirStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, concurrency: 1 }
     }
 
     async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {

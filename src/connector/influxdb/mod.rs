@@ -55,7 +55,7 @@ impl InfluxStore {
     /// The server (and the URL's database, unchecked): to list databases
     /// and retention policies.
     pub fn server(url: &HttpUrl) -> StoreResult<InfluxStore> {
-        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        let http = Http::new(url)?;
         Ok(InfluxStore {
             http,
             database: url.database.clone(),
@@ -232,7 +232,7 @@ impl SeriesStore for InfluxStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME, counts_skip_empty: true, sums: true }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME, counts_skip_empty: true, sums: true, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

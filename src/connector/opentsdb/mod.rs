@@ -54,7 +54,7 @@ impl TsdbStore {
     /// Without a first request: for an endpoint that only takes writes
     /// (VictoriaMetrics' OpenTSDB listener serves `/api/put` alone).
     pub fn new(url: &HttpUrl, separator: &str) -> StoreResult<TsdbStore> {
-        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        let http = Http::new(url)?;
         Ok(TsdbStore { http, separator: separator.to_string(), max_body: 1 << 20 })
     }
 
@@ -96,7 +96,7 @@ impl SeriesStore for TsdbStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

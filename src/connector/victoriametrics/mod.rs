@@ -57,7 +57,7 @@ fn run_nonce() -> String {
 
 impl VmStore {
     pub async fn open(url: &HttpUrl, separator: &str) -> StoreResult<VmStore> {
-        let http = Http::new(url.base.clone(), url.shown(), url.authorization())?;
+        let http = Http::new(url)?;
         let store = VmStore { http, separator: separator.to_string(), max_body: 1 << 20, nonce: run_nonce() };
         // One cheap request, so a wrong address fails before any work.
         store.metric_names().await?;
@@ -154,7 +154,7 @@ impl SeriesStore for VmStore {
 
     fn capabilities(&self) -> SeriesCapabilities {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

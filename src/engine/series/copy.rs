@@ -6,7 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::diff::{batch_reads, points_estimate};
+use futures_util::{stream, StreamExt, TryStreamExt};
+
+use super::diff::{batch_reads, points_estimate, Read};
 use super::sample::{Precision, Sample, Series};
 use super::store::{Count, Measurement, SeriesStore};
 use super::window::Window;
@@ -141,30 +143,59 @@ pub async fn copy(
     }
     progress.begin(&m.name, copied.windows);
     progress.advance(copied.skipped, 0);
-    let mut done = copied.skipped;
-    // Each read overlaps the write of the read before it: one request in
-    // flight per store, both stores busy.
-    // The samples read last, and how many points they hold (counted once).
-    let mut writing: (Vec<Sample>, u64) = (Vec::new(), 0);
-    for read in reads {
-        let part = read.window;
-        let reading = async { retry.run("reading source samples", || source.samples(m, part, &[])).await.map_err(EngineError::from) };
-        let (samples, written) = tokio::try_join!(reading, guard.write_samples(target, m, &writing.0))?;
-        if written > 0 {
-            copied.report.inserted += writing.1;
-        }
-        let samples: Vec<Sample> = read.wanted(samples).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
-        let read_points = points(&samples);
-        copied.report.rows_fetched += read_points;
-        writing = (samples, read_points);
-        done += read.windows();
-        progress.advance(done, 0);
-    }
-    if guard.write_samples(target, m, &writing.0).await? > 0 {
-        copied.report.inserted += writing.1;
-    }
+    let (fetched, inserted) = pipeline(m, source, target, reads, guard, retry, copied.skipped, progress).await?;
+    copied.report.rows_fetched += fetched;
+    copied.report.inserted += inserted;
     progress.finish();
     Ok(copied)
+}
+
+/// Reads the source and writes the target at once: as many requests in
+/// flight as each store takes (reads in order, so progress moves forward),
+/// and a read's samples held only until written. Returns the points read and the points written.
+#[allow(clippy::too_many_arguments)]
+async fn pipeline(
+    m: &Measurement,
+    source: &dyn SeriesStore,
+    target: &dyn SeriesStore,
+    reads: Vec<Read>,
+    guard: &WriteGuard,
+    retry: RetryPolicy,
+    skipped: u64,
+    progress: &dyn Progress,
+) -> Result<(u64, u64), EngineError> {
+    // One more than the store takes: the extra request waits for the
+    // connector's permit, so the store starts the next answer while this
+    // side decodes the last one (or encodes the next write).
+    let reading_at_once = source.capabilities().concurrency.max(1) + 1;
+    let writing_at_once = target.capabilities().concurrency.max(1) + 1;
+    let (tx, rx) = tokio::sync::mpsc::channel::<(Vec<Sample>, u64)>(writing_at_once);
+    let reader = async move {
+        let mut fetched = 0;
+        let mut done = skipped;
+        let mut answers = stream::iter(reads)
+            .map(|read| async move {
+                let samples = retry.run("reading source samples", || source.samples(m, read.window, &[])).await;
+                (read, samples)
+            })
+            .buffered(reading_at_once);
+        while let Some((read, samples)) = answers.next().await {
+            let samples: Vec<Sample> = read.wanted(samples?).into_iter().filter(|s| m.field_type(&s.field).is_some()).collect();
+            let read_points = points(&samples);
+            fetched += read_points;
+            done += read.windows();
+            progress.advance(done, 0);
+            if tx.send((samples, read_points)).await.is_err() {
+                break; // the writer failed: its error is the run's
+            }
+        }
+        Ok::<u64, EngineError>(fetched)
+    };
+    let writer = stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|batch| (batch, rx)) })
+        .map(|(samples, read_points)| async move { Ok::<u64, EngineError>(if guard.write_samples(target, m, &samples).await? > 0 { read_points } else { 0 }) })
+        .buffer_unordered(writing_at_once)
+        .try_fold(0, |sum, written| async move { Ok(sum + written) });
+    tokio::try_join!(reader, writer)
 }
 
 /// Points (a series at one instant) among samples.

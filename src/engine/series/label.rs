@@ -38,16 +38,32 @@ impl<'a> Labeled<'a> {
 
     /// The series with the label added; a series holding a tag of that
     /// name already cannot be told apart, and is refused.
-    fn add(&self, s: Series) -> StoreResult<Series> {
+    fn add(&self, s: &Series) -> StoreResult<Series> {
         if s.tags.iter().any(|(k, _)| *k == self.label) {
             return Err(StoreError::Invalid(format!(
                 "{s} already has a tag named {}, the --db-label; pick another name",
                 self.label
             )));
         }
-        let mut tags = s.tags;
+        let (measurement, mut tags) = s.clone().into_parts();
         tags.push((self.label.clone(), self.value.clone()));
-        Ok(Series::new(s.measurement, tags))
+        Ok(Series::new(measurement, tags))
+    }
+
+    /// `add` for a run of items grouped by series (as stores answer): one
+    /// labelled series per series, shared by its items.
+    fn adder(&self) -> impl FnMut(&Series) -> StoreResult<Series> + '_ {
+        let mut last: Option<(Series, Series)> = None;
+        move |s| {
+            if let Some((from, to)) = &last {
+                if from == s {
+                    return Ok(to.clone());
+                }
+            }
+            let to = self.add(s)?;
+            last = Some((s.clone(), to.clone()));
+            Ok(to)
+        }
     }
 
     fn strip(&self, s: &Series) -> Series {
@@ -84,7 +100,10 @@ impl SeriesStore for Labeled<'_> {
         };
         let counts = self.inner.counts(m, parent, step, &asked).await?;
         match self.role {
-            Role::Adding => counts.into_iter().map(|c| Ok(Count { series: self.add(c.series)?, ..c })).collect(),
+            Role::Adding => {
+                let mut add = self.adder();
+                counts.into_iter().map(|c| Ok(Count { series: add(&c.series)?, ..c })).collect()
+            }
             Role::Selecting => Ok(counts.into_iter().filter(|c| self.has_label(&c.series)).collect()),
         }
     }
@@ -94,7 +113,8 @@ impl SeriesStore for Labeled<'_> {
             Role::Adding => {
                 let asked: Vec<Series> = series.iter().map(|s| self.strip(s)).collect();
                 let samples = self.inner.samples(m, window, &asked).await?;
-                samples.into_iter().map(|s| Ok(Sample { series: self.add(s.series)?, ..s })).collect()
+                let mut add = self.adder();
+                samples.into_iter().map(|s| Ok(Sample { series: add(&s.series)?, ..s })).collect()
             }
             Role::Selecting => {
                 // Series asked for carry the label: the store can select by it.

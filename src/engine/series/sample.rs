@@ -4,15 +4,27 @@
 //! samples is what lets an InfluxDB measurement's field line up with a
 //! VictoriaMetrics metric (`measurement_field`).
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::ops::Deref;
+use std::sync::Arc;
 
 use crate::engine::fingerprint::{HashScheme, RowHash};
 use crate::engine::value::Value;
 
 /// A measurement (or metric) and its tags, sorted by tag key: two stores
 /// listing the same tags in another order name the same series.
+///
+/// Shared, not copied: every sample of a read points at its series' one
+/// copy, so a million samples of a hundred series cost a hundred sets of
+/// strings, and comparing two samples of one series compares a pointer.
+#[derive(Clone)]
+pub struct Series(Arc<SeriesKey>);
+
+/// What a [`Series`] holds (reached through it by `Deref`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Series {
+pub struct SeriesKey {
     pub measurement: String,
     pub tags: Vec<(String, String)>,
 }
@@ -21,7 +33,55 @@ impl Series {
     pub fn new(measurement: impl Into<String>, tags: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut tags: Vec<(String, String)> = tags.into_iter().collect();
         tags.sort();
-        Series { measurement: measurement.into(), tags }
+        Series(Arc::new(SeriesKey { measurement: measurement.into(), tags }))
+    }
+
+    /// The measurement and tags, to build another series from.
+    pub fn into_parts(self) -> (String, Vec<(String, String)>) {
+        let key = Arc::unwrap_or_clone(self.0);
+        (key.measurement, key.tags)
+    }
+}
+
+impl Deref for Series {
+    type Target = SeriesKey;
+    fn deref(&self) -> &SeriesKey {
+        &self.0
+    }
+}
+
+impl PartialEq for Series {
+    fn eq(&self, other: &Series) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
+
+impl Eq for Series {}
+
+impl Ord for Series {
+    fn cmp(&self, other: &Series) -> Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
+        self.0.cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Series {
+    fn partial_cmp(&self, other: &Series) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Hash for Series {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+impl fmt::Debug for Series {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
     }
 }
 

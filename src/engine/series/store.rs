@@ -56,6 +56,10 @@ pub struct SeriesCapabilities {
     pub counts_skip_empty: bool,
     /// Can compute a sum per window beside each count (see [`Count::sum`]).
     pub sums: bool,
+    /// Requests the store is asked at once (an HTTP endpoint's
+    /// `concurrency=`, 1 by default): `copy` keeps that many reads or
+    /// writes in flight. The connector holds the bound whatever is asked.
+    pub concurrency: usize,
 }
 
 #[async_trait]

@@ -13,6 +13,9 @@
 #      defaults), under `script -qec` since it wants a terminal;
 #   2. full copy by rangesync copy (release build, defaults: 1h windows,
 #      newest first);
+#   1c/2c. both again with two InfluxDB queries at once (vmctl
+#      --influx-concurrency 2, rangesync ?concurrency=2 on the source URL;
+#      SKIP_PARALLEL=1 leaves them out);
 #   3. repair: VictoriaMetrics is loaded (by /api/v1/import, untimed) with
 #      every point but 1% of all points, dropped at random inside one day
 #      (the span's third: day 10 of 30); then rangesync sync repairs it. Compared with a full
@@ -85,32 +88,43 @@ echo "InfluxDB $DB holds $POINTS points in $SERIES series, $(( (END - START) / 8
 if [ "${ONLY_REPAIR:-0}" = 1 ]; then
   vmctl_s=1 vmctl_n=0 copy_s=1 copy_n=0
 else
-# 1. vmctl
-vm_forget
-t0=$(now)
-script -qec "vmctl influx --influx-addr $INFLUX --influx-database $DB --influx-skip-database-label --vm-addr $VM -s --vm-disable-progress-bar" /dev/null >/tmp/rs_bench_vmctl.log 2>&1
-t1=$(now)
-vmctl_s=$(secs "$t0" "$t1")
-vmctl_n=$(vm_count)
+# A full copy into an emptied VictoriaMetrics, timed; sets took and got
+# (the points VictoriaMetrics holds after it).
+full_copy() {
+  vm_forget
+  local t0 t1
+  t0=$(now)
+  "$@"
+  t1=$(now)
+  took=$(secs "$t0" "$t1")
+  got=$(vm_count)
+}
+vmctl_copy() { script -qec "vmctl influx --influx-addr $INFLUX --influx-database $DB --influx-skip-database-label $1 --vm-addr $VM -s --vm-disable-progress-bar" /dev/null >"$2" 2>&1; }
+rs_copy() { $BIN copy "influxdb://${INFLUX#http://}/$DB$1" "victoriametrics://${VM#http://}" --format json ${3:-} >"$2"; }
 
-# 2. rangesync copy
-vm_forget
-t0=$(now)
-$BIN copy "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json >/tmp/rs_bench_copy.json
-t1=$(now)
-copy_s=$(secs "$t0" "$t1")
-copy_n=$(vm_count)
+# 1. vmctl, 2. rangesync copy
+full_copy vmctl_copy "" /tmp/rs_bench_vmctl.log
+vmctl_s=$took vmctl_n=$got
+full_copy rs_copy "" /tmp/rs_bench_copy.json
+copy_s=$took copy_n=$got
+
+# 1c and 2c. Both again with two queries at once against InfluxDB
+# (vmctl --influx-concurrency 2, rangesync ?concurrency=2 on the source
+# URL); the defaults of both are one. SKIP_PARALLEL=1 leaves them out.
+vmctl2_s=0 vmctl2_n=0 copy2_s=0 copy2_n=0
+if [ "${SKIP_PARALLEL:-0}" != 1 ]; then
+  full_copy vmctl_copy "--influx-concurrency 2" /tmp/rs_bench_vmctl2.log
+  vmctl2_s=$took vmctl2_n=$got
+  full_copy rs_copy "?concurrency=2" /tmp/rs_bench_copy2.json
+  copy2_s=$took copy2_n=$got
+fi
 
 # 2b. optionally, rangesync copy again with other flags (ALT_COPY_FLAGS,
 # e.g. "--max-rows 200000"), in the same run.
 alt_s=0 alt_n=0
 if [ -n "${ALT_COPY_FLAGS:-}" ]; then
-  vm_forget
-  t0=$(now)
-  $BIN copy "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json $ALT_COPY_FLAGS >/tmp/rs_bench_copy_alt.json
-  t1=$(now)
-  alt_s=$(secs "$t0" "$t1")
-  alt_n=$(vm_count)
+  full_copy rs_copy "" /tmp/rs_bench_copy_alt.json "$ALT_COPY_FLAGS"
+  alt_s=$took alt_n=$got
 fi
 fi
 
@@ -154,9 +168,10 @@ repair_s=$(secs "$t0" "$t1")
 repair_n=$(vm_count)
 written=$(python3 -c 'import json; d=json.load(open("/tmp/rs_bench_repair.json"))["datasets"][0]; print(d["inserted"], d["rows_fetched"], d["ranges_compared"])')
 
-python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written "${alt_s:-0}" "${alt_n:-0}" "${ALT_COPY_FLAGS:-}" <<'EOF'
+python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written "${alt_s:-0}" "${alt_n:-0}" "${ALT_COPY_FLAGS:-}" "${vmctl2_s:-0}" "${vmctl2_n:-0}" "${copy2_s:-0}" "${copy2_n:-0}" <<'EOF'
 import sys
 points = int(sys.argv[1])
+vmctl2_s, vmctl2_n, copy2_s, copy2_n = float(sys.argv[15]), int(sys.argv[16]), float(sys.argv[17]), int(sys.argv[18])
 alt_s, alt_n, alt_flags = float(sys.argv[12]), int(sys.argv[13]), sys.argv[14]
 vmctl_s, vmctl_n, copy_s, copy_n, repair_s, repair_n, before_n = float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 inserted, fetched, windows = map(int, sys.argv[9:12])
@@ -164,15 +179,23 @@ print(f"| | wall time | points/s | points in VictoriaMetrics after |")
 print(f"|---|---|---|---|")
 print(f"| vmctl influx (full copy) | {vmctl_s:.2f} s | {points / vmctl_s:,.0f} | {vmctl_n:,} |")
 print(f"| rangesync copy (full copy) | {copy_s:.2f} s | {points / copy_s:,.0f} | {copy_n:,} |")
+if vmctl2_s:
+    print(f"| vmctl influx --influx-concurrency 2 (full copy) | {vmctl2_s:.2f} s | {points / vmctl2_s:,.0f} | {vmctl2_n:,} |")
+    print(f"| rangesync copy, source ?concurrency=2 (full copy) | {copy2_s:.2f} s | {points / copy2_s:,.0f} | {copy2_n:,} |")
 if alt_s:
     print(f"| rangesync copy {alt_flags} (full copy) | {alt_s:.2f} s | {points / alt_s:,.0f} | {alt_n:,} |")
 print(f"| rangesync sync (repair of {points - before_n:,} missing) | {repair_s:.2f} s | | {repair_n:,} |")
 print()
 print(f"copy rate, rangesync vs vmctl: {vmctl_s / copy_s:.2f}x")
+if vmctl2_s:
+    print(f"copy rate at two queries at once, rangesync vs vmctl: {vmctl2_s / copy2_s:.2f}x; rangesync at 2 vs vmctl at its default: {vmctl_s / copy2_s:.2f}x")
 if alt_s:
     print(f"copy rate with {alt_flags}, rangesync vs vmctl: {vmctl_s / alt_s:.2f}x")
 print(f"repair vs full re-copy (rangesync copy): {copy_s / repair_s:.2f}x faster; points written {inserted:,} vs {points:,}; points read {fetched:,}; window counts compared {windows:,}")
-for name, n in [("vmctl", vmctl_n), ("rangesync copy", copy_n), ("rangesync repair", repair_n)]:
+checked = [("vmctl", vmctl_n), ("rangesync copy", copy_n), ("rangesync repair", repair_n)]
+if vmctl2_s:
+    checked += [("vmctl at concurrency 2", vmctl2_n), ("rangesync copy at concurrency 2", copy2_n)]
+for name, n in checked:
     if n != points:
         print(f"WARNING: after {name} VictoriaMetrics holds {n} points, InfluxDB {points}")
 EOF

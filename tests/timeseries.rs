@@ -173,8 +173,9 @@ async fn copy_fills_in_windows_and_resumes() {
     let in_day = influx_query(tgt, &format!("SELECT count(f) FROM cpu WHERE time >= {BASE} AND time < {}", BASE + DAY)).await;
     let total = influx_query(tgt, "SELECT count(f) FROM cpu").await;
     assert_eq!(in_day["results"][0]["series"][0]["values"][0][1], total["results"][0]["series"][0]["values"][0][1], "nothing outside the span");
-    // The whole span: the first day's windows are skipped.
-    let all = rangesync(&["copy", &influx_url(src), &influx_url(tgt), "--chunk", "6h", "--format", "json"]);
+    // The whole span: the first day's windows are skipped. Three reads
+    // and two writes in flight (the source's and target's concurrency=).
+    let all = rangesync(&["copy", &format!("{}?concurrency=3", influx_url(src)), &format!("{}?concurrency=2", influx_url(tgt)), "--chunk", "6h", "--max-rows", "100", "--format", "json"]);
     assert_eq!(all.code, 0, "{}", all.stderr);
     let r = all.json();
     assert!(r["notes"][0].as_str().unwrap().contains("4 of 8 window(s) already complete"), "{r}");
@@ -203,6 +204,8 @@ async fn bad_time_series_input_gets_one_sentence() {
     assert_one_sentence(&start, 2, "--start");
     let rp = rangesync(&["sync", &influx_url(src), &format!("{}?rp=autogen", influx_url(tgt)), "--delete"]);
     assert_one_sentence(&rp, 2, "every retention policy");
+    let busy = rangesync(&["diff", &format!("{}?concurrency=0", influx_url(src)), &influx_url(tgt)]);
+    assert_one_sentence(&busy, 2, "concurrency=0: write a number of requests from 1 to 32");
     let uneven = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--zoom", "1h,25m"]);
     assert_one_sentence(&uneven, 2, "must divide");
     let zoom = rangesync(&["diff", &influx_url(src), &vm_url(), "--zoom", "1h,500us"]);

@@ -32,7 +32,15 @@ pub fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(&e),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if plan.series.is_some() {
+        // Time series cost rangesync about 0.5 µs of CPU per point, far
+        // less than a server spends answering it: one worker keeps up, and
+        // leaves the other cores to servers sharing the machine (a copy
+        // between two local servers ran 6% faster so).
+        builder.worker_threads(1);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(&EngineError::Usage(format!("cannot start the async runtime: {e}"))),
     };

@@ -16,11 +16,11 @@ pub enum Endpoint {
     Postgres(ServerUrl),
     /// `mysql://USER:PASS@HOST:PORT/DB` (MySQL or MariaDB)
     Mysql(ServerUrl),
-    /// `influxdb://[USER:PASS@]HOST:PORT/DB[?rp=RP&token=T&tls=true]`
+    /// `influxdb://[USER:PASS@]HOST:PORT/DB[?rp=RP&token=T&tls=true&concurrency=N]`
     Influx(HttpUrl),
-    /// `victoriametrics://HOST:PORT[/PREFIX][?tls=true]`
+    /// `victoriametrics://HOST:PORT[/PREFIX][?tls=true&concurrency=N]`
     Victoria(HttpUrl),
-    /// `opentsdb://HOST:PORT[/PREFIX][?tls=true]`
+    /// `opentsdb://HOST:PORT[/PREFIX][?tls=true&concurrency=N]`
     OpenTsdb(HttpUrl),
     /// `dir://PATH[?chunk=1d]`: a dump directory of time series.
     Dir(DirUrl),

@@ -181,3 +181,64 @@ fn cause(e: &reqwest::Error) -> String {
         _ => first_line(&text),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    use super::*;
+    use crate::connector::endpoint::Endpoint;
+
+    /// A loopback server answering every request after `delay`, counting
+    /// the requests it holds at once; returns its port and the most held.
+    fn slow_server(delay: Duration) -> (u16, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let seen = most.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let (now, most) = (now.clone(), most.clone());
+                std::thread::spawn(move || {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    // Requests without a body, one after another (keep-alive).
+                    while stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                        head.push(byte[0]);
+                        if !head.ends_with(b"\r\n\r\n") {
+                            continue;
+                        }
+                        head.clear();
+                        most.fetch_max(now.fetch_add(1, SeqCst) + 1, SeqCst);
+                        std::thread::sleep(delay);
+                        now.fetch_sub(1, SeqCst);
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                    }
+                });
+            }
+        });
+        (port, seen)
+    }
+
+    fn http(url: &str) -> Http {
+        let Endpoint::Victoria(url) = Endpoint::parse(url).unwrap() else { panic!("not a VictoriaMetrics URL") };
+        Http::new(&url).unwrap()
+    }
+
+    /// However many requests the engine asks at once, no more than the
+    /// URL's `concurrency=` reach the server (1 when not given).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_in_flight_stay_within_the_urls_concurrency() {
+        for (query, allowed) in [("", 1), ("?concurrency=3", 3)] {
+            let (port, most) = slow_server(Duration::from_millis(60));
+            let http = http(&format!("victoriametrics://127.0.0.1:{port}{query}"));
+            let asks = (0..8).map(|_| http.text(http.get("/x"), Op::Read, "asking"));
+            for answer in futures_util::future::join_all(asks).await {
+                assert_eq!(answer.unwrap(), "ok");
+            }
+            assert_eq!(most.load(SeqCst), allowed, "requests held at once with '{query}'");
+        }
+    }
+}

@@ -28,17 +28,42 @@ impl Run {
 }
 
 pub fn rangesync(args: &[&str]) -> Run {
-    let out: Output = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rangesync"))
         .args(args)
         .env_remove("RUST_LOG")
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("the binary runs");
-    Run {
-        code: out.status.code().expect("exited, not killed"),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    // A run that hangs fails its test instead of the whole suite's time.
+    let deadline = std::time::Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("rangesync {args:?} ran over {RUN_TIMEOUT:?} and was killed; it said: {}", stderr.join().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    Run { code: status.code().expect("exited, not killed"), stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
+
+/// Longer than any run of the suite takes (the slowest take seconds).
+const RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
 
 pub fn url(p: &Path) -> String {
     format!("sqlite://{}", p.display())

@@ -107,11 +107,16 @@ pub async fn compare(
     let finest = pending.into_iter().map(|(w, (series, rows))| (w, series, rows));
     let mut reads: Vec<(Window, BTreeSet<Series>, u64)> = fetch.into_iter().chain(finest).collect();
     reads.sort_by_key(|(w, _, _)| *w);
+    // Both stores read each window at once. The next window is not read
+    // ahead while this one is repaired: the repair's writes need the
+    // target's permits, which a parked read-ahead could hold.
     for read in batch_reads(reads, options.max_rows, precision) {
         let filter = read.filter();
         let window = read.window;
-        let s = retry.run("reading source samples", || source.samples(m, window, &filter)).await?;
-        let t = retry.run("reading target samples", || target.samples(m, window, &filter)).await?;
+        let (s, t) = tokio::try_join!(
+            retry.run("reading source samples", || source.samples(m, window, &filter)),
+            retry.run("reading target samples", || target.samples(m, window, &filter))
+        )?;
         let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
         apply(&mut findings, outcome, m, target, guard).await?;
         progress.advance(0, findings.report.differences());

@@ -106,6 +106,7 @@ fn projection_for(store: &dyn Store) -> Projection {
         columns: vec!["id".into(), "name".into(), "score".into(), "data".into()],
         key: vec!["id".into()],
         hash: store.capabilities().native_hash,
+        filter: None,
     }
 }
 

@@ -75,6 +75,7 @@ async fn live_dataset(store: &dyn Store) -> Box<dyn Dataset> {
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         key: schema.key.clone(),
         hash: rangesync::engine::fingerprint::HashScheme::Md5,
+        filter: None,
     };
     store.dataset(&projection).await.unwrap()
 }

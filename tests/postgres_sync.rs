@@ -55,6 +55,7 @@ async fn postgres_hashes_every_type_exactly_as_rangesync_does() {
         columns: schema.columns.iter().map(|c| c.name.clone()).collect(),
         key: schema.key.clone(),
         hash: HashScheme::Md5,
+        filter: None,
     };
     let ds = store.dataset(&projection).await.unwrap();
     use futures_util::StreamExt;

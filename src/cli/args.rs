@@ -23,6 +23,8 @@ Endpoints:
   victoriametrics://HOST[:PORT][/PREFIX][?tls=true]
   opentsdb://HOST[:PORT][/PREFIX][?tls=true]
   dir://PATH[?chunk=1d] (a dump directory of time series: gzipped line protocol + manifest.json)
+The HTTP stores take &concurrency=N (or ?concurrency=N): requests kept in flight against
+that server, 1 by default (old InfluxDB servers fall over under parallel load).
 A password (or an InfluxDB token) may come from RANGESYNC_SOURCE_PASSWORD /
 RANGESYNC_TARGET_PASSWORD instead of the URL; it is never printed.";
 
@@ -36,6 +38,9 @@ Examples:
 
   Copy a PostgreSQL database into a new SQLite file, creating its tables:
     rangesync sync postgres://app@db1/shop sqlite://dev.db --create-tables
+
+  Repair a replica as a profile describes it, again until nothing differs:
+    rangesync sync --profile sync-profiles/postgres-replica-repair.toml --until-consistent
 
   See what a sync of one table would do, as JSON:
     rangesync sync sqlite://prod.db sqlite://replica.db --table orders --dry-run --format json
@@ -245,11 +250,21 @@ pub struct SchemaArgs {
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Where the data is right, e.g. sqlite://prod.db or postgres://app@db1/shop.
-    /// Only read, never written.
-    pub source: String,
+    /// Only read, never written. May come from --profile instead.
+    #[arg(required_unless_present = "profile")]
+    pub source: Option<String>,
 
     /// Where the data should match SOURCE, e.g. sqlite://replica.db or postgres://app@db2/shop.
-    pub target: String,
+    /// May come from --profile instead.
+    #[arg(required_unless_present = "profile")]
+    pub target: Option<String>,
+
+    /// A sync profile (TOML, see docs/profiles.md and sync-profiles/): the
+    /// endpoints, and per table or measurement what to skip, zoom levels, a
+    /// WHERE condition selecting a subset, columns, the delete policy. Flags
+    /// and endpoints given on the command line take precedence.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<std::path::PathBuf>,
 
     /// Compare only this table (repeatable). Default: every table of SOURCE;
     /// a table TARGET lacks counts as all rows missing (`sync --create-tables`
@@ -300,6 +315,37 @@ pub struct SyncArgs {
     /// Rows written (or deleted) per transaction.
     #[arg(long, value_name = "ROWS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_size: u64,
+
+    /// After repairing, compare again, and repair again, until a pass finds
+    /// nothing (or --max-passes). Rows written to SOURCE during the run show
+    /// up again in each pass: the report counts them as changing during the
+    /// run instead of looping forever.
+    #[arg(long)]
+    pub until_consistent: bool,
+
+    /// The most passes --until-consistent makes.
+    #[arg(long, value_name = "N", default_value_t = 5, requires = "until_consistent", value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub max_passes: u32,
+
+    /// Stop, before deleting anything, a run that would delete more than
+    /// this share of a table's (or measurement's) rows on TARGET (exit code
+    /// 4). A SOURCE that was emptied by mistake then stops the run instead
+    /// of emptying TARGET too.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub max_delete: Option<f64>,
+
+    /// Go on past --max-delete (given here or in the profile).
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim_end_matches('%').parse().map_err(|_| format!("'{s}' is not a percentage (write 5 or 0.5)"))?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("'{s}' is not between 0 and 100"))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

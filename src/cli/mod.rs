@@ -2,7 +2,9 @@
 
 pub mod args;
 pub mod output;
+pub mod passes;
 pub mod plan;
+pub mod profile;
 pub mod progress;
 pub mod run;
 pub mod series;
@@ -58,10 +60,7 @@ pub fn main() -> ExitCode {
         };
     }
     let bar = progress::Bar::new(cli.quiet);
-    let result = match &plan.series {
-        Some(series) => runtime.block_on(series::execute(&plan, series, &bar)),
-        None => runtime.block_on(run::execute(&plan, &bar)),
-    };
+    let result = runtime.block_on(passes::run(&plan, &bar));
     match result {
         Ok(report) => {
             print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));

@@ -7,6 +7,7 @@ use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
 use super::args::{CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
+use super::profile::Profile;
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -67,6 +68,13 @@ pub struct Plan {
     pub batch_size: usize,
     /// Set when both endpoints hold time series.
     pub series: Option<SeriesPlan>,
+    /// Rules per table and measurement (an empty profile without --profile).
+    pub profile: Profile,
+    /// `--until-consistent`: the most passes of compare-and-repair.
+    pub passes: u32,
+    /// `--max-delete`: the largest share (percent) of a dataset's rows on
+    /// TARGET a run may delete; `None` with `--force` or when not given.
+    pub max_delete: Option<f64>,
 }
 
 impl Plan {
@@ -76,13 +84,23 @@ impl Plan {
 
     pub fn sync(args: SyncArgs) -> Result<Plan, EngineError> {
         let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run, create_tables: args.create_tables };
-        Plan::build(args.compare, mode, args.batch_size as usize)
+        let mut plan = Plan::build(args.compare, mode, args.batch_size as usize)?;
+        if args.until_consistent {
+            plan.passes = args.max_passes;
+        }
+        let max_delete = args.max_delete.or(plan.profile.max_delete);
+        if max_delete.is_some() && !matches!(plan.mode, Mode::Sync { delete: true, .. }) {
+            return Err(EngineError::Usage("--max-delete limits deletes, which only --delete (or delete = true in the profile) allows".into()));
+        }
+        plan.max_delete = if args.force { None } else { max_delete };
+        Ok(plan)
     }
 
     pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
         let compare = CompareArgs {
-            source: args.source,
-            target: args.target,
+            source: Some(args.source),
+            target: Some(args.target),
+            profile: None,
             tables: args.tables,
             zoom: None,
             verify: Verify::Count,
@@ -99,8 +117,9 @@ impl Plan {
             return Err(EngineError::Usage(format!("--chunk {} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days", args.chunk)));
         }
         let compare = CompareArgs {
-            source: args.source,
-            target: args.target,
+            source: Some(args.source),
+            target: Some(args.target),
+            profile: None,
             tables: Vec::new(),
             zoom: None,
             verify: Verify::Count,
@@ -122,11 +141,27 @@ impl Plan {
         Ok(plan)
     }
 
-    fn build(args: CompareArgs, mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
-        let source = Endpoint::parse(&args.source)
+    fn build(mut args: CompareArgs, mut mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
+        let profile = match &args.profile {
+            Some(path) => Profile::load(path)?,
+            None => Profile::default(),
+        };
+        let named = |side: &str, key: &str| {
+            let file = args.profile.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+            EngineError::Usage(format!("no {side}: give it on the command line or as {key} = \"URL\" in profile {file}"))
+        };
+        let source_url = args.source.clone().or_else(|| profile.source.clone()).ok_or_else(|| named("SOURCE", "source"))?;
+        let target_url = args.target.clone().or_else(|| profile.target.clone()).ok_or_else(|| named("TARGET", "target"))?;
+        if let Mode::Sync { delete, .. } = &mut mode {
+            *delete |= profile.delete == Some(true);
+        }
+        if args.zoom.is_none() {
+            args.zoom = profile.zoom.clone();
+        }
+        let source = Endpoint::parse(&source_url)
             .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
             .with_password_from(SOURCE_PASSWORD_VAR);
-        let target = Endpoint::parse(&args.target)
+        let target = Endpoint::parse(&target_url)
             .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
             .with_password_from(TARGET_PASSWORD_VAR);
         // One InfluxDB server to itself is fine when --target-db renames.
@@ -174,7 +209,23 @@ impl Plan {
             (None, Some(z)) => z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?,
             _ => Zoom::default(),
         };
-        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series })
+        if series.is_some() && !profile.tables.is_empty() {
+            return Err(EngineError::Usage("the profile's [[tables]] rules are for SQL tables; time series take [[measurements]]".into()));
+        }
+        if series.is_none() && !profile.measurements.is_empty() {
+            return Err(EngineError::Usage("the profile's [[measurements]] rules are for time series; SQL tables take [[tables]]".into()));
+        }
+        for rule in &profile.tables {
+            if let Some(z) = &rule.zoom {
+                z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("zoom of the profile's rule for {}: {e}", rule.names)))?;
+            }
+        }
+        for rule in &profile.measurements {
+            if let Some(z) = &rule.zoom {
+                z.parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("zoom of the profile's rule for {}: {e}", rule.names)))?;
+            }
+        }
+        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None })
     }
 
     pub fn command_name(&self) -> &'static str {
@@ -263,7 +314,7 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
 
 /// The line of a regex error that says what is wrong ("unclosed character
 /// class"), not its first line ("regex parse error:").
-fn regex_reason(e: &regex::Error) -> String {
+pub(super) fn regex_reason(e: &regex::Error) -> String {
     let text = e.to_string();
     text.lines().rev().find_map(|l| l.trim().strip_prefix("error: ")).map(str::to_string).unwrap_or_else(|| first_line(&text))
 }

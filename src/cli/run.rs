@@ -15,6 +15,7 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
 use super::plan::{Mode, Plan};
+use super::profile::TableRule;
 
 /// One table, checked and ready to compare.
 struct TablePlan {
@@ -122,7 +123,9 @@ async fn open_target(plan: &Plan) -> Result<Option<Box<dyn Store>>, EngineError>
 async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Store>) -> Result<Vec<TablePlan>, EngineError> {
     let source_tables = source.list_tables().await?;
     let names = if plan.tables.is_empty() {
-        source_tables.clone()
+        // A profile's `skip` leaves a table out of "every table"; a table
+        // named with --table is compared whatever the profile says.
+        source_tables.iter().filter(|t| !plan.profile.table_rule(t).is_some_and(|r| r.skip)).cloned().collect()
     } else {
         for t in &plan.tables {
             if !source_tables.contains(t) {
@@ -135,14 +138,21 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
     let target_url = plan.target.to_string();
     let mut out = Vec::new();
     for name in names {
-        let src = source
+        let mut src = source
             .table_schema(&name)
             .await?
             .ok_or_else(|| EngineError::Usage(format!("table {name} vanished from {}", plan.source)))?;
-        let tgt = match target {
+        let mut tgt = match target {
             Some(t) => t.table_schema(&name).await?,
             None => None,
         };
+        let rule = plan.profile.table_rule(&name);
+        if let Some(rule) = rule {
+            pick_columns(&mut src, rule, &plan.source.to_string())?;
+            if let Some(t) = &mut tgt {
+                keep_columns(t, rule);
+            }
+        }
         let create = match (&tgt, plan.mode) {
             (Some(_), _) | (None, Mode::Diff) => None,
             (None, _) if plan.creates_tables() => Some(create_statements(target, &src, plan).await?),
@@ -158,13 +168,37 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         let projection = if matches!(plan.mode, Mode::Schema { .. }) {
             // `schema` compares nothing: it creates what is missing (a table
             // without a primary key too) and leaves existing tables alone.
-            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash }
+            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None }
         } else {
             matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
         };
+        let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), ..projection };
         out.push(TablePlan { source: src, target: tgt, create, projection });
     }
     Ok(out)
+}
+
+/// A profile's `columns` or `exclude` applied to the source's table: every
+/// column it names must exist, and the key's columns are always kept.
+fn pick_columns(schema: &mut TableSchema, rule: &TableRule, source: &str) -> Result<(), EngineError> {
+    let table = &schema.name;
+    for c in rule.columns.iter().flatten().chain(&rule.exclude) {
+        if schema.column(c).is_none() {
+            return Err(EngineError::Usage(format!("the profile's rule for table {table} names column {c}, which {table} does not have in {source}")));
+        }
+    }
+    if let Some(c) = rule.exclude.iter().find(|c| schema.key.contains(c)) {
+        return Err(EngineError::Usage(format!("the profile excludes column {c} of table {table}, which is part of its primary key; key columns are always compared")));
+    }
+    keep_columns(schema, rule);
+    Ok(())
+}
+
+fn keep_columns(schema: &mut TableSchema, rule: &TableRule) {
+    let key = schema.key.clone();
+    schema.columns.retain(|c| {
+        key.contains(&c.name) || (rule.columns.as_ref().is_none_or(|only| only.contains(&c.name)) && !rule.exclude.contains(&c.name))
+    });
 }
 
 /// The statements that will create a missing table, asked of the target
@@ -214,11 +248,13 @@ async fn run_table(
     progress: &dyn Progress,
 ) -> Result<DatasetReport, EngineError> {
     let retry = RetryPolicy::default();
+    let name = &table.source.name;
+    let rule = plan.profile.table_rule(name);
     let guard = match plan.mode {
         Mode::Diff | Mode::Schema { .. } | Mode::Copy { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
-        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete, retry },
+        // A rule's delete policy overrides the run's.
+        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: rule.and_then(|r| r.delete).unwrap_or(delete), retry },
     };
-    let name = &table.source.name;
     let src = source.dataset(&table.projection).await?;
     let tgt: Box<dyn Dataset> = match (target, &table.target, &table.create) {
         (Some(t), Some(_), _) => t.dataset(&table.projection).await?,
@@ -228,7 +264,17 @@ async fn run_table(
         (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
         _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
     };
-    let options = DiffOptions { zoom: plan.zoom.clone(), diff_batch: plan.batch_size, retry };
+    let zoom = match rule.and_then(|r| r.zoom.as_deref()) {
+        // Checked when the plan was built.
+        Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
+        None => plan.zoom.clone(),
+    };
+    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry };
+    if let (Some(limit), true, false) = (plan.max_delete, guard.allow_delete, guard.dry_run) {
+        // A dry pass first: the deletes are counted before any is made.
+        let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
+        crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)?;
+    }
     let mut applier;
     let mut report_only = ReportOnly;
     let sink: &mut dyn DiffSink = match plan.mode {

@@ -241,3 +241,17 @@ fn key_bytes(k: &Key) -> Vec<u8> {
     }
     out
 }
+
+/// `--max-delete`: a run that would delete more than `limit` percent of the
+/// `held` rows (points) TARGET holds in `dataset` is stopped before any
+/// delete.
+pub fn within_delete_limit(dataset: &str, deletes: u64, held: u64, unit: &str, target: &str, limit: f64) -> Result<(), EngineError> {
+    let share = if held == 0 { 0.0 } else { deletes as f64 * 100.0 / held as f64 };
+    if deletes > 0 && share > limit {
+        return Err(EngineError::SafetyLimit(format!(
+            "{dataset}: the sync would delete {deletes} of the {held} {unit} in {target} ({share:.1}%), more than --max-delete {limit}%; \
+             nothing was written. Check SOURCE, or pass --force"
+        )));
+    }
+    Ok(())
+}

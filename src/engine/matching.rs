@@ -26,6 +26,7 @@ pub fn projection(
         columns: source.columns.iter().map(|c| c.name.clone()).collect(),
         key: source.key.clone(),
         hash,
+        filter: None,
     };
     let Some(target) = target else { return Ok(projection) };
     if target.key.is_empty() {

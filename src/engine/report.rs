@@ -67,6 +67,14 @@ pub struct Report {
     /// summary only).
     #[serde(skip)]
     pub time_series: bool,
+    /// Compare-and-repair passes made (more than one only with
+    /// `--until-consistent`).
+    #[serde(skip_serializing_if = "is_one")]
+    pub passes: u32,
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl Report {
@@ -81,6 +89,7 @@ impl Report {
             dry_run,
             notes,
             time_series,
+            passes: 1,
         }
     }
 }

@@ -96,6 +96,9 @@ pub struct Projection {
     /// Key columns, a subset of `columns`, in key order.
     pub key: Vec<String>,
     pub hash: HashScheme,
+    /// A SQL condition (a profile's `where`): only rows it holds for are
+    /// read, on both sides, so only that subset is compared and written.
+    pub filter: Option<String>,
 }
 
 impl Projection {

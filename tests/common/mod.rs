@@ -9,7 +9,6 @@ pub mod pg;
 pub mod recorded;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::str::FromStr;
 
 use sqlx::sqlite::SqliteConnectOptions;

@@ -22,6 +22,8 @@ pub struct TableSql {
     pub key_exprs: Vec<String>,
     pub key_columns: Vec<String>,
     pub column_names: Vec<String>,
+    /// The projection's condition, parenthesised.
+    pub filter: Option<String>,
 }
 
 impl TableSql {
@@ -38,6 +40,7 @@ impl TableSql {
             key_exprs,
             key_columns: p.key.iter().map(|c| ident(c)).collect(),
             column_names: p.columns.clone(),
+            filter: p.filter.as_ref().map(|f| format!("({f})")),
         }
     }
 
@@ -62,6 +65,9 @@ impl TableSql {
         if let Some(hi) = &range.hi {
             parts.push(self.compare("<", hi, binds));
         }
+        // The condition first: its own parameters are none, and the
+        // range's keep their order.
+        parts.splice(0..0, self.filter.clone());
         if parts.is_empty() {
             "1".into()
         } else {
@@ -105,6 +111,7 @@ mod tests {
             columns: vec!["a".into(), "b".into(), "c".into()],
             key: key.iter().map(|s| s.to_string()).collect(),
             hash: Default::default(),
+            filter: None,
         }
     }
 
@@ -123,6 +130,9 @@ mod tests {
         assert_eq!(s.range_predicate(&r, &mut b), "\"a\" >= ? AND \"a\" < ?");
         assert_eq!(b, vec![Value::Int(1), Value::Int(9)]);
         assert_eq!(s.range_predicate(&KeyRange::full(), &mut Vec::new()), "1");
+        let subset = TableSql::new(&Projection { filter: Some("c > 2 OR c IS NULL".into()), ..proj(&["a"]) }, &[true]);
+        assert_eq!(subset.range_predicate(&r, &mut Vec::new()), "(c > 2 OR c IS NULL) AND \"a\" >= ? AND \"a\" < ?");
+        assert_eq!(subset.range_predicate(&KeyRange::full(), &mut Vec::new()), "(c > 2 OR c IS NULL)");
 
         let s = TableSql::new(&proj(&["a", "b"]), &[true, false]);
         let mut b = Vec::new();

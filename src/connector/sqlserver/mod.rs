@@ -225,7 +225,8 @@ impl ServerDataset {
         if streaming {
             tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
         }
-        let stmts = Statements::new(dialect, table_ident, columns, key);
+        let mut stmts = Statements::new(dialect, table_ident, columns, key);
+        stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         let reads = SnapshotReads::new(pool.clone(), what.clone());
         ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what }
     }

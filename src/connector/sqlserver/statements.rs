@@ -38,11 +38,13 @@ pub struct Statements {
     table: String,
     pub columns: Vec<ServerColumn>,
     pub key: Vec<ServerColumn>,
+    /// The projection's condition, parenthesised: part of every range read.
+    pub filter: Option<String>,
 }
 
 impl Statements {
     pub fn new(dialect: Box<dyn Dialect>, table: String, columns: Vec<ServerColumn>, key: Vec<ServerColumn>) -> Self {
-        Statements { dialect, table, columns, key }
+        Statements { dialect, table, columns, key, filter: None }
     }
 
     /// Ranges in chunks that fit one statement, with the index of each
@@ -138,6 +140,7 @@ impl Statements {
         if let Some(hi) = &range.hi {
             parts.push(self.compare("<", hi, params));
         }
+        parts.splice(0..0, self.filter.clone());
         if parts.is_empty() { "1 = 1".into() } else { parts.join(" AND ") }
     }
 

@@ -1,0 +1,102 @@
+//! `--until-consistent`: compare and repair again until a pass finds
+//! nothing, or `--max-passes` were made. Differences a later pass finds are
+//! rows (or points) that changed at SOURCE while the run went on: they are
+//! repaired and counted in `changed_during_run`, and a run that still finds
+//! some in its last pass says so rather than looping forever.
+
+use std::time::Instant;
+
+use crate::engine::error::EngineError;
+use crate::engine::progress::Progress;
+use crate::engine::report::{DatasetReport, Report};
+
+use super::plan::Plan;
+
+/// Runs the plan once, or pass after pass under `--until-consistent`.
+pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+    let started = Instant::now();
+    let mut report = once(plan, progress).await?;
+    let mut passes = 1;
+    while passes < plan.passes && report.datasets.iter().any(|d| found(d) > 0) {
+        passes += 1;
+        tracing::info!(pass = passes, "comparing again");
+        let next = once(plan, progress).await?;
+        let still = next.datasets.iter().map(found).sum::<u64>();
+        report = combine(report, next);
+        if still == 0 {
+            break;
+        }
+        if passes == plan.passes {
+            report.in_sync = false;
+            report.notes.push(format!(
+                "pass {passes} of --max-passes {} still found {still} difference(s) and repaired them; SOURCE is being written to while rangesync runs, so another pass may find more",
+                plan.passes
+            ));
+        }
+    }
+    report.passes = passes;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+async fn once(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+    match &plan.series {
+        Some(series) => super::series::execute(plan, series, progress).await,
+        None => super::run::execute(plan, progress).await,
+    }
+}
+
+/// Differences a pass found that it could repair (extras kept without
+/// `--delete` are found again by every pass and do not call for another).
+fn found(d: &DatasetReport) -> u64 {
+    d.inserted + d.updated + d.deleted
+}
+
+/// The first pass's findings, every pass's writes, and the last pass's
+/// state: what a later pass found changed during the run.
+fn combine(mut total: Report, next: Report) -> Report {
+    for n in next.datasets {
+        match total.datasets.iter_mut().find(|d| d.name == n.name) {
+            Some(d) => {
+                d.changed_during_run += found(&n);
+                d.inserted += n.inserted;
+                d.updated += n.updated;
+                d.deleted += n.deleted;
+                d.ranges_compared += n.ranges_compared;
+                d.hashes_fetched += n.hashes_fetched;
+                d.rows_fetched += n.rows_fetched;
+                d.remaining = n.remaining;
+                d.target_rows = n.target_rows;
+            }
+            None => total.datasets.push(n),
+        }
+    }
+    for note in next.notes {
+        if !total.notes.contains(&note) {
+            total.notes.push(note);
+        }
+    }
+    total.in_sync = total.datasets.iter().all(|d| d.remaining == 0);
+    total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(datasets: Vec<DatasetReport>) -> Report {
+        Report::finished("sync", false, datasets, Vec::new(), false, Instant::now())
+    }
+
+    #[test]
+    fn later_passes_count_as_changed_during_the_run() {
+        let first = DatasetReport { name: "t".into(), missing: 10, inserted: 10, rows_fetched: 10, ..Default::default() };
+        let second = DatasetReport { name: "t".into(), changed: 2, updated: 2, rows_fetched: 2, remaining: 0, ..Default::default() };
+        let total = combine(report(vec![first]), report(vec![second]));
+        let d = &total.datasets[0];
+        assert_eq!((d.missing, d.changed, d.inserted, d.updated), (10, 0, 10, 2));
+        assert_eq!(d.changed_during_run, 2);
+        assert_eq!(d.rows_fetched, 12);
+        assert!(total.in_sync);
+    }
+}

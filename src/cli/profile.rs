@@ -1,0 +1,317 @@
+//! Sync profiles: a TOML file naming the two endpoints and what to do per
+//! table or measurement (docs/profiles.md documents every key). A profile
+//! is checked whole before anything connects: an unknown key, a wrong type,
+//! a bad pattern or an unset environment variable is one sentence naming
+//! the file, the line and the key.
+
+use std::ops::Range;
+use std::path::Path;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::engine::error::EngineError;
+
+/// A profile as written, before the command line is laid over it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileFile {
+    /// Endpoint URLs; `${VAR}` is replaced by the environment variable.
+    pub source: Option<Spanned<String>>,
+    pub target: Option<Spanned<String>>,
+    /// Deletes on TARGET rows or points SOURCE lacks (as `--delete`).
+    pub delete: Option<bool>,
+    /// As `--max-delete PERCENT`.
+    pub max_delete: Option<Spanned<f64>>,
+    /// Zoom levels for every table or measurement without its own.
+    pub zoom: Option<Spanned<String>>,
+    #[serde(default)]
+    pub tables: Vec<TableRuleFile>,
+    #[serde(default)]
+    pub measurements: Vec<MeasurementRuleFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRuleFile {
+    /// The table's exact name, or a regular expression over names.
+    pub name: Option<Spanned<String>>,
+    pub pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub skip: bool,
+    pub zoom: Option<Spanned<String>>,
+    /// A SQL condition: only rows it holds for are compared and written,
+    /// on both sides.
+    #[serde(rename = "where")]
+    pub condition: Option<Spanned<String>>,
+    pub delete: Option<bool>,
+    /// Only these columns (the key's are always compared).
+    pub columns: Option<Spanned<Vec<String>>>,
+    /// Every column but these.
+    pub exclude: Option<Spanned<Vec<String>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeasurementRuleFile {
+    pub name: Option<Spanned<String>>,
+    pub pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub skip: bool,
+    pub zoom: Option<Spanned<String>>,
+    pub delete: Option<bool>,
+}
+
+/// Which names a rule applies to.
+#[derive(Clone, Debug)]
+pub enum Names {
+    Exact(String),
+    Pattern(regex::Regex),
+}
+
+impl std::fmt::Display for Names {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Names::Exact(n) => write!(f, "{n}"),
+            Names::Pattern(p) => write!(f, "/{}/", p.as_str()),
+        }
+    }
+}
+
+impl Names {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            Names::Exact(n) => n == name,
+            Names::Pattern(p) => p.is_match(name),
+        }
+    }
+}
+
+/// What a profile says about one table; the first rule naming a table is
+/// the one that applies to it.
+#[derive(Clone, Debug)]
+pub struct TableRule {
+    pub names: Names,
+    pub skip: bool,
+    /// Zoom levels, as written (parsed by the plan for the family).
+    pub zoom: Option<String>,
+    pub condition: Option<String>,
+    pub delete: Option<bool>,
+    pub columns: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct MeasurementRule {
+    pub names: Names,
+    pub skip: bool,
+    pub zoom: Option<String>,
+    pub delete: Option<bool>,
+}
+
+/// A profile checked and with its environment variables expanded.
+#[derive(Debug, Default)]
+pub struct Profile {
+    pub source: Option<String>,
+    pub target: Option<String>,
+    pub delete: Option<bool>,
+    pub max_delete: Option<f64>,
+    pub zoom: Option<String>,
+    pub tables: Vec<TableRule>,
+    pub measurements: Vec<MeasurementRule>,
+}
+
+impl Profile {
+    /// Reads and checks a profile file.
+    pub fn load(path: &Path) -> Result<Profile, EngineError> {
+        let text = std::fs::read_to_string(path).map_err(|e| EngineError::Usage(format!("profile {}: cannot be read: {e}", path.display())))?;
+        Profile::parse(&text, &path.display().to_string(), &|name| std::env::var(name).ok())
+    }
+
+    /// Checks a profile's text; `env` gives environment variables (a test
+    /// passes its own).
+    pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, EngineError> {
+        let at = Locator { text, file };
+        let raw: ProfileFile = toml::from_str(text).map_err(|e| at.toml_error(&e))?;
+        let mut tables = Vec::new();
+        for (i, t) in raw.tables.into_iter().enumerate() {
+            let names = at.names("tables", i, t.name, t.pattern)?;
+            if t.columns.is_some() && t.exclude.is_some() {
+                let span = t.columns.as_ref().map(Spanned::span).unwrap_or_default();
+                return Err(at.error(span, "columns", "give either columns (those only) or exclude (all but those), not both"));
+            }
+            if let Some(c) = &t.condition {
+                if c.get_ref().trim().is_empty() {
+                    return Err(at.error(c.span(), "where", "the condition is empty"));
+                }
+            }
+            tables.push(TableRule {
+                names,
+                skip: t.skip,
+                zoom: t.zoom.map(Spanned::into_inner),
+                condition: t.condition.map(Spanned::into_inner),
+                delete: t.delete,
+                columns: t.columns.map(Spanned::into_inner),
+                exclude: t.exclude.map(Spanned::into_inner).unwrap_or_default(),
+            });
+        }
+        let mut measurements = Vec::new();
+        for (i, m) in raw.measurements.into_iter().enumerate() {
+            let names = at.names("measurements", i, m.name, m.pattern)?;
+            measurements.push(MeasurementRule { names, skip: m.skip, zoom: m.zoom.map(Spanned::into_inner), delete: m.delete });
+        }
+        if let Some(m) = &raw.max_delete {
+            if !(0.0..=100.0).contains(m.get_ref()) {
+                return Err(at.error(m.span(), "max_delete", &format!("{} is not a percentage between 0 and 100", m.get_ref())));
+            }
+        }
+        let expand = |v: Option<Spanned<String>>, key: &str| v.map(|v| at.expand(&v, key, env)).transpose();
+        Ok(Profile {
+            source: expand(raw.source, "source")?,
+            target: expand(raw.target, "target")?,
+            delete: raw.delete,
+            max_delete: raw.max_delete.map(Spanned::into_inner),
+            zoom: raw.zoom.map(Spanned::into_inner),
+            tables,
+            measurements,
+        })
+    }
+
+    pub fn table_rule(&self, table: &str) -> Option<&TableRule> {
+        self.tables.iter().find(|r| r.names.matches(table))
+    }
+
+    pub fn measurement_rule(&self, measurement: &str) -> Option<&MeasurementRule> {
+        self.measurements.iter().find(|r| r.names.matches(measurement))
+    }
+}
+
+/// Turns byte offsets of the profile into "FILE line N".
+struct Locator<'a> {
+    text: &'a str,
+    file: &'a str,
+}
+
+impl Locator<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+    }
+
+    fn error(&self, span: Range<usize>, key: &str, what: &str) -> EngineError {
+        EngineError::Usage(format!("profile {} line {}, key {key}: {what}", self.file, self.line(span.start)))
+    }
+
+    /// toml's own message (unknown field, invalid type, missing field), on
+    /// one line, with the line and the key it points at.
+    fn toml_error(&self, e: &toml::de::Error) -> EngineError {
+        let message = e.message().lines().next().unwrap_or("not valid TOML").trim().to_string();
+        match e.span() {
+            Some(span) => {
+                let line = self.line(span.start);
+                let text = self.text.lines().nth(line - 1).unwrap_or_default();
+                match text.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('[')) {
+                    Some(key) => EngineError::Usage(format!("profile {} line {line}, key {key}: {message}", self.file)),
+                    None => EngineError::Usage(format!("profile {} line {line}: {message}", self.file)),
+                }
+            }
+            None => EngineError::Usage(format!("profile {}: {message}", self.file)),
+        }
+    }
+
+    fn names(&self, list: &str, i: usize, name: Option<Spanned<String>>, pattern: Option<Spanned<String>>) -> Result<Names, EngineError> {
+        match (name, pattern) {
+            (Some(n), None) if !n.get_ref().trim().is_empty() => Ok(Names::Exact(n.into_inner())),
+            (Some(n), None) => Err(self.error(n.span(), "name", "the name is empty")),
+            (None, Some(p)) => regex::Regex::new(p.get_ref())
+                .map(Names::Pattern)
+                .map_err(|e| self.error(p.span(), "pattern", &format!("'{}' is not a regular expression: {}", p.get_ref(), super::plan::regex_reason(&e)))),
+            (Some(n), Some(_)) => Err(self.error(n.span(), "name", "give either name (one) or pattern (a regular expression), not both")),
+            (None, None) => Err(EngineError::Usage(format!("profile {}: entry {} of [[{list}]] has neither name nor pattern", self.file, i + 1))),
+        }
+    }
+
+    /// `${VAR}` replaced by the variable's value; an unset one is an error
+    /// (a URL silently missing its password would fail later, less clearly).
+    fn expand(&self, value: &Spanned<String>, key: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, EngineError> {
+        let mut out = String::new();
+        let mut rest = value.get_ref().as_str();
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(self.error(value.span(), key, "'${' opens a variable that no '}' closes"));
+            };
+            let name = &after[..end];
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(self.error(value.span(), key, &format!("'${{{name}}}' is not an environment variable name")));
+            }
+            let v = env(name).ok_or_else(|| self.error(value.span(), key, &format!("environment variable {name} is not set")))?;
+            out.push_str(&v);
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Profile, String> {
+        let env = |name: &str| (name == "PW").then(|| "s3cret".to_string());
+        Profile::parse(text, "p.toml", &env).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn endpoints_rules_and_variables() {
+        let p = parse(
+            r#"
+source = "postgres://app:${PW}@db1/shop"
+target = "sqlite://dev.db"
+delete = true
+
+[[tables]]
+name = "orders"
+where = "created_at >= '2024-01-01'"
+delete = false
+
+[[tables]]
+pattern = "^audit_"
+skip = true
+
+[[measurements]]
+pattern = "^cpu"
+zoom = "1d,1h"
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.source.as_deref(), Some("postgres://app:s3cret@db1/shop"));
+        assert_eq!(p.delete, Some(true));
+        let orders = p.table_rule("orders").unwrap();
+        assert_eq!(orders.condition.as_deref(), Some("created_at >= '2024-01-01'"));
+        assert_eq!(orders.delete, Some(false));
+        assert!(p.table_rule("audit_log").unwrap().skip);
+        assert!(p.table_rule("customers").is_none());
+        assert_eq!(p.measurement_rule("cpu_load").unwrap().zoom.as_deref(), Some("1d,1h"));
+    }
+
+    #[test]
+    fn bad_profiles_name_the_file_line_and_key() {
+        let unknown = parse("source = \"sqlite://a.db\"\n\n[[tables]]\nname = \"t\"\nwehre = \"x\"\n").unwrap_err();
+        assert!(unknown.starts_with("profile p.toml line 5, key wehre: unknown field `wehre`"), "{unknown}");
+        let typed = parse("source = \"sqlite://a.db\"\ndelete = \"yes\"\n").unwrap_err();
+        assert!(typed.starts_with("profile p.toml line 2, key delete: invalid type: string \"yes\", expected a boolean"), "{typed}");
+        let unset = parse("target = \"postgres://app:${NOPE}@db2/shop\"\n").unwrap_err();
+        assert_eq!(unset, "profile p.toml line 1, key target: environment variable NOPE is not set");
+        let pattern = parse("[[tables]]\npattern = \"(\"\n").unwrap_err();
+        assert!(pattern.starts_with("profile p.toml line 2, key pattern: '(' is not a regular expression"), "{pattern}");
+        let both = parse("[[tables]]\nname = \"t\"\ncolumns = [\"a\"]\nexclude = [\"b\"]\n").unwrap_err();
+        assert_eq!(both, "profile p.toml line 3, key columns: give either columns (those only) or exclude (all but those), not both");
+        let neither = parse("[[tables]]\nskip = true\n").unwrap_err();
+        assert_eq!(neither, "profile p.toml: entry 1 of [[tables]] has neither name nor pattern");
+        let syntax = parse("source = \n").unwrap_err();
+        assert!(syntax.starts_with("profile p.toml line 1"), "{syntax}");
+        assert!(!syntax.contains('\n'), "{syntax}");
+    }
+}

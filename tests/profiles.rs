@@ -1,0 +1,244 @@
+//! Sync profiles (`--profile`), `--max-delete` and `--until-consistent`,
+//! against real stores and checked with the stores' own queries.
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_one_sentence, exec, pg, rangesync, scalar, url};
+use rangesync::cli::profile::Profile;
+use rangesync::engine::series::TimeZoom;
+use rangesync::engine::zoom::Zoom;
+use tempfile::TempDir;
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Every row of a SQLite table as text, in key order.
+async fn sqlite_rows(path: &Path, sql: &str) -> Vec<String> {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+    use std::str::FromStr;
+    let mut c = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display())).unwrap().connect().await.unwrap();
+    let rows = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(&mut c).await.unwrap();
+    c.close().await.unwrap();
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+}
+
+/// The slice of production a dev database needs: a profile picks the
+/// recent orders of one region with a `where`, leaves a table out and a
+/// column behind; the SQLite file then holds exactly that subset, as
+/// PostgreSQL's own query of the subset shows, and follows it when rows
+/// move into and out of it.
+#[tokio::test]
+async fn a_profile_syncs_a_subset_of_postgres_into_sqlite() {
+    let src = pg::fresh_db("rs_profile_subset").await;
+    pg::exec(
+        &src,
+        "CREATE TABLE orders (id int8 PRIMARY KEY, region text NOT NULL, placed date NOT NULL, total numeric(12,2), note text, secret bytea);
+         INSERT INTO orders SELECT i, CASE WHEN i % 3 = 0 THEN 'eu' ELSE 'us' END, date '2024-01-01' + (i % 400), i * 1.5, 'order ' || i, '\\x00ff'
+           FROM generate_series(1, 3000) i;
+         CREATE TABLE audit_log (id int8 PRIMARY KEY, what text);
+         INSERT INTO audit_log SELECT i, 'event ' || i FROM generate_series(1, 100) i;
+         CREATE TABLE customers (id int8 PRIMARY KEY, name text);
+         INSERT INTO customers VALUES (1, 'Zoë'), (2, '');",
+    )
+    .await;
+    let dir = TempDir::new().unwrap();
+    let dev = dir.path().join("dev.db");
+    let profile = write(
+        dir.path(),
+        "dev.toml",
+        &format!(
+            r#"# a slice of production for a dev database
+source = "{src}"
+target = "sqlite://{dev}"
+
+[[tables]]
+name = "orders"
+where = "region = 'eu' AND placed >= '2024-06-01'"
+exclude = ["secret"]
+zoom = "500,10,1"
+
+[[tables]]
+pattern = "^audit_"
+skip = true
+"#,
+            dev = dev.display()
+        ),
+    );
+    let run = rangesync(&["sync", "--profile", &profile, "--create-tables", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let wanted = "SELECT id::text || '|' || region || '|' || placed::text || '|' || total::text || '|' || note FROM orders \
+                  WHERE region = 'eu' AND placed >= DATE '2024-06-01' ORDER BY id";
+    let dev_rows = "SELECT id || '|' || region || '|' || placed || '|' || printf('%.2f', total) || '|' || note FROM orders ORDER BY id";
+    let subset = pg_strings(&src, wanted).await;
+    assert!(subset.len() > 100 && subset.len() < 1000, "{}", subset.len());
+    assert_eq!(sqlite_rows(&dev, dev_rows).await, subset);
+    let tables = sqlite_rows(&dev, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").await;
+    assert_eq!(tables, ["customers", "orders"], "audit_log skipped");
+    let columns = sqlite_rows(&dev, "SELECT name FROM pragma_table_info('orders') ORDER BY cid").await;
+    assert!(!columns.contains(&"secret".to_string()), "{columns:?}");
+
+    // Rows move into the subset (region changed), out of it (placed
+    // earlier) and change inside it; the next run follows, and only the
+    // subset is compared: a row outside it on the dev side is left alone
+    // without delete.
+    pg::exec(&src, "UPDATE orders SET region = 'eu' WHERE id = 1000; UPDATE orders SET placed = DATE '2024-01-01' WHERE id = 999; UPDATE orders SET note = 'changed' WHERE id = 1002").await;
+    let again = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let d = &again.json()["datasets"];
+    let orders = d.as_array().unwrap().iter().find(|d| d["name"] == "orders").unwrap();
+    assert_eq!((orders["missing"].as_u64(), orders["changed"].as_u64(), orders["extra"].as_u64()), (Some(1), Some(1), Some(1)), "{orders}");
+    let dev_has = sqlite_rows(&dev, "SELECT group_concat(id) FROM (SELECT id FROM orders WHERE id IN (999, 1000, 1002) ORDER BY id)").await;
+    assert_eq!(dev_has, ["999,1000,1002"], "999 left out of the subset but kept without delete");
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 1, "999 is extra on the dev side");
+    // With delete = true in the profile's rule the extra row goes.
+    let deleting = profile.replace("dev.toml", "dev-delete.toml");
+    std::fs::write(&deleting, std::fs::read_to_string(&profile).unwrap().replace("zoom = \"500,10,1\"", "zoom = \"500,10,1\"\ndelete = true")).unwrap();
+    assert_eq!(rangesync(&["sync", "--profile", &deleting]).code, 0);
+    assert_eq!(sqlite_rows(&dev, dev_rows).await, pg_strings(&src, wanted).await);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+}
+
+async fn pg_strings(url: &str, sql: &str) -> Vec<String> {
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
+    use std::str::FromStr;
+    let mut c = sqlx::postgres::PgConnectOptions::from_str(url).unwrap().connect().await.unwrap();
+    let rows = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(&mut c).await.unwrap();
+    c.close().await.unwrap();
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+}
+
+#[tokio::test]
+async fn bad_profiles_get_one_sentence_naming_file_line_and_key() {
+    let dir = TempDir::new().unwrap();
+    let unknown = write(dir.path(), "unknown.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\n\n[[tables]]\nname = \"t\"\nwehre = \"x > 1\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &unknown]), 2, &format!("profile {unknown} line 6, key wehre: unknown field `wehre`"));
+    let typed = write(dir.path(), "typed.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\ndelete = 1\n");
+    assert_one_sentence(&rangesync(&["sync", "--profile", &typed]), 2, "line 3, key delete: invalid type: integer `1`, expected a boolean");
+    let no_target = write(dir.path(), "half.toml", "source = \"sqlite://a.db\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &no_target]), 2, "no TARGET: give it on the command line or as target = \"URL\" in profile");
+    let env = write(dir.path(), "env.toml", "source = \"sqlite://a.db\"\ntarget = \"postgres://app:${RS_TEST_UNSET_PASSWORD}@127.0.0.1/x\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &env]), 2, "line 2, key target: environment variable RS_TEST_UNSET_PASSWORD is not set");
+    assert_one_sentence(&rangesync(&["diff", "--profile", "/nonexistent/p.toml"]), 2, "profile /nonexistent/p.toml: cannot be read");
+    let family = write(dir.path(), "family.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\n[[measurements]]\nname = \"cpu\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &family]), 2, "[[measurements]] rules are for time series");
+    let a = dir.path().join("a.db");
+    exec(&a, "CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
+    let column = write(dir.path(), "column.toml", &format!("source = \"{}\"\ntarget = \"sqlite://b.db\"\n[[tables]]\nname = \"t\"\ncolumns = [\"nope\"]\n", url(&a)));
+    assert_one_sentence(&rangesync(&["sync", "--profile", &column]), 2, "names column nope, which t does not have");
+}
+
+/// Every example profile shipped in sync-profiles/ is a valid profile.
+#[test]
+fn every_example_profile_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sync-profiles");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        let p = Profile::parse(&text, &path.display().to_string(), &env).unwrap_or_else(|e| panic!("{e}"));
+        assert!(p.source.is_some() && p.target.is_some(), "{} names both endpoints", path.display());
+        // Zoom levels as the run will read them: rows for tables, durations
+        // for measurements.
+        let sql = p.source.as_deref().unwrap().starts_with("postgres") || p.source.as_deref().unwrap().starts_with("sqlite");
+        for zoom in p.zoom.iter().chain(p.tables.iter().filter_map(|t| t.zoom.as_ref())).chain(p.measurements.iter().filter_map(|m| m.zoom.as_ref())) {
+            let parsed = if sql { zoom.parse::<Zoom>().map(drop) } else { zoom.parse::<TimeZoom>().map(drop) };
+            parsed.unwrap_or_else(|e| panic!("{}: zoom {zoom}: {e}", path.display()));
+        }
+        assert!(sql || p.tables.is_empty(), "{}: [[tables]] in a time-series profile", path.display());
+        assert!(!sql || p.measurements.is_empty(), "{}: [[measurements]] in a SQL profile", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 4, "the four examples of the issue: {seen}");
+}
+
+/// A source emptied by mistake: --max-delete stops the sync before any
+/// delete (exit 4), --force lets it go on.
+#[tokio::test]
+async fn max_delete_stops_a_sync_that_would_empty_the_target() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    for p in [&a, &b] {
+        exec(p, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) INSERT INTO t SELECT i, 'v' || i FROM n").await;
+    }
+    exec(&a, "DELETE FROM t WHERE id > 150; UPDATE t SET v = 'new' WHERE id = 1").await;
+    let stopped = rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "10"]);
+    assert_one_sentence(&stopped, 4, "table t: the sync would delete 50 of the 200 rows");
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t").await, 200);
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t WHERE v = 'new'").await, 0, "nothing written");
+    let within = rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "30", "--format", "json"]);
+    assert_eq!(within.code, 0, "{}", within.stderr);
+    assert_eq!(within.json()["datasets"][0]["deleted"], 50);
+    exec(&a, "DELETE FROM t WHERE id > 10").await;
+    assert_eq!(rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "10"]).code, 4);
+    let forced = rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "10", "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t").await, 10);
+    assert_one_sentence(&rangesync(&["sync", &url(&a), &url(&b), "--max-delete", "10"]), 2, "--max-delete limits deletes");
+    assert_eq!(rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "150"]).code, 2);
+}
+
+/// A drifted pair: the first pass repairs, the second finds nothing and
+/// the run stops there.
+#[tokio::test]
+async fn until_consistent_stops_at_the_first_pass_finding_nothing() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    exec(&a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500) INSERT INTO t SELECT i, 'v' || i FROM n").await;
+    exec(&b, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'old'), (9999, 'extra')").await;
+    let run = rangesync(&["sync", &url(&a), &url(&b), "--until-consistent", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(r["passes"], 2, "{r}");
+    let d = &r["datasets"][0];
+    assert_eq!((d["inserted"].as_u64(), d["updated"].as_u64(), d["changed_during_run"].as_u64()), (Some(499), Some(1), Some(0)), "{d}");
+    // The extra row is kept without --delete and does not call for passes.
+    assert_eq!(d["remaining"], 1);
+    let (only_a, only_b) = common::independent_diff(&a, &b, "t").await;
+    assert_eq!((only_a, only_b), (0, 1));
+}
+
+/// A writer keeps inserting into SOURCE while the run goes on: every pass
+/// finds new rows, the run stops at --max-passes and says why, and a
+/// later run (the writer stopped) ends consistent.
+#[tokio::test]
+async fn until_consistent_reports_rows_that_kept_changing() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    exec(&a, "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) INSERT INTO t SELECT i, hex(randomblob(40)) FROM n").await;
+    exec(&b, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, a) = (stop.clone(), a.clone());
+        tokio::spawn(async move {
+            let mut id = 1_000_000;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                exec(&a, &format!("INSERT INTO t VALUES ({id}, 'live')")).await;
+                id += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let b_url = url(&b);
+    let a_url = url(&a);
+    let run = tokio::task::spawn_blocking(move || rangesync(&["sync", &a_url, &b_url, "--until-consistent", "--max-passes", "3", "--format", "json"])).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(r["passes"], 3, "{r}");
+    assert!(r["datasets"][0]["changed_during_run"].as_u64().unwrap() > 0, "{r}");
+    assert!(r["notes"].to_string().contains("pass 3 of --max-passes 3 still found"), "{r}");
+    assert_eq!(r["in_sync"], false);
+    let done = rangesync(&["sync", &url(&a), &url(&b), "--until-consistent"]);
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    assert_eq!(common::independent_diff(&a, &b, "t").await, (0, 0));
+}

@@ -266,6 +266,13 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<std::path::PathBuf>,
 
+    /// The state store (a SQLite file): the runs made, and the ranges a
+    /// sync finished, so a run that was killed resumes where it stopped; a
+    /// lock beside it keeps two runs apart. Default with --profile: beside
+    /// the profile (PROFILE.state.sqlite); without, none.
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<std::path::PathBuf>,
+
     /// Compare only this table (repeatable). Default: every table of SOURCE;
     /// a table TARGET lacks counts as all rows missing (`sync --create-tables`
     /// creates it).

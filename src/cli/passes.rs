@@ -4,23 +4,43 @@
 //! repaired and counted in `changed_during_run`, and a run that still finds
 //! some in its last pass says so rather than looping forever.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::error::EngineError;
 use crate::engine::progress::Progress;
 use crate::engine::report::{DatasetReport, Report};
+use crate::engine::state::StateStore;
 
 use super::plan::Plan;
 
-/// Runs the plan once, or pass after pass under `--until-consistent`.
+/// Runs the plan once, or pass after pass under `--until-consistent`,
+/// inside the state store's run when the plan keeps one (which holds the
+/// profile's lock until the run ends, and resumes a killed run).
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+    let Some(path) = &plan.state else { return passes(plan, None, progress).await };
+    let state = Arc::new(StateStore::open(path, plan.command_name()).await?);
+    let outcome = passes(plan, Some(state.clone()), progress).await;
+    let report = outcome.as_ref().ok().map(|r| serde_json::to_string(r).unwrap_or_default());
+    state.finish(report.as_deref()).await?;
+    outcome
+}
+
+async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
-    let mut report = once(plan, progress).await?;
-    let mut passes = 1;
+    let mut passes = state.as_ref().map_or(1, |s| s.pass() as u32);
+    let mut report = once(plan, state.clone(), progress).await?;
+    if let Some(s) = state.as_ref().filter(|s| s.resumed) {
+        let skipped: u64 = report.datasets.iter().map(|d| d.ranges_skipped).sum();
+        report.notes.push(format!("run {} of the state store was resumed: {skipped} range(s) it had finished were not compared again", s.run));
+    }
     while passes < plan.passes && report.datasets.iter().any(|d| found(d) > 0) {
         passes += 1;
         tracing::info!(pass = passes, "comparing again");
-        let next = once(plan, progress).await?;
+        if let Some(s) = &state {
+            s.next_pass().await?;
+        }
+        let next = once(plan, state.clone(), progress).await?;
         let still = next.datasets.iter().map(found).sum::<u64>();
         report = combine(report, next);
         if still == 0 {
@@ -39,10 +59,10 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineE
     Ok(report)
 }
 
-async fn once(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+async fn once(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     match &plan.series {
         Some(series) => super::series::execute(plan, series, progress).await,
-        None => super::run::execute(plan, progress).await,
+        None => super::run::execute(plan, state, progress).await,
     }
 }
 
@@ -63,6 +83,7 @@ fn combine(mut total: Report, next: Report) -> Report {
                 d.updated += n.updated;
                 d.deleted += n.deleted;
                 d.ranges_compared += n.ranges_compared;
+                d.ranges_skipped += n.ranges_skipped;
                 d.hashes_fetched += n.hashes_fetched;
                 d.rows_fetched += n.rows_fetched;
                 d.remaining = n.remaining;

@@ -75,6 +75,8 @@ pub struct Plan {
     /// `--max-delete`: the largest share (percent) of a dataset's rows on
     /// TARGET a run may delete; `None` with `--force` or when not given.
     pub max_delete: Option<f64>,
+    /// The state store's file, when the run keeps one.
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl Plan {
@@ -101,6 +103,7 @@ impl Plan {
             source: Some(args.source),
             target: Some(args.target),
             profile: None,
+            state: None,
             tables: args.tables,
             zoom: None,
             verify: Verify::Count,
@@ -120,6 +123,7 @@ impl Plan {
             source: Some(args.source),
             target: Some(args.target),
             profile: None,
+            state: None,
             tables: Vec::new(),
             zoom: None,
             verify: Verify::Count,
@@ -225,7 +229,15 @@ impl Plan {
                 z.parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("zoom of the profile's rule for {}: {e}", rule.names)))?;
             }
         }
-        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None })
+        let state = args.state.clone().or_else(|| {
+            let profile_path = args.profile.as_ref()?;
+            Some(match &profile.state {
+                // Relative to the profile, as its default is.
+                Some(p) => profile_path.parent().unwrap_or(std::path::Path::new("")).join(p),
+                None => profile_path.with_extension("state.sqlite"),
+            })
+        });
+        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state })
     }
 
     pub fn command_name(&self) -> &'static str {

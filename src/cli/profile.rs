@@ -23,6 +23,8 @@ pub struct ProfileFile {
     pub delete: Option<bool>,
     /// As `--max-delete PERCENT`.
     pub max_delete: Option<Spanned<f64>>,
+    /// The state store's file, relative to the profile's directory.
+    pub state: Option<String>,
     /// Zoom levels for every table or measurement without its own.
     pub zoom: Option<Spanned<String>>,
     #[serde(default)]
@@ -116,6 +118,7 @@ pub struct Profile {
     pub target: Option<String>,
     pub delete: Option<bool>,
     pub max_delete: Option<f64>,
+    pub state: Option<String>,
     pub zoom: Option<String>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
@@ -171,6 +174,7 @@ impl Profile {
             target: expand(raw.target, "target")?,
             delete: raw.delete,
             max_delete: raw.max_delete.map(Spanned::into_inner),
+            state: raw.state,
             zoom: raw.zoom.map(Spanned::into_inner),
             tables,
             measurements,

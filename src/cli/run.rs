@@ -1,6 +1,7 @@
 //! Executes a plan: opens both stores, checks every table before touching
 //! any, then compares (and in `sync`, repairs) them one by one.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::connector::{self, Access};
@@ -12,6 +13,7 @@ use crate::engine::matching;
 use crate::engine::progress::Progress;
 use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
+use crate::engine::state::{Checkpoint, DatasetState, StateStore};
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
 use super::plan::{Mode, Plan};
@@ -28,7 +30,7 @@ struct TablePlan {
     projection: Projection,
 }
 
-pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
+pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
     // Both sides are checked read-only first, so bad input (an unknown
     // table, mismatched columns) leaves no trace, not even a new empty file.
@@ -44,7 +46,7 @@ pub async fn execute(plan: &Plan, progress: &dyn Progress) -> Result<Report, Eng
     let mut reports = Vec::new();
     for table in &tables {
         tracing::info!(table = %table.source.name, "comparing");
-        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), progress).await?);
+        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), state.clone(), progress).await?);
     }
     Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
 }
@@ -245,6 +247,7 @@ async fn run_table(
     table: &TablePlan,
     source: &dyn Store,
     target: Option<&dyn Store>,
+    state: Option<Arc<StateStore>>,
     progress: &dyn Progress,
 ) -> Result<DatasetReport, EngineError> {
     let retry = RetryPolicy::default();
@@ -269,10 +272,17 @@ async fn run_table(
         Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
         None => plan.zoom.clone(),
     };
-    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry };
+    // Only a sync that writes finishes ranges; a diff or a dry run
+    // reports, and its report would lack what a resumed part skipped.
+    let checkpoint: Option<Arc<dyn Checkpoint>> = match (state, plan.mode) {
+        (Some(state), Mode::Sync { dry_run: false, .. }) => Some(Arc::new(DatasetState::load(state, name).await?)),
+        _ => None,
+    };
+    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint };
     if let (Some(limit), true, false) = (plan.max_delete, guard.allow_delete, guard.dry_run) {
         // A dry pass first: the deletes are counted before any is made.
-        let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
+        let dry = DiffOptions { checkpoint: None, zoom: options.zoom.clone(), ..options };
+        let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &dry, &mut ReportOnly, progress).await?;
         crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)?;
     }
     let mut applier;

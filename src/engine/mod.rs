@@ -13,6 +13,7 @@ pub mod progress;
 pub mod range;
 pub mod report;
 pub mod retry;
+pub mod state;
 pub mod series;
 pub mod store;
 pub mod value;

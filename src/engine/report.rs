@@ -30,6 +30,10 @@ pub struct DatasetReport {
     /// source after the pass's snapshot: the target holds the snapshot's
     /// version and the next run settles them. Counted in `remaining` too.
     pub changed_during_run: u64,
+    /// First-level ranges finished by an earlier, killed run of this sync
+    /// (from the state store): not compared again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ranges_skipped: u64,
     /// Differences left after this run (extras kept without `--delete`,
     /// rows that changed at the source while the run went on, a dry run).
     pub remaining: u64,
@@ -71,6 +75,10 @@ pub struct Report {
     /// `--until-consistent`).
     #[serde(skip_serializing_if = "is_one")]
     pub passes: u32,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn is_one(n: &u32) -> bool {

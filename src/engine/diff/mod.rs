@@ -20,6 +20,7 @@
 mod one_scan;
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::future::BoxFuture;
@@ -32,6 +33,7 @@ use super::progress::Progress;
 use super::range::KeyRange;
 use super::report::{DatasetReport, SampleDifference};
 use super::retry::RetryPolicy;
+use super::state::{is_finished, Checkpoint};
 use super::store::Dataset;
 use super::zoom::Zoom;
 
@@ -87,11 +89,14 @@ pub struct DiffOptions {
     pub zoom: Zoom,
     pub diff_batch: usize,
     pub retry: RetryPolicy,
+    /// Where a `sync` records the first-level ranges it finished, and which
+    /// it finished before it was killed (skipped).
+    pub checkpoint: Option<Arc<dyn Checkpoint>>,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { zoom: Zoom::default(), diff_batch: DEFAULT_DIFF_BATCH, retry: RetryPolicy::default() }
+        DiffOptions { zoom: Zoom::default(), diff_batch: DEFAULT_DIFF_BATCH, retry: RetryPolicy::default(), checkpoint: None }
     }
 }
 
@@ -184,10 +189,20 @@ impl<'a> Comparison<'a> {
             for group in batches_by_children(big, size) {
                 let started = std::time::Instant::now();
                 let parents = group.len();
-                let children = self.split(group, size).await?;
+                let mut children = self.split(group, size).await?;
+                if level == 0 {
+                    children = self.skip_finished(children);
+                }
                 let split_time = started.elapsed();
                 let ranges = children.len();
+                let settled_before = children.clone();
                 let mismatched = self.fingerprint(level, children).await?;
+                if level == 0 {
+                    // The equal ones are finished now; the others once
+                    // repaired (in descend).
+                    let equal: Vec<KeyRange> = settled_before.into_iter().filter(|r| !mismatched.iter().any(|m| &m.range == r)).collect();
+                    self.checkpoint(&equal).await?;
+                }
                 tracing::debug!(
                     table = %self.report.name, level, parents, ranges, mismatched = mismatched.len(),
                     ?split_time, fingerprint_time = ?(started.elapsed() - split_time), "level batch"
@@ -261,16 +276,47 @@ impl<'a> Comparison<'a> {
         if level > 0 || self.first_pass_done {
             return self.narrow(level + 1, mismatched).await;
         }
-        let per_batch = 64;
+        // Smaller batches when they are checkpoints: a killed run loses
+        // less.
+        let per_batch = if self.options.checkpoint.is_some() { 8 } else { 64 };
         let mut rest = mismatched;
         while !rest.is_empty() {
             let tail = rest.split_off(rest.len().min(per_batch));
             let n = rest.len() as u64;
+            let ranges: Vec<KeyRange> = rest.iter().map(|s| s.range.clone()).collect();
             self.narrow(level + 1, rest).await?;
+            self.checkpoint(&ranges).await?;
             self.progress.advance(n, self.report.differences());
             rest = tail;
         }
         Ok(())
+    }
+
+    /// First-level ranges a killed run of this pass finished are not
+    /// compared again; counted in `ranges_skipped`.
+    fn skip_finished(&mut self, ranges: Vec<KeyRange>) -> Vec<KeyRange> {
+        let Some(checkpoint) = &self.options.checkpoint else { return ranges };
+        let finished = checkpoint.finished();
+        if finished.is_empty() {
+            return ranges;
+        }
+        let (skipped, rest): (Vec<KeyRange>, Vec<KeyRange>) = ranges.into_iter().partition(|r| is_finished(r, finished));
+        self.report.ranges_skipped += skipped.len() as u64;
+        rest
+    }
+
+    /// Records first-level ranges as finished: every difference in them is
+    /// applied (each pair comparison applies its last batch before it
+    /// returns).
+    fn checkpoint(&self, ranges: &[KeyRange]) -> BoxFuture<'static, Result<(), EngineError>> {
+        let checkpoint = self.options.checkpoint.clone();
+        let ranges = ranges.to_vec();
+        Box::pin(async move {
+            match checkpoint {
+                Some(c) if !ranges.is_empty() => c.record(&ranges).await,
+                _ => Ok(()),
+            }
+        })
     }
 
     /// Merges the two ordered (key, row hash) streams of `range`. When the

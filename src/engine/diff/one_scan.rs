@@ -32,6 +32,7 @@ impl Comparison<'_> {
         let window_rows = first.max(finest.saturating_mul(BUCKETS_PER_SCAN));
         let full = KeyRange::full();
         let windows = full.split_at(self.source_cuts(&full, window_rows).await?);
+        let windows = self.skip_finished(windows);
         self.progress.begin(&self.report.name, windows.len() as u64);
         self.first_pass_done = true;
         let group = (first / finest).max(1) as usize;
@@ -65,6 +66,7 @@ impl Comparison<'_> {
                 mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
             self.narrow(levels.len(), merge_adjacent(small)).await?;
             self.narrow(levels.len() - 1, big).await?;
+            self.checkpoint(std::slice::from_ref(&window)).await?;
             self.progress.advance(1, self.report.differences());
         }
         Ok(())

@@ -1,0 +1,341 @@
+//! The state store: an embedded SQLite file per profile holding the runs
+//! made (with their reports), and the key ranges each `sync` pass finished,
+//! so that a run killed at any moment (SIGKILL included) resumes where it
+//! stopped instead of comparing those ranges again.
+//!
+//! One run of a profile at a time: a lock file beside the state store is
+//! held (`flock`) for the whole run. The operating system releases it when
+//! its process dies, however it dies, so a lock left by a dead process is
+//! taken over at once; the file also says which process held it, for the
+//! message a second run gets.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Row;
+
+use super::error::EngineError;
+use super::key::Key;
+use super::range::{KeyRange, Lower};
+use super::value::decode_canonical;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    -- running (or killed: never finished), done, failed
+    status TEXT NOT NULL,
+    -- the pass --until-consistent is in (1 otherwise)
+    pass INTEGER NOT NULL DEFAULT 1,
+    resumed INTEGER NOT NULL DEFAULT 0,
+    report TEXT
+);
+CREATE TABLE IF NOT EXISTS finished_ranges (
+    run INTEGER NOT NULL,
+    pass INTEGER NOT NULL,
+    dataset TEXT NOT NULL,
+    -- 0: from the first key, 1: from lo included, 2: after lo
+    lo_kind INTEGER NOT NULL,
+    lo BLOB,
+    -- NULL: to the last key
+    hi BLOB,
+    finished TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS finished_ranges_by_run ON finished_ranges (run, pass, dataset);
+";
+
+/// What a state store failure is reported as: the file is the user's
+/// (`--state`, a profile's), so a problem with it is bad input.
+fn failed(path: &Path, what: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::Usage(format!("state store {}: {what}: {e}", path.display()))
+}
+
+pub struct StateStore {
+    pool: SqlitePool,
+    path: PathBuf,
+    /// Held while the run lasts; released by the OS if the process dies.
+    _lock: File,
+    pub run: i64,
+    pass: std::sync::atomic::AtomicI64,
+    /// The run was started before and did not finish: its finished ranges
+    /// are skipped.
+    pub resumed: bool,
+}
+
+impl StateStore {
+    /// Takes the profile's lock and opens (creating it if needed) the state
+    /// store; continues the last run of `command` if it did not finish.
+    pub async fn open(path: &Path, command: &str) -> Result<StateStore, EngineError> {
+        let lock = take_lock(path)?;
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(|e| failed(path, "not a usable path", e))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // A finished range is on disk before the next is begun.
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(|e| failed(path, "cannot be opened", e))?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| failed(path, "cannot be set up", e))?;
+        let unfinished = sqlx::query("SELECT id, pass FROM runs WHERE command = ? AND status <> 'done' ORDER BY id DESC LIMIT 1")
+            .bind(command)
+            .fetch_optional(&pool)
+            .await
+            .map_err(|e| failed(path, "cannot be read", e))?;
+        let now = chrono::Utc::now().to_rfc3339();
+        let (run, pass, resumed) = match unfinished {
+            Some(row) => {
+                let (run, pass): (i64, i64) = (row.get(0), row.get(1));
+                sqlx::query("UPDATE runs SET status = 'running', resumed = resumed + 1 WHERE id = ?")
+                    .bind(run)
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| failed(path, "cannot be written", e))?;
+                tracing::info!(run, pass, "resuming an unfinished run from the state store");
+                (run, pass, true)
+            }
+            None => {
+                let done = sqlx::query("INSERT INTO runs (command, started, status) VALUES (?, ?, 'running')")
+                    .bind(command)
+                    .bind(&now)
+                    .execute(&pool)
+                    .await
+                    .map_err(|e| failed(path, "cannot be written", e))?;
+                (done.last_insert_rowid(), 1, false)
+            }
+        };
+        Ok(StateStore { pool, path: path.to_path_buf(), _lock: lock, run, pass: pass.into(), resumed })
+    }
+
+    /// The ranges of `dataset` this pass finished before.
+    pub async fn finished(&self, dataset: &str) -> Result<Vec<KeyRange>, EngineError> {
+        let rows = sqlx::query("SELECT lo_kind, lo, hi FROM finished_ranges WHERE run = ? AND pass = ? AND dataset = ?")
+            .bind(self.run)
+            .bind(self.pass())
+            .bind(dataset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be read", e))?;
+        rows.iter()
+            .map(|r| {
+                let kind: i64 = r.get(0);
+                let lo: Option<Vec<u8>> = r.get(1);
+                let hi: Option<Vec<u8>> = r.get(2);
+                let key = |b: Option<Vec<u8>>| b.map(|b| decode_key(&b).ok_or_else(|| failed(&self.path, "holds a range it cannot read", "bad key"))).transpose();
+                let lo = match (kind, key(lo)?) {
+                    (1, Some(k)) => Lower::Included(k),
+                    (2, Some(k)) => Lower::Excluded(k),
+                    _ => Lower::Unbounded,
+                };
+                Ok(KeyRange::new(lo, key(hi)?))
+            })
+            .collect()
+    }
+
+    /// Records ranges as finished: compared, and everything differing in
+    /// them written.
+    pub async fn record(&self, dataset: &str, ranges: &[KeyRange]) -> Result<(), EngineError> {
+        let now = chrono::Utc::now().to_rfc3339();
+        let mut tx = self.pool.begin().await.map_err(|e| failed(&self.path, "cannot be written", e))?;
+        for r in ranges {
+            let (kind, lo) = match &r.lo {
+                Lower::Unbounded => (0, None),
+                Lower::Included(k) => (1, Some(encode_key(k))),
+                Lower::Excluded(k) => (2, Some(encode_key(k))),
+            };
+            sqlx::query("INSERT INTO finished_ranges (run, pass, dataset, lo_kind, lo, hi, finished) VALUES (?, ?, ?, ?, ?, ?, ?)")
+                .bind(self.run)
+                .bind(self.pass())
+                .bind(dataset)
+                .bind(kind)
+                .bind(lo)
+                .bind(r.hi.as_ref().map(encode_key))
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        }
+        tx.commit().await.map_err(|e| failed(&self.path, "cannot be written", e))
+    }
+
+    /// The pass of the run (`--until-consistent` makes more than one).
+    pub fn pass(&self) -> i64 {
+        self.pass.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Another pass begins (`--until-consistent`): nothing of it is finished.
+    pub async fn next_pass(&self) -> Result<(), EngineError> {
+        let pass = self.pass.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        sqlx::query("UPDATE runs SET pass = ? WHERE id = ?")
+            .bind(pass)
+            .bind(self.run)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        Ok(())
+    }
+
+    /// Closes the run with its outcome: `done` (its report kept) or `failed`
+    /// (resumed by the next run).
+    pub async fn finish(&self, report: Option<&str>) -> Result<(), EngineError> {
+        sqlx::query("UPDATE runs SET status = ?, finished = ?, report = ? WHERE id = ?")
+            .bind(if report.is_some() { "done" } else { "failed" })
+            .bind(chrono::Utc::now().to_rfc3339())
+            .bind(report)
+            .bind(self.run)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        self.pool.close().await;
+        Ok(())
+    }
+}
+
+/// A run's checkpoints for one dataset, as the comparison sees them.
+#[async_trait]
+pub trait Checkpoint: Send + Sync {
+    /// Ranges finished before (by a run that was killed): skipped.
+    fn finished(&self) -> &[KeyRange];
+    async fn record(&self, ranges: &[KeyRange]) -> Result<(), EngineError>;
+}
+
+/// [`Checkpoint`] of one dataset in a [`StateStore`].
+pub struct DatasetState {
+    pub store: Arc<StateStore>,
+    pub dataset: String,
+    pub finished: Vec<KeyRange>,
+}
+
+impl DatasetState {
+    pub async fn load(store: Arc<StateStore>, dataset: &str) -> Result<DatasetState, EngineError> {
+        let finished = if store.resumed { store.finished(dataset).await? } else { Vec::new() };
+        Ok(DatasetState { store, dataset: dataset.to_string(), finished })
+    }
+}
+
+#[async_trait]
+impl Checkpoint for DatasetState {
+    fn finished(&self) -> &[KeyRange] {
+        &self.finished
+    }
+
+    async fn record(&self, ranges: &[KeyRange]) -> Result<(), EngineError> {
+        self.store.record(&self.dataset, ranges).await
+    }
+}
+
+/// Whether `range` lies inside one of `finished`.
+pub fn is_finished(range: &KeyRange, finished: &[KeyRange]) -> bool {
+    finished.iter().any(|f| {
+        let lo_inside = match (&f.lo, &range.lo) {
+            (Lower::Unbounded, _) => true,
+            (_, Lower::Unbounded) => false,
+            (Lower::Included(a), Lower::Included(b) | Lower::Excluded(b)) => a <= b,
+            (Lower::Excluded(a), Lower::Excluded(b)) => a <= b,
+            (Lower::Excluded(a), Lower::Included(b)) => a < b,
+        };
+        let hi_inside = match (&f.hi, &range.hi) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(a), Some(b)) => b <= a,
+        };
+        lo_inside && hi_inside
+    })
+}
+
+fn encode_key(k: &Key) -> Vec<u8> {
+    let mut out = Vec::new();
+    for v in &k.0 {
+        v.encode(&mut out);
+    }
+    out
+}
+
+fn decode_key(mut b: &[u8]) -> Option<Key> {
+    let mut values = Vec::new();
+    while !b.is_empty() {
+        let (v, used) = decode_canonical(b)?;
+        values.push(v);
+        b = &b[used..];
+    }
+    Some(Key(values))
+}
+
+/// The lock beside the state store (`STATE.lock`), with the holder's pid
+/// and start time written in it.
+fn take_lock(state: &Path) -> Result<File, EngineError> {
+    let path = PathBuf::from(format!("{}.lock", state.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| failed(state, "its directory cannot be created", e))?;
+    }
+    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| failed(state, "its lock cannot be opened", e))?;
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    let holder = holder.trim().to_string();
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let who = if holder.is_empty() { "another process".to_string() } else { holder };
+            return Err(EngineError::SafetyLimit(format!(
+                "another run of this profile is going on ({who}); it holds {}. Wait for it to finish",
+                path.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(state, "its lock cannot be taken", e)),
+    }
+    if !holder.is_empty() {
+        // The lock was free: whoever wrote this is gone (killed, crashed).
+        tracing::warn!("took over the lock of {}: {holder} is no longer running", path.display());
+    }
+    let me = format!("pid {} since {}", std::process::id(), chrono::Utc::now().to_rfc3339());
+    let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes())).and_then(|_| file.sync_all());
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::value::Value;
+
+    fn key(i: i64, s: &str) -> Key {
+        Key(vec![Value::Int(i), Value::Text(s.into())])
+    }
+
+    #[test]
+    fn a_range_inside_a_finished_one_is_finished() {
+        let f = vec![KeyRange::new(Lower::Included(key(1, "a")), Some(key(5, "")))];
+        assert!(is_finished(&KeyRange::new(Lower::Included(key(1, "a")), Some(key(5, ""))), &f));
+        assert!(is_finished(&KeyRange::new(Lower::Excluded(key(2, "x")), Some(key(3, ""))), &f));
+        assert!(!is_finished(&KeyRange::new(Lower::Included(key(0, "z")), Some(key(3, ""))), &f));
+        assert!(!is_finished(&KeyRange::new(Lower::Included(key(2, "a")), None), &f));
+        assert!(!is_finished(&KeyRange::full(), &f));
+        assert!(is_finished(&KeyRange::new(Lower::Included(key(9, "")), None), &[KeyRange::new(Lower::Excluded(key(8, "")), None)]));
+        assert_eq!(decode_key(&encode_key(&key(-7, "ü"))), Some(key(-7, "ü")));
+    }
+
+    #[tokio::test]
+    async fn runs_resume_until_done_and_one_holds_the_lock() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("p.state");
+        let first = StateStore::open(&path, "sync").await.unwrap();
+        assert!(!first.resumed);
+        let r = KeyRange::new(Lower::Included(key(1, "a")), Some(key(2, "b")));
+        first.record("t", std::slice::from_ref(&r)).await.unwrap();
+        let busy = StateStore::open(&path, "sync").await.err().unwrap();
+        assert!(busy.to_string().contains("another run of this profile is going on (pid"), "{busy}");
+        assert_eq!(busy.exit_code(), 4);
+        drop(first); // killed: never finished
+        let second = StateStore::open(&path, "sync").await.unwrap();
+        assert!(second.resumed);
+        assert_eq!(second.finished("t").await.unwrap(), vec![r]);
+        second.finish(Some("{}")).await.unwrap();
+        drop(second);
+        let third = StateStore::open(&path, "sync").await.unwrap();
+        assert!(!third.resumed, "a finished run is not resumed");
+    }
+}

@@ -107,6 +107,7 @@ fn projection_for(store: &dyn Store) -> Projection {
         key: vec!["id".into()],
         hash: store.capabilities().native_hash,
         filter: None,
+        since: None,
     }
 }
 

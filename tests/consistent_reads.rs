@@ -76,6 +76,7 @@ async fn live_dataset(store: &dyn Store) -> Box<dyn Dataset> {
         key: schema.key.clone(),
         hash: rangesync::engine::fingerprint::HashScheme::Md5,
         filter: None,
+        since: None,
     };
     store.dataset(&projection).await.unwrap()
 }

@@ -56,6 +56,7 @@ async fn postgres_hashes_every_type_exactly_as_rangesync_does() {
         key: schema.key.clone(),
         hash: HashScheme::Md5,
         filter: None,
+        since: None,
     };
     let ds = store.dataset(&projection).await.unwrap();
     use futures_util::StreamExt;

@@ -242,3 +242,83 @@ async fn until_consistent_reports_rows_that_kept_changing() {
     assert_eq!(done.code, 0, "{}", done.stderr);
     assert_eq!(common::independent_diff(&a, &b, "t").await, (0, 0));
 }
+
+/// --lite without a state store: rows whose updated_at reached TARGET's
+/// largest are compared, nothing else; a row changed without moving
+/// updated_at is left to a full run, which finds it.
+#[tokio::test]
+async fn lite_compares_only_rows_updated_since_the_targets_newest() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    for p in [&a, &b] {
+        exec(
+            p,
+            "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, updated_at TEXT NOT NULL);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO items SELECT i, 'item ' || i, printf('2024-01-01 00:%02d:%02d', (i / 60) % 60, i % 60) FROM n",
+        )
+        .await;
+    }
+    exec(&a, "UPDATE items SET name = 'renamed', updated_at = '2024-02-01 10:00:00' WHERE id IN (3, 5000, 19999);
+              INSERT INTO items VALUES (20001, 'new', '2024-02-01 10:00:01');
+              UPDATE items SET name = 'silent' WHERE id = 7").await;
+    let lite = rangesync(&["sync", &url(&a), &url(&b), "--lite", "--lite-column", "updated_at", "--format", "json"]);
+    assert_eq!(lite.code, 0, "{}", lite.stderr);
+    let r = lite.json();
+    let d = &r["datasets"][0];
+    // An updated row's old copy on TARGET is below the watermark: the row
+    // counts as missing there, and is written (an upsert) all the same.
+    assert_eq!((d["missing"].as_u64(), d["changed"].as_u64()), (Some(4), Some(0)), "{r}");
+    assert!(d["hashes_fetched"].as_u64().unwrap() < 100, "only the recent rows were read: {d}");
+    assert!(r["notes"].to_string().contains("whose updated_at is"), "{r}");
+    assert_eq!(scalar(&b, "SELECT count(*) FROM items WHERE name = 'renamed'").await, 3);
+    // The silent change is beyond --lite; a full run catches it.
+    assert_eq!(common::independent_diff(&a, &b, "items").await, (1, 1));
+    let full = rangesync(&["sync", &url(&a), &url(&b), "--format", "json"]);
+    assert_eq!(full.json()["datasets"][0]["changed"], 1);
+    assert_eq!(common::independent_diff(&a, &b, "items").await, (0, 0));
+    assert_one_sentence(&rangesync(&["sync", &url(&a), &url(&b), "--lite", "--lite-column", "nope"]), 2, "table items has no column nope");
+    // --lite never deletes: a row outside SOURCE's recent rows may still be
+    // there, older.
+    exec(&b, "UPDATE items SET updated_at = '2030-01-01 00:00:00' WHERE id = 10").await;
+    let kept = rangesync(&["sync", &url(&a), &url(&b), "--lite", "--lite-column", "updated_at", "--delete", "--format", "json"]);
+    assert_eq!(kept.code, 0, "{}", kept.stderr);
+    assert_eq!((kept.json()["datasets"][0]["extra"].as_u64(), kept.json()["datasets"][0]["deleted"].as_u64()), (Some(1), Some(0)), "{}", kept.stdout);
+    assert!(kept.json()["notes"].to_string().contains("--lite does not delete"), "{}", kept.stdout);
+    assert_eq!(scalar(&b, "SELECT count(*) FROM items WHERE id = 10").await, 1);
+}
+
+/// --lite with a profile's state store, PostgreSQL into SQLite: the first
+/// run compares everything and keeps PostgreSQL's largest updated_at; after
+/// updates, the next run reads only the rows updated since.
+#[tokio::test]
+async fn lite_with_a_state_store_moves_only_the_updated_rows() {
+    let src = pg::fresh_db("rs_profile_lite").await;
+    pg::exec(
+        &src,
+        "CREATE TABLE items (id int8 PRIMARY KEY, name text, updated_at timestamptz NOT NULL);
+         INSERT INTO items SELECT i, 'item ' || i, timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' FROM generate_series(1, 20000) i;",
+    )
+    .await;
+    let dir = TempDir::new().unwrap();
+    let dev = dir.path().join("dev.db");
+    let profile = write(dir.path(), "lite.toml", &format!("source = \"{src}\"\ntarget = \"sqlite://{}\"\nlite_column = \"updated_at\"\n", dev.display()));
+    let first = rangesync(&["sync", "--profile", &profile, "--lite", "--create-tables", "--format", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert!(first.json()["notes"].to_string().contains("no watermark yet"), "{}", first.stdout);
+    assert_eq!(first.json()["datasets"][0]["inserted"], 20000);
+    pg::exec(&src, "UPDATE items SET name = 'renamed', updated_at = now() WHERE id % 1000 = 0; INSERT INTO items VALUES (30000, 'new', now())").await;
+    let second = rangesync(&["sync", "--profile", &profile, "--lite", "--format", "json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    let d = &second.json()["datasets"][0];
+    // 20 updated and 1 new below TARGET's copies' watermark (missing); the
+    // row at the old watermark itself, updated too, is compared on both
+    // sides (changed).
+    assert_eq!((d["missing"].as_u64(), d["changed"].as_u64(), d["inserted"].as_u64(), d["updated"].as_u64()), (Some(20), Some(1), Some(20), Some(1)), "{d}");
+    // Rows at the watermark or later, on both sides: the 20000th (the old
+    // largest) and the 21 new or updated ones, and no more.
+    assert!(d["hashes_fetched"].as_u64().unwrap() <= 2 * 22 + 20, "{d}");
+    let wanted = pg_strings(&src, "SELECT id::text || '|' || name FROM items ORDER BY id").await;
+    assert_eq!(sqlite_rows(&dev, "SELECT id || '|' || name FROM items ORDER BY id").await, wanted);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+}

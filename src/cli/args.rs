@@ -266,6 +266,20 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<std::path::PathBuf>,
 
+    /// Modified-since mode: compare only rows whose lite column (--lite-column,
+    /// or the profile's lite_column) is at or after the watermark: the
+    /// source's largest value at the start of the last run (kept in the
+    /// state store), or without one TARGET's largest. Cheap, but blind to
+    /// deletes and to rows changed without moving that column; a run
+    /// without --lite sees everything (docs/profiles.md).
+    #[arg(long)]
+    pub lite: bool,
+
+    /// The column --lite reads (an update time such as updated_at) in every
+    /// table a profile gives no other.
+    #[arg(long, value_name = "COLUMN", requires = "lite")]
+    pub lite_column: Option<String>,
+
     /// The state store (a SQLite file): the runs made, and the ranges a
     /// sync finished, so a run that was killed resumes where it stopped; a
     /// lock beside it keeps two runs apart. Default with --profile: beside

@@ -19,7 +19,9 @@ use super::plan::Plan;
 /// profile's lock until the run ends, and resumes a killed run).
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
     let Some(path) = &plan.state else { return passes(plan, None, progress).await };
-    let state = Arc::new(StateStore::open(path, plan.command_name()).await?);
+    // A --lite run and a full one are different runs: neither resumes the other.
+    let command = if plan.lite.is_some() { format!("{} --lite", plan.command_name()) } else { plan.command_name().to_string() };
+    let state = Arc::new(StateStore::open(path, &command).await?);
     let outcome = passes(plan, Some(state.clone()), progress).await;
     let report = outcome.as_ref().ok().map(|r| serde_json::to_string(r).unwrap_or_default());
     state.finish(report.as_deref()).await?;

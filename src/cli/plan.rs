@@ -77,6 +77,8 @@ pub struct Plan {
     pub max_delete: Option<f64>,
     /// The state store's file, when the run keeps one.
     pub state: Option<std::path::PathBuf>,
+    /// `--lite`, with the column for tables without their own.
+    pub lite: Option<Option<String>>,
 }
 
 impl Plan {
@@ -104,6 +106,8 @@ impl Plan {
             target: Some(args.target),
             profile: None,
             state: None,
+            lite: false,
+            lite_column: None,
             tables: args.tables,
             zoom: None,
             verify: Verify::Count,
@@ -124,6 +128,8 @@ impl Plan {
             target: Some(args.target),
             profile: None,
             state: None,
+            lite: false,
+            lite_column: None,
             tables: Vec::new(),
             zoom: None,
             verify: Verify::Count,
@@ -237,7 +243,11 @@ impl Plan {
                 None => profile_path.with_extension("state.sqlite"),
             })
         });
-        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state })
+        if args.lite && series.is_some() {
+            return Err(EngineError::Usage("--lite compares SQL tables by their update column; for time series, --start now-24h compares the recent windows".into()));
+        }
+        let lite = args.lite.then(|| args.lite_column.clone().or_else(|| profile.lite_column.clone()));
+        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state, lite })
     }
 
     pub fn command_name(&self) -> &'static str {

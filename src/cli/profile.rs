@@ -25,6 +25,8 @@ pub struct ProfileFile {
     pub max_delete: Option<Spanned<f64>>,
     /// The state store's file, relative to the profile's directory.
     pub state: Option<String>,
+    /// `--lite`'s column in every table without its own.
+    pub lite_column: Option<String>,
     /// Zoom levels for every table or measurement without its own.
     pub zoom: Option<Spanned<String>>,
     #[serde(default)]
@@ -51,6 +53,8 @@ pub struct TableRuleFile {
     pub columns: Option<Spanned<Vec<String>>>,
     /// Every column but these.
     pub exclude: Option<Spanned<Vec<String>>>,
+    /// `--lite`'s column in this table.
+    pub lite_column: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -101,6 +105,7 @@ pub struct TableRule {
     pub delete: Option<bool>,
     pub columns: Option<Vec<String>>,
     pub exclude: Vec<String>,
+    pub lite_column: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -119,6 +124,7 @@ pub struct Profile {
     pub delete: Option<bool>,
     pub max_delete: Option<f64>,
     pub state: Option<String>,
+    pub lite_column: Option<String>,
     pub zoom: Option<String>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
@@ -156,6 +162,7 @@ impl Profile {
                 delete: t.delete,
                 columns: t.columns.map(Spanned::into_inner),
                 exclude: t.exclude.map(Spanned::into_inner).unwrap_or_default(),
+                lite_column: t.lite_column,
             });
         }
         let mut measurements = Vec::new();
@@ -175,6 +182,7 @@ impl Profile {
             delete: raw.delete,
             max_delete: raw.max_delete.map(Spanned::into_inner),
             state: raw.state,
+            lite_column: raw.lite_column,
             zoom: raw.zoom.map(Spanned::into_inner),
             tables,
             measurements,

@@ -44,9 +44,10 @@ pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn
         }
     }
     let mut reports = Vec::new();
+    let mut notes = notes;
     for table in &tables {
         tracing::info!(table = %table.source.name, "comparing");
-        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), state.clone(), progress).await?);
+        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
     }
     Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
 }
@@ -170,7 +171,7 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         let projection = if matches!(plan.mode, Mode::Schema { .. }) {
             // `schema` compares nothing: it creates what is missing (a table
             // without a primary key too) and leaves existing tables alone.
-            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None }
+            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None, since: None }
         } else {
             matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
         };
@@ -178,6 +179,47 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         out.push(TablePlan { source: src, target: tgt, create, projection });
     }
     Ok(out)
+}
+
+/// `--lite` for one table: its column, the value compared from, and the
+/// source's largest value (the next watermark).
+struct Lite {
+    column: String,
+    since: Option<(String, crate::engine::Value)>,
+    source_max: Option<crate::engine::Value>,
+}
+
+/// The watermark a `--lite` run compares the table from: the state store's
+/// (the source's largest value when the last run began), or without a
+/// state store TARGET's largest value. None yet: the whole table.
+async fn lite_since(
+    plan: &Plan,
+    table: &TablePlan,
+    column: Option<String>,
+    source: &dyn Store,
+    target: Option<&dyn Store>,
+    state: Option<&StateStore>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Lite>, EngineError> {
+    let name = &table.source.name;
+    let Some(column) = column else {
+        notes.push(format!("table {name}: --lite has no column for it (--lite-column, or lite_column in the profile); it was compared whole"));
+        return Ok(None);
+    };
+    if !table.projection.columns.contains(&column) {
+        return Err(EngineError::Usage(format!("table {name} has no column {column} to compare --lite by (in {})", plan.source)));
+    }
+    let source_max = source.dataset(&table.projection).await?.max_value(&column).await?;
+    let watermark = match (state, target, &table.target) {
+        (Some(state), _, _) => state.watermark(name, &column).await?,
+        (None, Some(t), Some(_)) => t.dataset(&table.projection).await?.max_value(&column).await?,
+        _ => None,
+    };
+    match &watermark {
+        Some(w) => notes.push(format!("table {name}: --lite compared the rows whose {column} is {} or later", w.display())),
+        None => notes.push(format!("table {name}: --lite has no watermark yet for {column}; the table was compared whole")),
+    }
+    Ok(Some(Lite { since: watermark.map(|w| (column.clone(), w)), column, source_max }))
 }
 
 /// A profile's `columns` or `exclude` applied to the source's table: every
@@ -249,6 +291,7 @@ async fn run_table(
     target: Option<&dyn Store>,
     state: Option<Arc<StateStore>>,
     progress: &dyn Progress,
+    notes: &mut Vec<String>,
 ) -> Result<DatasetReport, EngineError> {
     let retry = RetryPolicy::default();
     let name = &table.source.name;
@@ -258,11 +301,25 @@ async fn run_table(
         // A rule's delete policy overrides the run's.
         Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: rule.and_then(|r| r.delete).unwrap_or(delete), retry },
     };
-    let src = source.dataset(&table.projection).await?;
+    let lite = match &plan.lite {
+        Some(default) => lite_since(plan, table, rule.and_then(|r| r.lite_column.clone()).or(default.clone()), source, target, state.as_deref(), notes).await?,
+        None => None,
+    };
+    let projection = Projection { since: lite.as_ref().and_then(|l| l.since.clone()), ..table.projection.clone() };
+    // A row TARGET holds above the watermark and SOURCE below it is not
+    // gone from SOURCE: --lite never deletes.
+    let guard = match projection.since {
+        Some(_) if guard.allow_delete => {
+            notes.push(format!("table {name}: --lite does not delete (a row missing from SOURCE's recent rows may exist there, older); run without --lite to delete"));
+            WriteGuard { allow_delete: false, ..guard }
+        }
+        _ => guard,
+    };
+    let src = source.dataset(&projection).await?;
     let tgt: Box<dyn Dataset> = match (target, &table.target, &table.create) {
-        (Some(t), Some(_), _) => t.dataset(&table.projection).await?,
+        (Some(t), Some(_), _) => t.dataset(&projection).await?,
         (Some(t), None, Some(statements)) if create_checked(&guard, t, table, statements, plan).await? => {
-            t.dataset(&table.projection).await?
+            t.dataset(&projection).await?
         }
         (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
         _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
@@ -274,7 +331,7 @@ async fn run_table(
     };
     // Only a sync that writes finishes ranges; a diff or a dry run
     // reports, and its report would lack what a resumed part skipped.
-    let checkpoint: Option<Arc<dyn Checkpoint>> = match (state, plan.mode) {
+    let checkpoint: Option<Arc<dyn Checkpoint>> = match (state.clone(), plan.mode) {
         (Some(state), Mode::Sync { dry_run: false, .. }) => Some(Arc::new(DatasetState::load(state, name).await?)),
         _ => None,
     };
@@ -302,6 +359,11 @@ async fn run_table(
         _ => &mut report_only,
     };
     let mut report = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
+    // Repaired up to the source's largest value read before comparing:
+    // the next --lite run starts there.
+    if let (Some(state), Some(Lite { column, source_max: Some(max), .. }), Mode::Sync { dry_run: false, .. }) = (&state, &lite, plan.mode) {
+        state.set_watermark(name, column, max).await?;
+    }
     // In a dry run: would be created.
     report.created = table.create.is_some();
     Ok(report)

@@ -27,6 +27,7 @@ pub fn projection(
         key: source.key.clone(),
         hash,
         filter: None,
+        since: None,
     };
     let Some(target) = target else { return Ok(projection) };
     if target.key.is_empty() {

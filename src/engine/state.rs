@@ -22,7 +22,7 @@ use sqlx::Row;
 use super::error::EngineError;
 use super::key::Key;
 use super::range::{KeyRange, Lower};
-use super::value::decode_canonical;
+use super::value::{decode_canonical, Value};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,6 +49,14 @@ CREATE TABLE IF NOT EXISTS finished_ranges (
     finished TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS finished_ranges_by_run ON finished_ranges (run, pass, dataset);
+CREATE TABLE IF NOT EXISTS watermarks (
+    dataset TEXT NOT NULL,
+    column_name TEXT NOT NULL,
+    -- the canonical encoding of the value
+    value BLOB NOT NULL,
+    run INTEGER NOT NULL,
+    PRIMARY KEY (dataset, column_name)
+);
 ";
 
 /// What a state store failure is reported as: the file is the user's
@@ -166,6 +174,37 @@ impl StateStore {
     /// The pass of the run (`--until-consistent` makes more than one).
     pub fn pass(&self) -> i64 {
         self.pass.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `--lite`'s watermark of a dataset's column: the source's largest
+    /// value when the last run that finished it began.
+    pub async fn watermark(&self, dataset: &str, column: &str) -> Result<Option<Value>, EngineError> {
+        let row = sqlx::query("SELECT value FROM watermarks WHERE dataset = ? AND column_name = ?")
+            .bind(dataset)
+            .bind(column)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be read", e))?;
+        row.map(|r| {
+            let bytes: Vec<u8> = r.get(0);
+            decode_canonical(&bytes).map(|(v, _)| v).ok_or_else(|| failed(&self.path, "holds a watermark it cannot read", dataset))
+        })
+        .transpose()
+    }
+
+    /// Keeps a new watermark, once the dataset is repaired up to it.
+    pub async fn set_watermark(&self, dataset: &str, column: &str, value: &Value) -> Result<(), EngineError> {
+        let mut bytes = Vec::new();
+        value.encode(&mut bytes);
+        sqlx::query("INSERT INTO watermarks (dataset, column_name, value, run) VALUES (?, ?, ?, ?) ON CONFLICT (dataset, column_name) DO UPDATE SET value = excluded.value, run = excluded.run")
+            .bind(dataset)
+            .bind(column)
+            .bind(bytes)
+            .bind(self.run)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        Ok(())
     }
 
     /// Another pass begins (`--until-consistent`): nothing of it is finished.
@@ -300,7 +339,6 @@ fn take_lock(state: &Path) -> Result<File, EngineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::value::Value;
 
     fn key(i: i64, s: &str) -> Key {
         Key(vec![Value::Int(i), Value::Text(s.into())])
@@ -333,6 +371,10 @@ mod tests {
         let second = StateStore::open(&path, "sync").await.unwrap();
         assert!(second.resumed);
         assert_eq!(second.finished("t").await.unwrap(), vec![r]);
+        assert_eq!(second.watermark("t", "updated_at").await.unwrap(), None);
+        second.set_watermark("t", "updated_at", &Value::Text("2024-06-01 12:00:00".into())).await.unwrap();
+        second.set_watermark("t", "updated_at", &Value::Int(7)).await.unwrap();
+        assert_eq!(second.watermark("t", "updated_at").await.unwrap(), Some(Value::Int(7)));
         second.finish(Some("{}")).await.unwrap();
         drop(second);
         let third = StateStore::open(&path, "sync").await.unwrap();

@@ -89,7 +89,7 @@ impl TableSchema {
 /// Which columns a dataset reads, in which order, and how rows are
 /// hashed. Both sides of a comparison use the same projection, so their row
 /// hashes line up even when the physical column order differs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Projection {
     pub table: String,
     pub columns: Vec<String>,
@@ -99,6 +99,9 @@ pub struct Projection {
     /// A SQL condition (a profile's `where`): only rows it holds for are
     /// read, on both sides, so only that subset is compared and written.
     pub filter: Option<String>,
+    /// `--lite`: only rows whose column (one of `columns`) holds this value
+    /// or a later one are read, on both sides.
+    pub since: Option<(String, Value)>,
 }
 
 impl Projection {
@@ -218,6 +221,12 @@ pub trait Dataset: Send + Sync {
 
     /// Deletes these keys in one transaction; returns how many were removed.
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64>;
+
+    /// The largest value of a projected column (`--lite`'s watermark),
+    /// `None` for an empty table or only NULLs.
+    async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
+        Err(StoreError::Invalid(format!("{} cannot tell the largest {column}", self.describe())))
+    }
 }
 
 /// The cuts of each range in key order, from (row number, key) pairs in

@@ -310,6 +310,18 @@ impl Dataset for SqliteDataset {
         Ok(rows)
     }
 
+    async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
+        let Some(i) = self.sql.column_names.iter().position(|c| c == column) else {
+            return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));
+        };
+        let col = super::sql::ident(column);
+        let sql = format!("SELECT {col} FROM {} WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1", self.sql.table);
+        match self.fetch_all(sql, &[], "the largest value").await?.first() {
+            Some(row) => Ok(Some(decode(row, 0, self.kinds[i], &self.what)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn upsert(&self, rows: &[DataRow]) -> StoreResult<u64> {
         let width = self.sql.column_names.len();
         // Every column is set, keys included: a key equal under the

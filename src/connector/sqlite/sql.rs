@@ -24,6 +24,8 @@ pub struct TableSql {
     pub column_names: Vec<String>,
     /// The projection's condition, parenthesised.
     pub filter: Option<String>,
+    /// `--lite`: the quoted column and the value it must reach.
+    pub since: Option<(String, Value)>,
 }
 
 impl TableSql {
@@ -41,6 +43,7 @@ impl TableSql {
             key_columns: p.key.iter().map(|c| ident(c)).collect(),
             column_names: p.columns.clone(),
             filter: p.filter.as_ref().map(|f| format!("({f})")),
+            since: p.since.as_ref().map(|(c, v)| (ident(c), v.clone())),
         }
     }
 
@@ -57,6 +60,10 @@ impl TableSql {
     /// against the primary-key index.
     pub fn range_predicate(&self, range: &KeyRange, binds: &mut Vec<Value>) -> String {
         let mut parts = Vec::new();
+        if let Some((column, value)) = &self.since {
+            parts.push(format!("{column} >= ?"));
+            binds.push(value.clone());
+        }
         match &range.lo {
             Lower::Unbounded => {}
             Lower::Included(k) => parts.push(self.compare(">=", k, binds)),
@@ -66,7 +73,7 @@ impl TableSql {
             parts.push(self.compare("<", hi, binds));
         }
         // The condition first: its own parameters are none, and the
-        // range's keep their order.
+        // others keep their order.
         parts.splice(0..0, self.filter.clone());
         if parts.is_empty() {
             "1".into()
@@ -112,6 +119,7 @@ mod tests {
             key: key.iter().map(|s| s.to_string()).collect(),
             hash: Default::default(),
             filter: None,
+        since: None,
         }
     }
 

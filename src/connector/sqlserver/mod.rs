@@ -227,6 +227,7 @@ impl ServerDataset {
         }
         let mut stmts = Statements::new(dialect, table_ident, columns, key);
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
+        stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));
         let reads = SnapshotReads::new(pool.clone(), what.clone());
         ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what }
     }
@@ -464,6 +465,17 @@ impl Dataset for ServerDataset {
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
         self.rows_of_keys(keys, true).await?.iter().map(|row| self.full_row(row)).collect()
+    }
+
+    async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
+        let Some(c) = self.stmts.columns.iter().find(|c| c.name == column) else {
+            return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));
+        };
+        let rows = self.pool.fetch_text(self.stmts.max_of(c), Params::new(), &self.what).await?;
+        match rows.first() {
+            Some(row) => Ok(Some(self.parse(c, cell(row, 0))?)),
+            None => Ok(None),
+        }
     }
 
     async fn begin_pass(&self) -> StoreResult<()> {

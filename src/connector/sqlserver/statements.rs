@@ -40,11 +40,13 @@ pub struct Statements {
     pub key: Vec<ServerColumn>,
     /// The projection's condition, parenthesised: part of every range read.
     pub filter: Option<String>,
+    /// `--lite`: the column and the value it must reach, in every range read.
+    pub since: Option<(ServerColumn, Value)>,
 }
 
 impl Statements {
     pub fn new(dialect: Box<dyn Dialect>, table: String, columns: Vec<ServerColumn>, key: Vec<ServerColumn>) -> Self {
-        Statements { dialect, table, columns, key, filter: None }
+        Statements { dialect, table, columns, key, filter: None, since: None }
     }
 
     /// Ranges in chunks that fit one statement, with the index of each
@@ -132,6 +134,9 @@ impl Statements {
 
     fn range_predicate(&self, range: &KeyRange, params: &mut Params) -> String {
         let mut parts = Vec::new();
+        if let Some((c, v)) = &self.since {
+            parts.push(format!("{} >= {}", c.ident, self.dialect.write_param(c, params.push(self.dialect.as_ref(), v))));
+        }
         match &range.lo {
             Lower::Unbounded => {}
             Lower::Included(k) => parts.push(self.compare(">=", k, params)),
@@ -288,6 +293,11 @@ impl Statements {
     pub fn rows_in_range(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);
         format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT {limit}", self.all_text(), self.table, self.order_by())
+    }
+
+    /// The largest value of `c` as text (none for an empty table).
+    pub fn max_of(&self, c: &ServerColumn) -> String {
+        format!("SELECT {} FROM {} WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1", self.dialect.text_expr(c), self.table, col = c.ident)
     }
 
     pub fn fetch(&self, keys: &[Key], params: &mut Params) -> String {

@@ -95,12 +95,23 @@ skip = true
     let dev_has = sqlite_rows(&dev, "SELECT group_concat(id) FROM (SELECT id FROM orders WHERE id IN (999, 1000, 1002) ORDER BY id)").await;
     assert_eq!(dev_has, ["999,1000,1002"], "999 left out of the subset but kept without delete");
     assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 1, "999 is extra on the dev side");
-    // With delete = true in the profile's rule the extra row goes.
+    // A rule's delete = true alone deletes nothing: deletes need --delete
+    // (or delete = true at the top of the profile).
+    let rule_only = profile.replace("dev.toml", "dev-rule.toml");
+    std::fs::write(&rule_only, std::fs::read_to_string(&profile).unwrap().replace("zoom = \"500,10,1\"", "zoom = \"500,10,1\"\ndelete = true")).unwrap();
+    assert_eq!(rangesync(&["sync", "--profile", &rule_only]).code, 0);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 1, "999 still extra");
+    // With delete = true at the top the extra row goes; a rule keeps
+    // customers from deletes.
     let deleting = profile.replace("dev.toml", "dev-delete.toml");
-    std::fs::write(&deleting, std::fs::read_to_string(&profile).unwrap().replace("zoom = \"500,10,1\"", "zoom = \"500,10,1\"\ndelete = true")).unwrap();
+    let text = std::fs::read_to_string(&profile).unwrap().replace("[[tables]]\npattern", "[[tables]]\nname = \"customers\"\ndelete = false\n\n[[tables]]\npattern");
+    std::fs::write(&deleting, format!("delete = true\n{text}")).unwrap();
+    pg::exec(&src, "DELETE FROM customers WHERE id = 2").await;
     assert_eq!(rangesync(&["sync", "--profile", &deleting]).code, 0);
+    assert_eq!(sqlite_rows(&dev, "SELECT group_concat(id) FROM customers").await, ["1,2"], "customers kept from deletes");
     assert_eq!(sqlite_rows(&dev, dev_rows).await, pg_strings(&src, wanted).await);
-    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+    assert_eq!(rangesync(&["diff", "--profile", &profile, "--table", "orders"]).code, 0);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 1, "the customer kept in dev.db is extra");
 }
 
 async fn pg_strings(url: &str, sql: &str) -> Vec<String> {

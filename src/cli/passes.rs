@@ -19,13 +19,37 @@ use super::plan::Plan;
 /// profile's lock until the run ends, and resumes a killed run).
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
     let Some(path) = &plan.state else { return passes(plan, None, progress).await };
-    // A --lite run and a full one are different runs: neither resumes the other.
-    let command = if plan.lite.is_some() { format!("{} --lite", plan.command_name()) } else { plan.command_name().to_string() };
-    let state = Arc::new(StateStore::open(path, &command).await?);
+    let state = Arc::new(StateStore::open(path, &run_key(plan)).await?);
     let outcome = passes(plan, Some(state.clone()), progress).await;
     let report = outcome.as_ref().ok().map(|r| serde_json::to_string(r).unwrap_or_default());
-    state.finish(report.as_deref()).await?;
-    outcome
+    match (state.finish(report.as_deref()).await, outcome) {
+        (Err(e), Ok(_)) => Err(e),
+        (Err(e), Err(first)) => {
+            tracing::warn!("the state store could not record the failed run: {e}");
+            Err(first)
+        }
+        (Ok(()), outcome) => outcome,
+    }
+}
+
+/// What decides what comparing a range does: a killed run is resumed only
+/// by a run with the same (a dry run, a --delete or --lite run, other
+/// endpoints, filters or columns are other runs). No secret: the endpoints
+/// as shown, the profile's rules without its URLs.
+fn run_key(plan: &Plan) -> String {
+    format!(
+        "{} {} -> {} mode={:?} tables={:?} zoom={:?} lite={:?} table_rules={:?} measurement_rules={:?} profile_delete={:?}",
+        plan.command_name(),
+        plan.source,
+        plan.target,
+        plan.mode,
+        plan.tables,
+        plan.zoom,
+        plan.lite,
+        plan.profile.tables,
+        plan.profile.measurements,
+        plan.profile.delete,
+    )
 }
 
 async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
@@ -36,6 +60,8 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
         let skipped: u64 = report.datasets.iter().map(|d| d.ranges_skipped).sum();
         report.notes.push(format!("run {} of the state store was resumed: {skipped} range(s) it had finished were not compared again", s.run));
     }
+    // Per dataset, what the passes after the first found and repaired.
+    let mut found_later = std::collections::HashMap::new();
     while passes < plan.passes && report.datasets.iter().any(|d| found(d) > 0) {
         passes += 1;
         tracing::info!(pass = passes, "comparing again");
@@ -44,7 +70,7 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
         }
         let next = once(plan, state.clone(), progress).await?;
         let still = next.datasets.iter().map(found).sum::<u64>();
-        report = combine(report, next);
+        report = combine(report, next, &mut found_later);
         if still == 0 {
             break;
         }
@@ -75,12 +101,16 @@ fn found(d: &DatasetReport) -> u64 {
 }
 
 /// The first pass's findings, every pass's writes, and the last pass's
-/// state: what a later pass found changed during the run.
-fn combine(mut total: Report, next: Report) -> Report {
+/// state. Rows that changed during the run: those the later passes found
+/// and repaired (a first pass's own `changed_during_run` are among them),
+/// and those the last pass saw change after its snapshot.
+fn combine(mut total: Report, next: Report, found_later: &mut std::collections::HashMap<String, u64>) -> Report {
     for n in next.datasets {
+        let later = found_later.entry(n.name.clone()).or_insert(0);
+        *later += found(&n);
         match total.datasets.iter_mut().find(|d| d.name == n.name) {
             Some(d) => {
-                d.changed_during_run += found(&n);
+                d.changed_during_run = *later + n.changed_during_run;
                 d.inserted += n.inserted;
                 d.updated += n.updated;
                 d.deleted += n.deleted;
@@ -114,12 +144,18 @@ mod tests {
     #[test]
     fn later_passes_count_as_changed_during_the_run() {
         let first = DatasetReport { name: "t".into(), missing: 10, inserted: 10, rows_fetched: 10, ..Default::default() };
+        let first = DatasetReport { changed_during_run: 1, remaining: 1, ..first };
         let second = DatasetReport { name: "t".into(), changed: 2, updated: 2, rows_fetched: 2, remaining: 0, ..Default::default() };
-        let total = combine(report(vec![first]), report(vec![second]));
+        let mut found_later = std::collections::HashMap::new();
+        let total = combine(report(vec![first]), report(vec![second]), &mut found_later);
         let d = &total.datasets[0];
         assert_eq!((d.missing, d.changed, d.inserted, d.updated), (10, 0, 10, 2));
-        assert_eq!(d.changed_during_run, 2);
+        assert_eq!(d.changed_during_run, 2, "the first pass's one changed row is among the second's two");
         assert_eq!(d.rows_fetched, 12);
         assert!(total.in_sync);
+        let third = DatasetReport { name: "t".into(), changed: 1, updated: 1, changed_during_run: 1, remaining: 1, ..Default::default() };
+        let total = combine(total, report(vec![third]), &mut found_later);
+        assert_eq!(total.datasets[0].changed_during_run, 4);
+        assert!(!total.in_sync);
     }
 }

@@ -43,6 +43,12 @@ pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn
             return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
         }
     }
+    if let (Some(limit), Some(target)) = (plan.max_delete, target.as_deref()) {
+        // Every table is checked before any is written.
+        for table in &tables {
+            check_delete_limit(plan, table, source.as_ref(), target, limit, progress).await?;
+        }
+    }
     let mut reports = Vec::new();
     let mut notes = notes;
     for table in &tables {
@@ -181,6 +187,25 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
     Ok(out)
 }
 
+/// `--max-delete`: a dry comparison of a table TARGET has, counting the
+/// deletes a sync would make. `--lite` runs never delete.
+async fn check_delete_limit(plan: &Plan, table: &TablePlan, source: &dyn Store, target: &dyn Store, limit: f64, progress: &dyn Progress) -> Result<(), EngineError> {
+    let name = &table.source.name;
+    let rule = plan.profile.table_rule(name);
+    let deletes = matches!(plan.mode, Mode::Sync { delete: true, dry_run: false, .. }) && rule.and_then(|r| r.delete) != Some(false);
+    if !deletes || table.target.is_none() || plan.lite.is_some() {
+        return Ok(());
+    }
+    let zoom = match rule.and_then(|r| r.zoom.as_deref()) {
+        Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
+        None => plan.zoom.clone(),
+    };
+    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None };
+    let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.projection).await?);
+    let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
+    crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)
+}
+
 /// `--lite` for one table: its column, the value compared from, and the
 /// source's largest value (the next watermark).
 struct Lite {
@@ -298,8 +323,9 @@ async fn run_table(
     let rule = plan.profile.table_rule(name);
     let guard = match plan.mode {
         Mode::Diff | Mode::Schema { .. } | Mode::Copy { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
-        // A rule's delete policy overrides the run's.
-        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: rule.and_then(|r| r.delete).unwrap_or(delete), retry },
+        // A rule may keep a table from deletes; only --delete (or the
+        // profile's delete = true) allows them.
+        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete && rule.and_then(|r| r.delete) != Some(false), retry },
     };
     let lite = match &plan.lite {
         Some(default) => lite_since(plan, table, rule.and_then(|r| r.lite_column.clone()).or(default.clone()), source, target, state.as_deref(), notes).await?,
@@ -336,12 +362,6 @@ async fn run_table(
         _ => None,
     };
     let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint };
-    if let (Some(limit), true, false) = (plan.max_delete, guard.allow_delete, guard.dry_run) {
-        // A dry pass first: the deletes are counted before any is made.
-        let dry = DiffOptions { checkpoint: None, zoom: options.zoom.clone(), ..options };
-        let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &dry, &mut ReportOnly, progress).await?;
-        crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)?;
-    }
     let mut applier;
     let mut report_only = ReportOnly;
     let sink: &mut dyn DiffSink = match plan.mode {

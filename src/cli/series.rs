@@ -245,17 +245,32 @@ async fn compare_pair(
         Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
         Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
     };
-    for m in compared.iter().filter(|m| !m.fields.is_empty()) {
-        let rule = plan.profile.measurement_rule(&m.name);
-        if rule.is_some_and(|r| r.skip) {
-            continue;
-        }
-        // A rule's delete policy overrides the run's, in sync only.
-        let allow_delete = match rule.and_then(|r| r.delete) {
-            Some(delete) => delete && matches!(plan.mode, Mode::Sync { .. }),
-            None => guard.allow_delete,
+    let compared: Vec<&Measurement> = compared.iter().filter(|m| !m.fields.is_empty() && !plan.profile.measurement_rule(&m.name).is_some_and(|r| r.skip)).collect();
+    // A rule may keep a measurement from deletes; only --delete (or the
+    // profile's delete = true) allows them.
+    let guard_of = |m: &Measurement| WriteGuard { allow_delete: guard.allow_delete && plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false), ..guard };
+    let options_of = |m: &Measurement| -> Result<SeriesOptions, EngineError> {
+        let zoom = match plan.profile.measurement_rule(&m.name).and_then(|r| r.zoom.as_deref()) {
+            // Checked when the plan was built.
+            Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of measurement {}: {e}", m.name)))?,
+            None => series.zoom.clone(),
         };
-        let guard = WriteGuard { allow_delete, ..guard };
+        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry })
+    };
+    if let (Some(limit), Mode::Sync { .. }) = (plan.max_delete, plan.mode) {
+        // Every measurement is checked before any is written.
+        for &m in &compared {
+            let guard = guard_of(m);
+            if guard.allow_delete && !guard.dry_run {
+                let dry = WriteGuard { dry_run: true, ..guard };
+                let would = diff::compare(m, precision, source, target, &options_of(m)?, &dry, progress).await?.report;
+                let dataset = format!("measurement {}{}", pair.prefix, m.name);
+                crate::engine::apply::within_delete_limit(&dataset, would.extra, would.target_rows, "points", &target_url.to_string(), limit)?;
+            }
+        }
+    }
+    for m in compared {
+        let guard = guard_of(m);
         tracing::info!(measurement = %m.name, "comparing");
         if let Mode::Copy { .. } = plan.mode {
             let options = CopyOptions { span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry };
@@ -266,19 +281,7 @@ async fn compare_pair(
             reports.push(named(copied.report, &pair.prefix));
             continue;
         }
-        let zoom = match rule.and_then(|r| r.zoom.as_deref()) {
-            // Checked when the plan was built.
-            Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of measurement {}: {e}", m.name)))?,
-            None => series.zoom.clone(),
-        };
-        let options = SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry };
-        if let (Some(limit), true, false) = (plan.max_delete, guard.allow_delete, guard.dry_run) {
-            // A dry pass first: the deletes are counted before any is made.
-            let dry = WriteGuard { dry_run: true, ..guard };
-            let would = diff::compare(m, precision, source, target, &options, &dry, progress).await?.report;
-            let dataset = format!("measurement {}{}", pair.prefix, m.name);
-            crate::engine::apply::within_delete_limit(&dataset, would.extra, would.target_rows, "points", &target_url.to_string(), limit)?;
-        }
+        let options = options_of(m)?;
         let found = diff::compare(m, precision, source, target, &options, &guard, progress).await?;
         if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
             notes.push(format!(

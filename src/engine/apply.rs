@@ -250,7 +250,7 @@ pub fn within_delete_limit(dataset: &str, deletes: u64, held: u64, unit: &str, t
     if deletes > 0 && share > limit {
         return Err(EngineError::SafetyLimit(format!(
             "{dataset}: the sync would delete {deletes} of the {held} {unit} in {target} ({share:.1}%), more than --max-delete {limit}%; \
-             nothing was written. Check SOURCE, or pass --force"
+             the run stopped before writing to it. Check SOURCE, or pass --force"
         )));
     }
     Ok(())

@@ -12,7 +12,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -46,7 +45,9 @@ CREATE TABLE IF NOT EXISTS finished_ranges (
     lo BLOB,
     -- NULL: to the last key
     hi BLOB,
-    finished TEXT NOT NULL
+    finished TEXT NOT NULL,
+    -- differences the batch ending with this range left (kept extras)
+    remaining INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS finished_ranges_by_run ON finished_ranges (run, pass, dataset);
 CREATE TABLE IF NOT EXISTS watermarks (
@@ -80,10 +81,13 @@ pub struct StateStore {
 impl StateStore {
     /// Takes the profile's lock and opens (creating it if needed) the state
     /// store; continues the last run of `command` if it did not finish.
+    /// `command` says everything that decides what a range's comparison
+    /// does (the command, the endpoints, deletes, filters, columns): a run
+    /// with other settings never takes over another's finished ranges.
     pub async fn open(path: &Path, command: &str) -> Result<StateStore, EngineError> {
         let lock = take_lock(path)?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(|e| failed(path, "not a usable path", e))?
+        let options = SqliteConnectOptions::new()
+            .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // A finished range is on disk before the next is begun.
@@ -145,18 +149,31 @@ impl StateStore {
             .collect()
     }
 
+    /// Differences the finished ranges of `dataset` left (extras kept
+    /// without `--delete`): a resumed run adds them to its own.
+    pub async fn remaining(&self, dataset: &str) -> Result<u64, EngineError> {
+        let row = sqlx::query("SELECT coalesce(sum(remaining), 0) FROM finished_ranges WHERE run = ? AND pass = ? AND dataset = ?")
+            .bind(self.run)
+            .bind(self.pass())
+            .bind(dataset)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be read", e))?;
+        Ok(row.get::<i64, _>(0).max(0) as u64)
+    }
+
     /// Records ranges as finished: compared, and everything differing in
-    /// them written.
-    pub async fn record(&self, dataset: &str, ranges: &[KeyRange]) -> Result<(), EngineError> {
+    /// them written but `remaining` differences.
+    pub async fn record(&self, dataset: &str, ranges: &[KeyRange], remaining: u64) -> Result<(), EngineError> {
         let now = chrono::Utc::now().to_rfc3339();
         let mut tx = self.pool.begin().await.map_err(|e| failed(&self.path, "cannot be written", e))?;
-        for r in ranges {
+        for (i, r) in ranges.iter().enumerate() {
             let (kind, lo) = match &r.lo {
                 Lower::Unbounded => (0, None),
                 Lower::Included(k) => (1, Some(encode_key(k))),
                 Lower::Excluded(k) => (2, Some(encode_key(k))),
             };
-            sqlx::query("INSERT INTO finished_ranges (run, pass, dataset, lo_kind, lo, hi, finished) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO finished_ranges (run, pass, dataset, lo_kind, lo, hi, finished, remaining) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
                 .bind(self.run)
                 .bind(self.pass())
                 .bind(dataset)
@@ -164,6 +181,7 @@ impl StateStore {
                 .bind(lo)
                 .bind(r.hi.as_ref().map(encode_key))
                 .bind(&now)
+                .bind(if i == 0 { remaining as i64 } else { 0 })
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| failed(&self.path, "cannot be written", e))?;
@@ -231,6 +249,9 @@ impl StateStore {
             .await
             .map_err(|e| failed(&self.path, "cannot be written", e))?;
         self.pool.close().await;
+        // Released as the process ends; emptied so the next run has no
+        // holder to take over.
+        let _ = self._lock.set_len(0);
         Ok(())
     }
 }
@@ -240,7 +261,11 @@ impl StateStore {
 pub trait Checkpoint: Send + Sync {
     /// Ranges finished before (by a run that was killed): skipped.
     fn finished(&self) -> &[KeyRange];
-    async fn record(&self, ranges: &[KeyRange]) -> Result<(), EngineError>;
+    /// Differences those ranges left, added to the report once they are
+    /// skipped.
+    fn remaining(&self) -> u64;
+    /// Records ranges as finished, leaving `remaining` differences.
+    async fn record(&self, ranges: &[KeyRange], remaining: u64) -> Result<(), EngineError>;
 }
 
 /// [`Checkpoint`] of one dataset in a [`StateStore`].
@@ -248,12 +273,16 @@ pub struct DatasetState {
     pub store: Arc<StateStore>,
     pub dataset: String,
     pub finished: Vec<KeyRange>,
+    pub remaining: u64,
 }
 
 impl DatasetState {
     pub async fn load(store: Arc<StateStore>, dataset: &str) -> Result<DatasetState, EngineError> {
-        let finished = if store.resumed { store.finished(dataset).await? } else { Vec::new() };
-        Ok(DatasetState { store, dataset: dataset.to_string(), finished })
+        let (finished, remaining) = match store.resumed {
+            true => (store.finished(dataset).await?, store.remaining(dataset).await?),
+            false => (Vec::new(), 0),
+        };
+        Ok(DatasetState { store, dataset: dataset.to_string(), finished, remaining })
     }
 }
 
@@ -263,8 +292,12 @@ impl Checkpoint for DatasetState {
         &self.finished
     }
 
-    async fn record(&self, ranges: &[KeyRange]) -> Result<(), EngineError> {
-        self.store.record(&self.dataset, ranges).await
+    fn remaining(&self) -> u64 {
+        self.remaining
+    }
+
+    async fn record(&self, ranges: &[KeyRange], remaining: u64) -> Result<(), EngineError> {
+        self.store.record(&self.dataset, ranges, remaining).await
     }
 }
 
@@ -363,7 +396,7 @@ mod tests {
         let first = StateStore::open(&path, "sync").await.unwrap();
         assert!(!first.resumed);
         let r = KeyRange::new(Lower::Included(key(1, "a")), Some(key(2, "b")));
-        first.record("t", std::slice::from_ref(&r)).await.unwrap();
+        first.record("t", std::slice::from_ref(&r), 2).await.unwrap();
         let busy = StateStore::open(&path, "sync").await.err().unwrap();
         assert!(busy.to_string().contains("another run of this profile is going on (pid"), "{busy}");
         assert_eq!(busy.exit_code(), 4);
@@ -371,6 +404,7 @@ mod tests {
         let second = StateStore::open(&path, "sync").await.unwrap();
         assert!(second.resumed);
         assert_eq!(second.finished("t").await.unwrap(), vec![r]);
+        assert_eq!(second.remaining("t").await.unwrap(), 2);
         assert_eq!(second.watermark("t", "updated_at").await.unwrap(), None);
         second.set_watermark("t", "updated_at", &Value::Text("2024-06-01 12:00:00".into())).await.unwrap();
         second.set_watermark("t", "updated_at", &Value::Int(7)).await.unwrap();
@@ -379,5 +413,13 @@ mod tests {
         drop(second);
         let third = StateStore::open(&path, "sync").await.unwrap();
         assert!(!third.resumed, "a finished run is not resumed");
+        assert!(std::fs::read_to_string(dir.path().join("p.state.lock")).unwrap().starts_with("pid "));
+        third.finish(None).await.unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("p.state.lock")).unwrap(), "", "a finished run leaves no holder");
+        drop(third);
+        let other = StateStore::open(&path, "sync --delete").await.unwrap();
+        assert!(!other.resumed, "a failed run is resumed only by a run of the same settings");
+        drop(other);
+        assert!(StateStore::open(&path, "sync").await.unwrap().resumed);
     }
 }

@@ -12,9 +12,10 @@ use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 use crate::engine::series::FieldType;
 use crate::engine::value::Value;
 
+/// The media type asked for (InfluxDB 1.x matches the Accept header
+/// exactly: no list, no quality values); JSON is read when a server
+/// answers it instead.
 pub const MSGPACK: &str = "application/x-msgpack";
-/// MessagePack asked for first; JSON taken when a server answers it.
-pub const ACCEPT: &str = "application/x-msgpack, application/json;q=0.9";
 
 #[derive(Debug, serde::Deserialize)]
 struct Answer {
@@ -218,7 +219,8 @@ pub fn value(cell: &Cell, t: FieldType) -> Option<Value> {
         (Cell::UInt(u), FieldType::Unsigned) => Value::UInt(*u),
         (Cell::Int(i), FieldType::String) => Value::Text(i.to_string()),
         (Cell::UInt(u), FieldType::String) => Value::Text(u.to_string()),
-        (Cell::Float(f), FieldType::String) => Value::Text(f.to_string()),
+        // As JSON renders it (2.0, not 2), as before MessagePack.
+        (Cell::Float(f), FieldType::String) => Value::Text(serde_json::Number::from_f64(*f).map_or_else(|| f.to_string(), |n| n.to_string())),
         (number, _) => Value::Float(number.as_f64()?),
     })
 }

@@ -133,20 +133,23 @@ impl Statements {
     }
 
     fn range_predicate(&self, range: &KeyRange, params: &mut Params) -> String {
-        let mut parts = Vec::new();
-        if let Some((c, v)) = &self.since {
-            parts.push(format!("{} >= {}", c.ident, self.dialect.write_param(c, params.push(self.dialect.as_ref(), v))));
-        }
-        match &range.lo {
-            Lower::Unbounded => {}
-            Lower::Included(k) => parts.push(self.compare(">=", k, params)),
-            Lower::Excluded(k) => parts.push(self.compare(">", k, params)),
-        }
-        if let Some(hi) = &range.hi {
-            parts.push(self.compare("<", hi, params));
-        }
-        parts.splice(0..0, self.filter.clone());
-        if parts.is_empty() { "1 = 1".into() } else { parts.join(" AND ") }
+        // Parameters in textual order (MySQL's `?` are positional): the
+        // subset's first, then the range's.
+        self.subset_and(
+            |params| {
+                let mut parts = Vec::new();
+                match &range.lo {
+                    Lower::Unbounded => {}
+                    Lower::Included(k) => parts.push(self.compare(">=", k, params)),
+                    Lower::Excluded(k) => parts.push(self.compare(">", k, params)),
+                }
+                if let Some(hi) = &range.hi {
+                    parts.push(self.compare("<", hi, params));
+                }
+                if parts.is_empty() { "1 = 1".into() } else { parts.join(" AND ") }
+            },
+            params,
+        )
     }
 
     fn key_in(&self, keys: &[Key], params: &mut Params) -> String {
@@ -285,7 +288,7 @@ impl Statements {
 
     /// (key text..., md5 hex) of the rows of these keys, in any order.
     pub fn pairs_of_keys(&self, keys: &[Key], params: &mut Params) -> String {
-        let cond = self.key_in(keys, params);
+        let cond = self.subset_and(|params| self.key_in(keys, params), params);
         format!("SELECT {}, {} FROM {} WHERE {cond}", self.key_text(), self.row_md5(), self.table)
     }
 
@@ -301,8 +304,20 @@ impl Statements {
     }
 
     pub fn fetch(&self, keys: &[Key], params: &mut Params) -> String {
-        let cond = self.key_in(keys, params);
+        let cond = self.subset_and(|params| self.key_in(keys, params), params);
         format!("SELECT {} FROM {} WHERE {cond}", self.all_text(), self.table)
+    }
+
+    /// A condition on keys, inside the projection's subset (its filter and
+    /// `--lite` bound): a row read back by key after a write, or fetched,
+    /// is one of the subset only if it still is, as the range reads see it.
+    fn subset_and(&self, cond: impl FnOnce(&mut Params) -> String, params: &mut Params) -> String {
+        let mut parts: Vec<String> = self.filter.iter().cloned().collect();
+        if let Some((c, v)) = &self.since {
+            parts.push(format!("{} >= {}", c.ident, self.dialect.write_param(c, params.push(self.dialect.as_ref(), v))));
+        }
+        parts.push(cond(params));
+        parts.join(" AND ")
     }
 
     pub fn upsert(&self, rows: &[Row], params: &mut Params) -> String {

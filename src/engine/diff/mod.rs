@@ -135,6 +135,7 @@ pub async fn compare(
         report: DatasetReport { name: name.to_string(), ..Default::default() },
         count_rows_in_pairs: options.zoom.fingerprint_levels().is_empty(),
         first_pass_done: false,
+        checkpointed_remaining: 0,
     };
     let retry = options.retry;
     let begun = tokio::try_join!(
@@ -166,6 +167,8 @@ struct Comparison<'a> {
     /// The one-scan first pass counted the rows and started the progress
     /// bar; level 0 met again (a one-level zoom) is not a first pass.
     first_pass_done: bool,
+    /// `report.remaining` when the last checkpoint was recorded.
+    checkpointed_remaining: u64,
 }
 
 impl<'a> Comparison<'a> {
@@ -301,6 +304,11 @@ impl<'a> Comparison<'a> {
             return ranges;
         }
         let (skipped, rest): (Vec<KeyRange>, Vec<KeyRange>) = ranges.into_iter().partition(|r| is_finished(r, finished));
+        if !skipped.is_empty() && self.report.ranges_skipped == 0 {
+            // What the killed run left in them (kept extras) is still there.
+            self.report.remaining += checkpoint.remaining();
+            self.checkpointed_remaining = self.report.remaining;
+        }
         self.report.ranges_skipped += skipped.len() as u64;
         rest
     }
@@ -308,12 +316,18 @@ impl<'a> Comparison<'a> {
     /// Records first-level ranges as finished: every difference in them is
     /// applied (each pair comparison applies its last batch before it
     /// returns).
-    fn checkpoint(&self, ranges: &[KeyRange]) -> BoxFuture<'static, Result<(), EngineError>> {
+    fn checkpoint(&mut self, ranges: &[KeyRange]) -> BoxFuture<'static, Result<(), EngineError>> {
         let checkpoint = self.options.checkpoint.clone();
         let ranges = ranges.to_vec();
+        // The differences these ranges leave: what remains now beyond what
+        // remained at the last checkpoint.
+        let remaining = self.report.remaining.saturating_sub(self.checkpointed_remaining);
+        if checkpoint.is_some() && !ranges.is_empty() {
+            self.checkpointed_remaining = self.report.remaining;
+        }
         Box::pin(async move {
             match checkpoint {
-                Some(c) if !ranges.is_empty() => c.record(&ranges).await,
+                Some(c) if !ranges.is_empty() => c.record(&ranges, remaining).await,
                 _ => Ok(()),
             }
         })

@@ -333,3 +333,43 @@ async fn lite_with_a_state_store_moves_only_the_updated_rows() {
     assert_eq!(sqlite_rows(&dev, "SELECT id || '|' || name FROM items ORDER BY id").await, wanted);
     assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
 }
+
+/// `sync --dry-run --print`: the statements the sync would send, with
+/// their parameters, on stdout; nothing written; the summary on stderr.
+#[tokio::test]
+async fn dry_run_print_writes_the_statements_and_sends_none() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    exec(&a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, b BLOB); INSERT INTO t VALUES (1, 'it''s', x'00ff'), (2, NULL, NULL), (3, 'same', NULL)").await;
+    exec(&b, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT, b BLOB); INSERT INTO t VALUES (1, 'old', x'00ff'), (3, 'same', NULL), (9, 'extra', NULL)").await;
+    let run = rangesync(&["sync", &url(&a), &url(&b), "--dry-run", "--print", "--delete"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected = "DELETE FROM \"t\" WHERE \"id\" IN (?);\n-- parameters: '9'\n\
+                    INSERT INTO \"t\" (\"id\", \"v\", \"b\") VALUES (?, ?, ?), (?, ?, ?) ON CONFLICT (\"id\") DO UPDATE SET \"id\" = excluded.\"id\", \"v\" = excluded.\"v\", \"b\" = excluded.\"b\";\n\
+                    -- parameters: '1', 'it''s', 'x''00ff''', '2', NULL, NULL\n";
+    assert_eq!(run.stdout, expected);
+    assert!(run.stderr.contains("MISSING") && run.stderr.contains("extra key 9"), "the summary is on stderr: {}", run.stderr);
+    assert_eq!(common::independent_diff(&a, &b, "t").await, (2, 2), "nothing written");
+    // Without --delete no delete is printed.
+    let kept = rangesync(&["sync", &url(&a), &url(&b), "--dry-run", "--print"]);
+    assert!(!kept.stdout.contains("DELETE"), "{}", kept.stdout);
+    assert_eq!(rangesync(&["sync", &url(&a), &url(&b), "--print"]).code, 2, "--print needs --dry-run");
+    assert_one_sentence(&rangesync(&["sync", &url(&a), &url(&b), "--dry-run", "--print", "--format", "json"]), 2, "--print writes the statements on stdout");
+}
+
+/// The same for a PostgreSQL target: its placeholders and casts, the
+/// parameters as the text sent.
+#[tokio::test]
+async fn dry_run_print_for_postgres() {
+    let a = pg::fresh_db("rs_print_a").await;
+    let b = pg::fresh_db("rs_print_b").await;
+    pg::exec(&a, "CREATE TABLE t (id int8 PRIMARY KEY, v text, at timestamptz); INSERT INTO t VALUES (1, 'x', '2024-01-01 00:00:00+00'), (2, NULL, NULL)").await;
+    pg::exec(&b, "CREATE TABLE t (id int8 PRIMARY KEY, v text, at timestamptz); INSERT INTO t VALUES (1, 'x', '2024-01-01 00:00:00+00'), (7, 'gone', NULL)").await;
+    let run = rangesync(&["sync", &a, &b, "--dry-run", "--print", "--delete"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stdout.starts_with("DELETE FROM \"t\" WHERE"), "{}", run.stdout);
+    assert!(run.stdout.contains("INSERT INTO \"t\" (\"id\", \"v\", \"at\") VALUES ($1::pg_catalog.int8, $2::pg_catalog.text, $3::pg_catalog.timestamptz)"), "{}", run.stdout);
+    assert!(run.stdout.contains("-- parameters: '7'\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("-- parameters: '2', NULL, NULL"), "{}", run.stdout);
+    assert_eq!(pg::scalar(&b, "SELECT count(*) FROM t").await, 2, "nothing written");
+}

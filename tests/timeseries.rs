@@ -384,3 +384,40 @@ async fn databases_picked_by_regex_go_to_renamed_databases_or_apart_under_a_labe
     }
     vm_forget("rs_tsm_.*").await;
 }
+
+/// --lite between InfluxDB databases: only points from TARGET's newest
+/// minus --lookback are compared; a point missing before that is left to a
+/// full run, which finds it.
+#[tokio::test]
+async fn lite_compares_from_the_targets_newest_point_minus_the_lookback() {
+    let (src, tgt) = ("rs_ts_lite_src", "rs_ts_lite_tgt");
+    fresh_influx(src).await;
+    fresh_influx(tgt).await;
+    let mut all = String::new();
+    let mut kept = String::new();
+    for i in 0..(2 * 24 * 60 / 5) {
+        let t = BASE + i * 5 * MINUTE;
+        let line = format!("cpu,host=a v={i} {t}\n");
+        all.push_str(&line);
+        // TARGET lacks one old point and the last 3 (written since).
+        if i != 10 && i < 2 * 24 * 60 / 5 - 3 {
+            kept.push_str(&line);
+        }
+    }
+    influx_write(src, &all).await;
+    influx_write(tgt, &kept).await;
+    let lite = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--lite", "--lookback", "30m", "--format", "json"]);
+    assert_eq!(lite.code, 0, "{}", lite.stderr);
+    let r = lite.json();
+    assert_eq!(r["datasets"][0]["missing"], 3, "{r}");
+    assert!(r["notes"].to_string().contains("--lite compared from"), "{r}");
+    assert!(r["datasets"][0]["rows_fetched"].as_u64().unwrap() < 30, "only the last half hour is read: {r}");
+    let count = |db: &'static str| async move { influx_query(db, "SELECT count(v) FROM cpu").await["results"][0]["series"][0]["values"][0][1].as_i64() };
+    assert_eq!(count(tgt).await, Some(2 * 24 * 60 / 5 - 1), "the old point is still missing");
+    assert_eq!(rangesync(&["diff", &influx_url(src), &influx_url(tgt)]).code, 1);
+    assert_eq!(rangesync(&["sync", &influx_url(src), &influx_url(tgt)]).code, 0);
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await);
+    assert_one_sentence(&rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--lite", "--lookback", "soon"]), 2, "--lookback");
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

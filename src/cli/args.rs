@@ -266,12 +266,14 @@ pub struct CompareArgs {
     #[arg(long, value_name = "FILE")]
     pub profile: Option<std::path::PathBuf>,
 
-    /// Modified-since mode: compare only rows whose lite column (--lite-column,
-    /// or the profile's lite_column) is at or after the watermark: the
-    /// source's largest value at the start of the last run (kept in the
-    /// state store), or without one TARGET's largest. Cheap, but blind to
-    /// deletes and to rows changed without moving that column; a run
-    /// without --lite sees everything (docs/profiles.md).
+    /// Modified-since mode. Tables: compare only rows whose lite column
+    /// (--lite-column, or the profile's lite_column) is at or after the
+    /// watermark: the source's largest value at the start of the last run
+    /// (kept in the state store), or without one TARGET's largest. Time
+    /// series: only points from TARGET's newest minus --lookback. Cheap, but
+    /// blind to deletes and to rows changed without moving that column (late
+    /// points older than the lookback); a run without --lite sees everything
+    /// (docs/profiles.md).
     #[arg(long)]
     pub lite: bool,
 
@@ -279,6 +281,12 @@ pub struct CompareArgs {
     /// table a profile gives no other.
     #[arg(long, value_name = "COLUMN", requires = "lite")]
     pub lite_column: Option<String>,
+
+    /// Time series with --lite: compare from TARGET's newest point minus
+    /// this much (late points older than that are left to a full run).
+    /// Default 1h.
+    #[arg(long, value_name = "DURATION", requires = "lite")]
+    pub lookback: Option<String>,
 
     /// The state store (a SQLite file): the runs made, and the ranges a
     /// sync finished, so a run that was killed resumes where it stopped; a
@@ -358,6 +366,11 @@ pub struct SyncArgs {
     /// Go on past --max-delete (given here or in the profile).
     #[arg(long)]
     pub force: bool,
+
+    /// With --dry-run: write on stdout the statements the sync would send
+    /// (SQL tables, each with its parameters), the summary on stderr.
+    #[arg(long, requires = "dry_run")]
+    pub print: bool,
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

@@ -63,7 +63,14 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(passes::run(&plan, &bar));
     match result {
         Ok(report) => {
-            print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));
+            if plan.print {
+                // Stdout holds the statements.
+                if !cli.quiet {
+                    eprint!("{}", output::text(&report, &plan.target.to_string()));
+                }
+            } else {
+                print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));
+            }
             let differs = !report.in_sync;
             if plan.command_name() == "diff" && differs {
                 ExitCode::from(1)

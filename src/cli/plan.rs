@@ -47,6 +47,8 @@ pub struct SeriesPlan {
     pub target_rp: Option<String>,
     /// `--db-label`: the label naming a series' source database.
     pub db_label: Option<String>,
+    /// `--lite`: compared from TARGET's newest point minus this.
+    pub lookback: i64,
 }
 
 impl SeriesPlan {
@@ -79,6 +81,8 @@ pub struct Plan {
     pub state: Option<std::path::PathBuf>,
     /// `--lite`, with the column for tables without their own.
     pub lite: Option<Option<String>>,
+    /// `--dry-run --print`: the statements a sync would send, on stdout.
+    pub print: bool,
 }
 
 impl Plan {
@@ -97,6 +101,15 @@ impl Plan {
             return Err(EngineError::Usage("--max-delete limits deletes, which only --delete (or delete = true in the profile) allows".into()));
         }
         plan.max_delete = if args.force { None } else { max_delete };
+        if args.print {
+            if plan.series.is_some() {
+                return Err(EngineError::Usage("--print writes SQL statements; for time series it is not implemented yet (run --dry-run for the counts)".into()));
+            }
+            if plan.format == Format::Json {
+                return Err(EngineError::Usage("--print writes the statements on stdout, where --format json would write the report; use one or the other".into()));
+            }
+            plan.print = true;
+        }
         Ok(plan)
     }
 
@@ -108,6 +121,7 @@ impl Plan {
             state: None,
             lite: false,
             lite_column: None,
+            lookback: None,
             tables: args.tables,
             zoom: None,
             verify: Verify::Count,
@@ -130,6 +144,7 @@ impl Plan {
             state: None,
             lite: false,
             lite_column: None,
+            lookback: None,
             tables: Vec::new(),
             zoom: None,
             verify: Verify::Count,
@@ -195,7 +210,7 @@ impl Plan {
                 )));
             }
         }
-        let series = match (source.is_time_series(), target.is_time_series()) {
+        let mut series = match (source.is_time_series(), target.is_time_series()) {
             (true, true) => Some(series_plan(&args, &tables)?),
             (false, false) => {
                 series_flags_unused(&args.series, args.verify)?;
@@ -243,11 +258,15 @@ impl Plan {
                 None => profile_path.with_extension("state.sqlite"),
             })
         });
-        if args.lite && series.is_some() {
-            return Err(EngineError::Usage("--lite compares SQL tables by their update column; for time series, --start now-24h compares the recent windows".into()));
+        if let Some(sp) = series.as_mut() {
+            let lookback = args.lookback.clone().or_else(|| profile.lookback.clone()).unwrap_or_else(|| "1h".into());
+            sp.lookback = parse_duration(&lookback).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?;
+            if args.lite_column.is_some() {
+                return Err(EngineError::Usage("--lite-column names a SQL column; time series are compared by time (--lookback)".into()));
+            }
         }
         let lite = args.lite.then(|| args.lite_column.clone().or_else(|| profile.lite_column.clone()));
-        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state, lite })
+        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state, lite, print: false })
     }
 
     pub fn command_name(&self) -> &'static str {
@@ -331,6 +350,7 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
         target_db: a.target_db.clone(),
         target_rp: a.target_rp.clone(),
         db_label: a.db_label.clone(),
+        lookback: 3_600_000_000_000,
     })
 }
 

@@ -27,6 +27,8 @@ pub struct ProfileFile {
     pub state: Option<String>,
     /// `--lite`'s column in every table without its own.
     pub lite_column: Option<String>,
+    /// `--lookback` of a time-series `--lite` run.
+    pub lookback: Option<Spanned<String>>,
     /// Zoom levels for every table or measurement without its own.
     pub zoom: Option<Spanned<String>>,
     #[serde(default)]
@@ -125,6 +127,7 @@ pub struct Profile {
     pub max_delete: Option<f64>,
     pub state: Option<String>,
     pub lite_column: Option<String>,
+    pub lookback: Option<String>,
     pub zoom: Option<String>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
@@ -183,6 +186,7 @@ impl Profile {
             max_delete: raw.max_delete.map(Spanned::into_inner),
             state: raw.state,
             lite_column: raw.lite_column,
+            lookback: raw.lookback.map(Spanned::into_inner),
             zoom: raw.zoom.map(Spanned::into_inner),
             tables,
             measurements,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::connector::{self, Access};
-use crate::engine::apply::{Applier, ReportOnly, WriteGuard};
+use crate::engine::apply::{Applier, Printer, ReportOnly, WriteGuard};
 use crate::engine::diff::{self, DiffOptions, DiffSink};
 use crate::engine::empty::EmptyDataset;
 use crate::engine::error::{EngineError, StoreError};
@@ -364,7 +364,13 @@ async fn run_table(
     let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint };
     let mut applier;
     let mut report_only = ReportOnly;
+    let mut printer;
+    let mut stdout = std::io::stdout();
     let sink: &mut dyn DiffSink = match plan.mode {
+        Mode::Sync { dry_run: true, .. } if plan.print => {
+            printer = Printer { source: src.as_ref(), target: tgt.as_ref(), allow_delete: guard.allow_delete, retry, out: &mut stdout };
+            &mut printer
+        }
         Mode::Sync { dry_run: false, .. } => {
             applier = Applier {
                 source: src.as_ref(),

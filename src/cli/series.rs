@@ -16,6 +16,7 @@ use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
 use crate::engine::series::window::{rfc3339, show_duration};
 use crate::engine::series::label::{Labeled, Role};
+use crate::engine::series::lite;
 use crate::engine::series::{Measurement, Precision, SeriesStore, Window};
 
 use super::args::Order;
@@ -281,7 +282,19 @@ async fn compare_pair(
             reports.push(named(copied.report, &pair.prefix));
             continue;
         }
-        let options = options_of(m)?;
+        let mut options = options_of(m)?;
+        if plan.lite.is_some() {
+            let newest = lite::newest_minute(target, m, span, retry).await?;
+            let start = lite::lite_start(span, newest, series.lookback);
+            notes.push(match newest {
+                Some(w) => format!(
+                    "{}{}: --lite compared from {} ({}'s newest point, in the minute from {}, minus the {} lookback)",
+                    pair.prefix, m.name, rfc3339(start), target_url, rfc3339(w.start), show_duration(series.lookback)
+                ),
+                None => format!("{}{}: --lite found no point in {target_url}; the whole span was compared", pair.prefix, m.name),
+            });
+            options.span = Window::new(start, span.end);
+        }
         let found = diff::compare(m, precision, source, target, &options, &guard, progress).await?;
         if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
             notes.push(format!(

@@ -223,6 +223,33 @@ impl Applier<'_> {
     }
 }
 
+/// The sink of `sync --dry-run --print`: the statements the sync would
+/// send (deletes only where allowed), written out instead of sent. Source
+/// rows are read to render them; nothing is written to TARGET.
+pub struct Printer<'a> {
+    pub source: &'a dyn Dataset,
+    pub target: &'a dyn Dataset,
+    pub allow_delete: bool,
+    pub retry: RetryPolicy,
+    pub out: &'a mut (dyn std::io::Write + Send),
+}
+
+#[async_trait]
+impl DiffSink for Printer<'_> {
+    async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
+        report.remaining += batch.len() as u64;
+        let (extra, copy): (Vec<Difference>, Vec<Difference>) = batch.into_iter().partition(|d| d.kind == DiffKind::Extra);
+        let deletes: Vec<Key> = if self.allow_delete { extra.into_iter().map(|d| d.key).collect() } else { Vec::new() };
+        let keys: Vec<Key> = copy.into_iter().map(|d| d.key).collect();
+        let rows = if keys.is_empty() { Vec::new() } else { self.retry.run("fetch rows", || self.source.fetch_rows(&keys)).await? };
+        report.rows_fetched += rows.len() as u64;
+        for statement in self.target.render_writes(&rows, &deletes)? {
+            writeln!(self.out, "{statement}").map_err(|e| EngineError::Usage(format!("cannot write the statements out: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
 /// The sink of `diff`: counts only; every difference remains.
 pub struct ReportOnly;
 

@@ -117,6 +117,35 @@ impl Projection {
 /// A row: values in projection order.
 pub type Row = Vec<Value>;
 
+/// A statement as it would be sent: its text with placeholders, and the
+/// parameters bound to them, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+}
+
+impl std::fmt::Display for Statement {
+    /// The statement, then its parameters as SQL literals in a comment
+    /// (`NULL` for none): what a reader needs to check it, without a
+    /// rendering of each type in each dialect.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{};", self.sql)?;
+        if !self.params.is_empty() {
+            let shown: Vec<String> = self
+                .params
+                .iter()
+                .map(|p| match p {
+                    None => "NULL".to_string(),
+                    Some(t) => format!("'{}'", t.replace('\'', "''").replace('\n', "\\n")),
+                })
+                .collect();
+            write!(f, "\n-- parameters: {}", shown.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// A connected store (a database file, a server).
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -221,6 +250,14 @@ pub trait Dataset: Send + Sync {
 
     /// Deletes these keys in one transaction; returns how many were removed.
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64>;
+
+    /// The statements [`Dataset::upsert`] and [`Dataset::delete`] would
+    /// send for these rows and keys, each with its parameters (`sync
+    /// --dry-run --print`). Sends nothing.
+    fn render_writes(&self, rows: &[Row], deletes: &[Key]) -> StoreResult<Vec<Statement>> {
+        let _ = (rows, deletes);
+        Err(StoreError::Invalid(format!("{} cannot print the statements it would send", self.describe())))
+    }
 
     /// The largest value of a projected column (`--lite`'s watermark),
     /// `None` for an empty table or only NULLs.

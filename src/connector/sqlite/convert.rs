@@ -77,6 +77,21 @@ pub fn bind<'q>(q: SqliteQuery<'q>, v: &Value) -> Result<SqliteQuery<'q>, StoreE
     })
 }
 
+/// The text of a value as [`bind`] would store it, for `--print` (a blob
+/// as `x'hex'`, a number as written; `None` for NULL).
+pub fn as_sql_text(v: &Value) -> Result<Option<String>, StoreError> {
+    Ok(Some(match v {
+        Value::Null => return Ok(None),
+        Value::Bool(b) => (*b as i64).to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => i64::try_from(*u).map_err(|_| StoreError::Invalid(format!("the value {u} does not fit SQLite's 64-bit signed integer")))?.to_string(),
+        Value::Float(f) => format!("{f:?}"),
+        Value::Text(s) => s.clone(),
+        Value::Blob(b) => format!("x'{}'", b.iter().map(|x| format!("{x:02x}")).collect::<String>()),
+        other => render(other).unwrap_or_else(|| other.display()),
+    }))
+}
+
 /// Binds every value in order.
 pub fn bind_all<'q>(mut q: SqliteQuery<'q>, values: &[Value]) -> Result<SqliteQuery<'q>, StoreError> {
     for v in values {

@@ -157,6 +157,38 @@ impl SqliteDataset {
         store_error(true, &self.what, e)
     }
 
+    /// The upserts of `rows`, a statement per chunk: every column is set,
+    /// keys included (a key equal under the column's collation but not
+    /// byte-wise, NOCASE 'Bob' vs 'bob', is rewritten to the source's bytes).
+    fn upsert_statements(&self, rows: &[DataRow]) -> Vec<(String, Vec<Value>)> {
+        let width = self.sql.column_names.len();
+        let sets: Vec<String> = self.sql.column_names.iter().map(|c| super::sql::ident(c)).map(|c| format!("{c} = excluded.{c}")).collect();
+        let action = format!("UPDATE SET {}", sets.join(", "));
+        let tuple = format!("({})", vec!["?"; width].join(", "));
+        rows.chunks(self.rows_per_statement(width))
+            .map(|chunk| {
+                let sql = format!(
+                    "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO {action}",
+                    t = self.sql.table,
+                    cols = self.sql.columns,
+                    values = vec![tuple.as_str(); chunk.len()].join(", "),
+                    keys = self.sql.key_list(),
+                );
+                (sql, chunk.iter().flatten().cloned().collect())
+            })
+            .collect()
+    }
+
+    fn delete_statements(&self, keys: &[Key]) -> Vec<(String, Vec<Value>)> {
+        keys.chunks(self.rows_per_statement(self.key_len))
+            .map(|chunk| {
+                let mut binds = Vec::new();
+                let cond = self.sql.key_in(chunk, &mut binds);
+                (format!("DELETE FROM {} WHERE {cond}", self.sql.table), binds)
+            })
+            .collect()
+    }
+
     fn decode_key(&self, row: &SqliteRow, first: usize) -> StoreResult<Key> {
         (0..self.key_len)
             .map(|i| decode(row, first + i, self.key_kinds[i], &self.what))
@@ -323,47 +355,18 @@ impl Dataset for SqliteDataset {
     }
 
     async fn upsert(&self, rows: &[DataRow]) -> StoreResult<u64> {
-        let width = self.sql.column_names.len();
-        // Every column is set, keys included: a key equal under the
-        // column's collation but not byte-wise (NOCASE 'Bob' vs 'bob', or 2
-        // vs 2.0 in an untyped column) is rewritten to the source's bytes.
-        let sets: Vec<String> = self
-            .sql
-            .column_names
-            .iter()
-            .map(|c| super::sql::ident(c))
-            .map(|c| format!("{c} = excluded.{c}"))
-            .collect();
-        let action = format!("UPDATE SET {}", sets.join(", "));
-        let tuple = format!("({})", vec!["?"; width].join(", "));
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
-        let mut written = 0;
-        for chunk in rows.chunks(self.rows_per_statement(width)) {
-            let sql = format!(
-                "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO {action}",
-                t = self.sql.table,
-                cols = self.sql.columns,
-                values = vec![tuple.as_str(); chunk.len()].join(", "),
-                keys = self.sql.key_list(),
-            );
-            let flat: Vec<Value> = chunk.iter().flatten().cloned().collect();
-            bind_all(sqlx::query(AssertSqlSafe(sql)), &flat)?
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.write_error(e))?;
-            written += chunk.len() as u64;
+        for (sql, binds) in self.upsert_statements(rows) {
+            bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
         }
         tx.commit().await.map_err(|e| self.write_error(e))?;
-        Ok(written)
+        Ok(rows.len() as u64)
     }
 
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         let mut deleted = 0;
-        for chunk in keys.chunks(self.rows_per_statement(self.key_len)) {
-            let mut binds = Vec::new();
-            let cond = self.sql.key_in(chunk, &mut binds);
-            let sql = format!("DELETE FROM {} WHERE {cond}", self.sql.table);
+        for (sql, binds) in self.delete_statements(keys) {
             deleted += bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?
                 .execute(&mut *tx)
                 .await
@@ -372,5 +375,13 @@ impl Dataset for SqliteDataset {
         }
         tx.commit().await.map_err(|e| self.write_error(e))?;
         Ok(deleted)
+    }
+
+    fn render_writes(&self, rows: &[DataRow], deletes: &[Key]) -> StoreResult<Vec<crate::engine::store::Statement>> {
+        self.delete_statements(deletes)
+            .into_iter()
+            .chain(self.upsert_statements(rows))
+            .map(|(sql, binds)| Ok(crate::engine::store::Statement { sql, params: binds.iter().map(super::convert::as_sql_text).collect::<Result<_, _>>()? }))
+            .collect()
     }
 }

@@ -509,6 +509,12 @@ impl Dataset for ServerDataset {
         Ok(pairs)
     }
 
+    fn render_writes(&self, rows: &[Row], deletes: &[Key]) -> StoreResult<Vec<crate::engine::store::Statement>> {
+        let deleting = batched(deletes, self.stmts.keys_per_statement(), |chunk, params| self.stmts.delete(chunk, params));
+        let upserting = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
+        Ok(deleting.into_iter().chain(upserting).map(|(sql, params)| crate::engine::store::Statement { sql, params: params.values }).collect())
+    }
+
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
         let statements = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
         self.pool.execute_in_transaction(statements, &self.what).await?;

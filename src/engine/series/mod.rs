@@ -6,6 +6,7 @@
 pub mod copy;
 pub mod diff;
 pub mod label;
+pub mod lite;
 pub mod merge;
 pub mod sample;
 pub mod store;

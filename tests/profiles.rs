@@ -373,3 +373,52 @@ async fn dry_run_print_for_postgres() {
     assert!(run.stdout.contains("-- parameters: '2', NULL, NULL"), "{}", run.stdout);
     assert_eq!(pg::scalar(&b, "SELECT count(*) FROM t").await, 2, "nothing written");
 }
+
+/// A table without a primary key, matched by a unique key the profile
+/// names; without the rule it is refused.
+#[tokio::test]
+async fn a_profile_key_matches_rows_of_a_table_without_a_primary_key() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    for p in [&a, &b] {
+        exec(p, "CREATE TABLE codes (code TEXT NOT NULL UNIQUE, label TEXT, n INTEGER)").await;
+    }
+    exec(&a, "INSERT INTO codes VALUES ('a', 'A', 1), ('b', 'B', 2), ('ü', 'U', 3), ('d', NULL, 4)").await;
+    exec(&b, "INSERT INTO codes VALUES ('a', 'old', 1), ('z', 'gone', 9), ('d', NULL, 4)").await;
+    assert_one_sentence(&rangesync(&["sync", &url(&a), &url(&b)]), 2, "has no primary key");
+    let profile = write(dir.path(), "codes.toml", &format!("source = \"{}\"\ntarget = \"{}\"\ndelete = true\n\n[[tables]]\nname = \"codes\"\nkey = [\"code\"]\n", url(&a), url(&b)));
+    let run = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = &run.json()["datasets"][0];
+    assert_eq!((d["missing"].as_u64(), d["changed"].as_u64(), d["extra"].as_u64()), (Some(2), Some(1), Some(1)), "{d}");
+    assert_eq!(common::independent_diff(&a, &b, "codes").await, (0, 0));
+    let wrong = write(dir.path(), "wrong.toml", &format!("source = \"{}\"\ntarget = \"{}\"\n\n[[tables]]\nname = \"codes\"\nkey = [\"kode\"]\n", url(&a), url(&b)));
+    assert_one_sentence(&rangesync(&["diff", "--profile", &wrong]), 2, "the profile's key for table codes names column kode");
+}
+
+/// Columns renamed on the way: a new target table is created with
+/// TARGET's names, filled, and then compared by them.
+#[tokio::test]
+async fn a_profile_renames_columns() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    exec(&a, "CREATE TABLE people (id INTEGER PRIMARY KEY, full_name TEXT, email TEXT, age INTEGER); INSERT INTO people VALUES (1, 'Zoë', 'z@x', 30), (2, '', NULL, NULL)").await;
+    let profile = write(
+        dir.path(),
+        "rename.toml",
+        &format!("source = \"{}\"\ntarget = \"{}\"\n\n[[tables]]\nname = \"people\"\nrename = {{ full_name = \"name\", email = \"mail\" }}\n", url(&a), url(&b)),
+    );
+    let run = rangesync(&["sync", "--profile", &profile, "--create-tables", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let columns = sqlite_rows(&b, "SELECT group_concat(name, ',') FROM pragma_table_info('people')").await;
+    assert_eq!(columns, ["id,name,mail,age"]);
+    let rows = "SELECT id || '|' || quote(name) || '|' || quote(mail) || '|' || quote(age) FROM people ORDER BY id";
+    assert_eq!(sqlite_rows(&b, rows).await, ["1|'Zoë'|'z@x'|30", "2|''|NULL|NULL"]);
+    exec(&a, "UPDATE people SET email = 'new@x' WHERE id = 2").await;
+    let again = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(again.json()["datasets"][0]["changed"], 1, "{}", again.stdout);
+    assert_eq!(sqlite_rows(&b, rows).await, ["1|'Zoë'|'z@x'|30", "2|''|'new@x'|NULL"]);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+    let wrong = write(dir.path(), "wrong.toml", &format!("source = \"{}\"\ntarget = \"{}\"\n\n[[tables]]\nname = \"people\"\nrename = {{ full_name = \"nom\" }}\n", url(&a), url(&b)));
+    assert_one_sentence(&rangesync(&["diff", "--profile", &wrong]), 2, "renames column full_name of table people to nom, which people does not have");
+}

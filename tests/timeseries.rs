@@ -421,3 +421,38 @@ async fn lite_compares_from_the_targets_newest_point_minus_the_lookback() {
     drop_influx(src).await;
     drop_influx(tgt).await;
 }
+
+/// A profile's InfluxQL `where` for a measurement: only the points it
+/// selects are compared and copied, on both sides; a VictoriaMetrics side
+/// refuses it.
+#[tokio::test]
+async fn a_profile_condition_selects_the_points_of_a_measurement() {
+    let (src, tgt) = ("rs_ts_where_src", "rs_ts_where_tgt");
+    fresh_influx(src).await;
+    drop_influx(tgt).await;
+    let mut lines = String::new();
+    for i in 0..50 {
+        for host in ["web1", "web2", "db1"] {
+            lines.push_str(&format!("cpu,host={host} v={i}.5,n={i}i {}\n", BASE + i * MINUTE));
+        }
+    }
+    influx_write(src, &lines).await;
+    let dir = tempfile::TempDir::new().unwrap();
+    let profile = dir.path().join("web.toml");
+    std::fs::write(&profile, format!("source = \"{}\"\ntarget = \"{}\"\n\n[[measurements]]\nname = \"cpu\"\nwhere = \"host =~ /^web/ AND n >= 10\"\n", influx_url(src), influx_url(tgt))).unwrap();
+    let profile = profile.display().to_string();
+    let run = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"], 80, "{}", run.stdout);
+    let hosts = influx_query(tgt, "SELECT count(v) FROM cpu GROUP BY host").await;
+    let series = hosts["results"][0]["series"].as_array().unwrap();
+    let counts: Vec<(String, i64)> = series.iter().map(|s| (s["tags"]["host"].as_str().unwrap().to_string(), s["values"][0][1].as_i64().unwrap())).collect();
+    assert_eq!(counts, [("web1".to_string(), 40), ("web2".to_string(), 40)]);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+    assert_eq!(rangesync(&["diff", &influx_url(src), &influx_url(tgt)]).code, 1, "db1 and the first points are only in the source");
+    let vm = dir.path().join("vm.toml");
+    std::fs::write(&vm, format!("source = \"{}\"\ntarget = \"{}\"\n\n[[measurements]]\nname = \"cpu\"\nwhere = \"host = 'web1'\"\n", influx_url(src), vm_url())).unwrap();
+    assert_one_sentence(&rangesync(&["diff", "--profile", &vm.display().to_string()]), 2, "cannot select the points of cpu by a condition");
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

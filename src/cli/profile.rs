@@ -57,6 +57,12 @@ pub struct TableRuleFile {
     pub exclude: Option<Spanned<Vec<String>>>,
     /// `--lite`'s column in this table.
     pub lite_column: Option<String>,
+    /// Columns matching rows in place of the primary key (unique, not
+    /// NULL; TARGET needs a unique index on them for its upserts).
+    pub key: Option<Spanned<Vec<String>>>,
+    /// SOURCE column name → TARGET column name.
+    #[serde(default)]
+    pub rename: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +74,9 @@ pub struct MeasurementRuleFile {
     pub skip: bool,
     pub zoom: Option<Spanned<String>>,
     pub delete: Option<bool>,
+    /// An InfluxQL condition on tags or fields (InfluxDB on both sides).
+    #[serde(rename = "where")]
+    pub condition: Option<Spanned<String>>,
 }
 
 /// Which names a rule applies to.
@@ -108,6 +117,9 @@ pub struct TableRule {
     pub columns: Option<Vec<String>>,
     pub exclude: Vec<String>,
     pub lite_column: Option<String>,
+    pub key: Option<Vec<String>>,
+    /// SOURCE column name → TARGET column name.
+    pub rename: Vec<(String, String)>,
 }
 
 #[derive(Clone, Debug)]
@@ -116,6 +128,7 @@ pub struct MeasurementRule {
     pub skip: bool,
     pub zoom: Option<String>,
     pub delete: Option<bool>,
+    pub condition: Option<String>,
 }
 
 /// A profile checked and with its environment variables expanded.
@@ -166,12 +179,22 @@ impl Profile {
                 columns: t.columns.map(Spanned::into_inner),
                 exclude: t.exclude.map(Spanned::into_inner).unwrap_or_default(),
                 lite_column: t.lite_column,
+                key: match t.key {
+                    Some(k) if k.get_ref().is_empty() => return Err(at.error(k.span(), "key", "the key names no column")),
+                    k => k.map(Spanned::into_inner),
+                },
+                rename: t.rename.into_iter().collect(),
             });
         }
         let mut measurements = Vec::new();
         for (i, m) in raw.measurements.into_iter().enumerate() {
             let names = at.names("measurements", i, m.name, m.pattern)?;
-            measurements.push(MeasurementRule { names, skip: m.skip, zoom: m.zoom.map(Spanned::into_inner), delete: m.delete });
+            if let Some(c) = &m.condition {
+                if c.get_ref().trim().is_empty() {
+                    return Err(at.error(c.span(), "where", "the condition is empty"));
+                }
+            }
+            measurements.push(MeasurementRule { names, skip: m.skip, zoom: m.zoom.map(Spanned::into_inner), delete: m.delete, condition: m.condition.map(Spanned::into_inner) });
         }
         if let Some(m) = &raw.max_delete {
             if !(0.0..=100.0).contains(m.get_ref()) {

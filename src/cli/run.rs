@@ -27,7 +27,38 @@ struct TablePlan {
     /// The statements creating the target table, when it is missing and
     /// the run creates tables.
     create: Option<Vec<String>>,
+    /// Both sides' columns by SOURCE's names.
     projection: Projection,
+    /// A profile's renames, SOURCE name → TARGET name.
+    renames: Vec<(String, String)>,
+}
+
+impl TablePlan {
+    /// The projection as TARGET names its columns.
+    fn on_target(&self, p: &Projection) -> Projection {
+        let name = |c: &String| self.renames.iter().find(|(s, _)| s == c).map_or_else(|| c.clone(), |(_, t)| t.clone());
+        Projection {
+            columns: p.columns.iter().map(name).collect(),
+            key: p.key.iter().map(name).collect(),
+            since: p.since.as_ref().map(|(c, v)| (name(c), v.clone())),
+            ..p.clone()
+        }
+    }
+}
+
+/// Renames a schema's columns (`from` → `to` of each pair); a same-engine
+/// definition, which names the old ones, is dropped for the type mapping.
+fn renamed(mut schema: TableSchema, pairs: impl Iterator<Item = (String, String)>) -> TableSchema {
+    for (from, to) in pairs {
+        for c in schema.columns.iter_mut().filter(|c| c.name == from) {
+            c.name = to.clone();
+        }
+        for k in schema.key.iter_mut().filter(|k| **k == from) {
+            *k = to.clone();
+        }
+        schema.definition.clear();
+    }
+    schema
 }
 
 pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
@@ -156,6 +187,28 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             None => None,
         };
         let rule = plan.profile.table_rule(&name);
+        if let Some(key) = rule.and_then(|r| r.key.as_ref()) {
+            for (schema, url) in [(Some(&mut src), plan.source.to_string()), (tgt.as_mut(), target_url.clone())] {
+                let Some(schema) = schema else { continue };
+                if let Some(c) = key.iter().find(|c| schema.column(c).is_none()) {
+                    return Err(EngineError::Usage(format!("the profile's key for table {name} names column {c}, which {name} does not have in {url}")));
+                }
+                schema.key = key.clone();
+            }
+        }
+        let renames = rule.map(|r| r.rename.clone()).unwrap_or_default();
+        for (from, to) in &renames {
+            if src.column(from).is_none() {
+                return Err(EngineError::Usage(format!("the profile renames column {from} of table {name}, which {name} does not have in {}", plan.source)));
+            }
+            if let Some(t) = &tgt {
+                if t.column(to).is_none() {
+                    return Err(EngineError::Usage(format!("the profile renames column {from} of table {name} to {to}, which {name} does not have in {target_url}")));
+                }
+            }
+        }
+        // TARGET's columns by SOURCE's names from here on.
+        tgt = tgt.map(|t| renamed(t, renames.iter().map(|(s, t)| (t.clone(), s.clone()))));
         if let Some(rule) = rule {
             pick_columns(&mut src, rule, &plan.source.to_string())?;
             if let Some(t) = &mut tgt {
@@ -164,7 +217,7 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         }
         let create = match (&tgt, plan.mode) {
             (Some(_), _) | (None, Mode::Diff) => None,
-            (None, _) if plan.creates_tables() => Some(create_statements(target, &src, plan).await?),
+            (None, _) if plan.creates_tables() => Some(create_statements(target, &renamed(src.clone(), renames.iter().cloned()), plan).await?),
             (None, _) => {
                 return Err(EngineError::Usage(format!(
                     "table {name} does not exist in {target_url}; pass --create-tables to create it from the definition in {} \
@@ -182,7 +235,7 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
         };
         let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), ..projection };
-        out.push(TablePlan { source: src, target: tgt, create, projection });
+        out.push(TablePlan { source: src, target: tgt, create, projection, renames });
     }
     Ok(out)
 }
@@ -201,7 +254,7 @@ async fn check_delete_limit(plan: &Plan, table: &TablePlan, source: &dyn Store, 
         None => plan.zoom.clone(),
     };
     let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None };
-    let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.projection).await?);
+    let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.on_target(&table.projection)).await?);
     let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
     crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)
 }
@@ -237,7 +290,11 @@ async fn lite_since(
     let source_max = source.dataset(&table.projection).await?.max_value(&column).await?;
     let watermark = match (state, target, &table.target) {
         (Some(state), _, _) => state.watermark(name, &column).await?,
-        (None, Some(t), Some(_)) => t.dataset(&table.projection).await?.max_value(&column).await?,
+        (None, Some(t), Some(_)) => {
+            let on_target = table.on_target(&table.projection);
+            let target_column = &on_target.columns[table.projection.columns.iter().position(|c| *c == column).unwrap_or_default()];
+            t.dataset(&on_target).await?.max_value(target_column).await?
+        }
         _ => None,
     };
     match &watermark {
@@ -301,6 +358,7 @@ async fn create_checked(
         .table_schema(name)
         .await?
         .ok_or_else(|| StoreError::Invalid(format!("table {name} was created in {} but cannot be found there", plan.target)))?;
+    let made = renamed(made, table.renames.iter().map(|(s, t)| (t.clone(), s.clone())));
     if table.source.key.is_empty() {
         return Ok(true);
     }
@@ -343,9 +401,9 @@ async fn run_table(
     };
     let src = source.dataset(&projection).await?;
     let tgt: Box<dyn Dataset> = match (target, &table.target, &table.create) {
-        (Some(t), Some(_), _) => t.dataset(&projection).await?,
+        (Some(t), Some(_), _) => t.dataset(&table.on_target(&projection)).await?,
         (Some(t), None, Some(statements)) if create_checked(&guard, t, table, statements, plan).await? => {
-            t.dataset(&projection).await?
+            t.dataset(&table.on_target(&projection)).await?
         }
         (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
         _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),

@@ -247,6 +247,12 @@ async fn compare_pair(
         Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
     };
     let compared: Vec<&Measurement> = compared.iter().filter(|m| !m.fields.is_empty() && !plan.profile.measurement_rule(&m.name).is_some_and(|r| r.skip)).collect();
+    for &m in &compared {
+        if let Some(condition) = plan.profile.measurement_rule(&m.name).and_then(|r| r.condition.as_deref()) {
+            source.restrict(&m.name, condition)?;
+            target.restrict(&m.name, condition)?;
+        }
+    }
     // A rule may keep a measurement from deletes; only --delete (or the
     // profile's delete = true) allows them.
     let guard_of = |m: &Measurement| WriteGuard { allow_delete: guard.allow_delete && plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false), ..guard };

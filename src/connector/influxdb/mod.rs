@@ -49,6 +49,8 @@ pub struct InfluxStore {
     sums: AtomicBool,
     /// Answers asked in MessagePack until the server refuses it.
     msgpack: AtomicBool,
+    /// A profile's InfluxQL condition per measurement, in every read.
+    conditions: std::sync::Mutex<HashMap<String, String>>,
 }
 
 impl InfluxStore {
@@ -64,6 +66,7 @@ impl InfluxStore {
             stored_types: Default::default(),
             sums: Default::default(),
             msgpack: AtomicBool::new(true),
+            conditions: Default::default(),
         })
     }
 
@@ -155,6 +158,15 @@ impl InfluxStore {
             }
         }
         Ok(out)
+    }
+
+    /// A time condition, and the measurement's profile condition if any.
+    fn restricted(&self, measurement: &str, time: String) -> String {
+        let conditions = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
+        match conditions.get(measurement) {
+            Some(c) => format!("{time} AND ({c})"),
+            None => time,
+        }
     }
 
     /// `"rp"."measurement"`, or the measurement alone (the default policy).
@@ -262,6 +274,11 @@ impl SeriesStore for InfluxStore {
         Ok(listed)
     }
 
+    fn restrict(&self, measurement: &str, condition: &str) -> StoreResult<()> {
+        self.conditions.lock().unwrap_or_else(|p| p.into_inner()).insert(measurement.to_string(), condition.to_string());
+        Ok(())
+    }
+
     fn use_sums(&self, on: bool) {
         self.sums.store(on, Relaxed);
     }
@@ -287,7 +304,7 @@ impl SeriesStore for InfluxStore {
             Some(step) => format!("GROUP BY time({}), * fill(none)", influxql::duration(step)),
             None => "GROUP BY *".to_string(),
         };
-        let mut condition = influxql::window(parent);
+        let mut condition = self.restricted(&m.name, influxql::window(parent));
         if let Some(some) = influxql::some_series(series) {
             condition = format!("{condition} AND {some}");
         }
@@ -328,7 +345,7 @@ impl SeriesStore for InfluxStore {
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
         let columns: Vec<String> = m.fields.iter().map(|(f, _)| influxql::ident(&field_name(f))).collect();
-        let mut condition = influxql::window(window);
+        let mut condition = self.restricted(&m.name, influxql::window(window));
         if let Some(some) = influxql::some_series(series) {
             condition = format!("{condition} AND {some}");
         }

@@ -84,6 +84,17 @@ pub trait SeriesStore: Send + Sync {
     /// can: a sum costs the store more than the count).
     fn use_sums(&self, _on: bool) {}
 
+    /// Reads only the points of `measurement` a condition in the store's
+    /// own query language holds for (a profile's `where`), from now on.
+    /// Only InfluxDB can; the others refuse.
+    fn restrict(&self, measurement: &str, condition: &str) -> StoreResult<()> {
+        let _ = condition;
+        Err(crate::engine::error::StoreError::Invalid(format!(
+            "{} cannot select the points of {measurement} by a condition (a profile's where for measurements is InfluxQL, for InfluxDB on both sides)",
+            self.describe()
+        )))
+    }
+
     /// Samples per series and field in each window of `parent` cut at
     /// multiples of `step` from the epoch (the whole of `parent` as one
     /// window when `step` is `None`). Windows without samples may be left

@@ -456,3 +456,28 @@ async fn a_profile_condition_selects_the_points_of_a_measurement() {
     drop_influx(src).await;
     drop_influx(tgt).await;
 }
+
+/// `sync --dry-run --print` for time series: the DELETE statements and
+/// line-protocol lines for InfluxDB, the import lines for VictoriaMetrics;
+/// nothing written.
+#[tokio::test]
+async fn dry_run_print_writes_the_lines_a_sync_would_send() {
+    let (src, tgt) = ("rs_ts_print_src", "rs_ts_print_tgt");
+    fresh_influx(src).await;
+    fresh_influx(tgt).await;
+    influx_write(src, &format!("mem,host=a used=1.5,n=2i {BASE}\nmem,host=a used=2.5,n=3i {}\n", BASE + MINUTE)).await;
+    influx_write(tgt, &format!("mem,host=a used=1.5,n=2i {BASE}\nmem,host=b used=9,n=9i {}\n", BASE + 2 * MINUTE)).await;
+    let run = rangesync(&["sync", &influx_url(src), &influx_url(tgt), "--dry-run", "--print", "--delete", "--measurement", "^mem$"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].starts_with("DELETE FROM \"mem\" WHERE (\"host\" = 'b') AND time >= ") && lines[0].ends_with(';'), "{}", lines[0]);
+    assert_eq!(lines[1], format!("mem,host=a n=3i,used=2.5 {}", BASE + MINUTE));
+    assert!(run.stderr.contains("MISSING"), "the summary is on stderr: {}", run.stderr);
+    assert_eq!(influx_dump(tgt).await.len(), 2, "nothing written");
+    let vm = rangesync(&["sync", &influx_url(src), &vm_url(), "--dry-run", "--print", "--measurement", "^mem$"]);
+    assert_eq!(vm.code, 0, "{}", vm.stderr);
+    assert!(vm.stdout.lines().any(|l| l.contains("\"__name__\":\"mem_used\"") && l.contains("\"values\":[1.5,2.5]")), "{}", vm.stdout);
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

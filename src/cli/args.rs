@@ -367,8 +367,9 @@ pub struct SyncArgs {
     #[arg(long)]
     pub force: bool,
 
-    /// With --dry-run: write on stdout the statements the sync would send
-    /// (SQL tables, each with its parameters), the summary on stderr.
+    /// With --dry-run: write on stdout what the sync would send (SQL
+    /// statements with their parameters; InfluxDB DELETE statements and
+    /// line protocol; VictoriaMetrics import lines), the summary on stderr.
     #[arg(long, requires = "dry_run")]
     pub print: bool,
 }

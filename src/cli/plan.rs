@@ -102,9 +102,6 @@ impl Plan {
         }
         plan.max_delete = if args.force { None } else { max_delete };
         if args.print {
-            if plan.series.is_some() {
-                return Err(EngineError::Usage("--print writes SQL statements; for time series it is not implemented yet (run --dry-run for the counts)".into()));
-            }
             if plan.format == Format::Json {
                 return Err(EngineError::Usage("--print writes the statements on stdout, where --format json would write the report; use one or the other".into()));
             }

@@ -262,7 +262,8 @@ async fn compare_pair(
             Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of measurement {}: {e}", m.name)))?,
             None => series.zoom.clone(),
         };
-        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry })
+        let print: Option<diff::LinePrinter> = plan.print.then(|| std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout())) as diff::LinePrinter);
+        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry, print })
     };
     if let (Some(limit), Mode::Sync { .. }) = (plan.max_delete, plan.mode) {
         // Every measurement is checked before any is written.

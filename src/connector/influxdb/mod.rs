@@ -160,6 +160,33 @@ impl InfluxStore {
         Ok(out)
     }
 
+    /// Line-protocol bodies under `max_body` bytes.
+    fn write_bodies(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<Vec<String>> {
+        crate::connector::line_protocol::encode(samples, &m.name, field_name, self.max_body, crate::connector::line_protocol::Dialect::Influx).map_err(StoreError::Invalid)
+    }
+
+    /// The DELETE statements of `points`, joined by `;` per request.
+    async fn delete_statements(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<Vec<String>> {
+        if points.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Asked afresh: the run's own writes may have brought new tag keys,
+        // which a delete must pin empty too.
+        let tag_keys = self.tag_keys(&m.name).await?;
+        Ok(points
+            .chunks(DELETES_PER_REQUEST)
+            .map(|chunk| {
+                let statements: Vec<String> = chunk
+                    .iter()
+                    .map(|(series, window)| {
+                        format!("DELETE FROM {} WHERE {} AND {}", influxql::ident(&m.name), influxql::exact_series(series, &tag_keys), influxql::window(*window))
+                    })
+                    .collect();
+                statements.join("; ")
+            })
+            .collect())
+    }
+
     /// A time condition, and the measurement's profile condition if any.
     fn restricted(&self, measurement: &str, time: String) -> String {
         let conditions = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
@@ -368,39 +395,30 @@ impl SeriesStore for InfluxStore {
     }
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
-        let bodies = crate::connector::line_protocol::encode(samples, &m.name, field_name, self.max_body, crate::connector::line_protocol::Dialect::Influx).map_err(StoreError::Invalid)?;
         let mut params = vec![("db", self.database.as_str()), ("precision", "ns")];
         if let Some(rp) = &self.retention_policy {
             params.push(("rp", rp.as_str()));
         }
-        for body in bodies {
+        for body in self.write_bodies(m, samples)? {
             let request = Http::gzip(self.http.post("/write").query(&params), body.as_bytes());
             self.http.send(request, Op::Write, &format!("points of {}", m.name)).await?;
         }
         Ok(())
     }
-
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
-        // Asked afresh: the run's own writes may have brought new tag keys,
-        // which a delete must pin empty too.
-        let tag_keys = self.tag_keys(&m.name).await?;
-        for chunk in points.chunks(DELETES_PER_REQUEST) {
-            let statements: Vec<String> = chunk
-                .iter()
-                .map(|(series, window)| {
-                    format!(
-                        "DELETE FROM {} WHERE {} AND {}",
-                        influxql::ident(&m.name),
-                        influxql::exact_series(series, &tag_keys),
-                        influxql::window(*window)
-                    )
-                })
-                .collect();
-            self.command(&statements.join("; "), &format!("deleting points of {}", m.name)).await?;
+        for statements in self.delete_statements(m, points).await? {
+            self.command(&statements, &format!("deleting points of {}", m.name)).await?;
         }
         Ok(())
     }
-}
+
+    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        let mut out: Vec<String> = self.delete_statements(m, deletes).await?.iter().flat_map(|s| s.split("; ")).map(|s| format!("{s};")).collect();
+        for body in self.write_bodies(m, samples)? {
+            out.extend(body.lines().map(str::to_string));
+        }
+        Ok(out)
+    }}
 
 /// The instants InfluxDB can hold.
 pub const MIN_TIME: i64 = -9_223_372_036_854_775_806;

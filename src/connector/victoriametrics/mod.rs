@@ -224,6 +224,33 @@ impl SeriesStore for VmStore {
     }
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        for body in self.import_bodies(m, samples)? {
+            self.import(body, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn render_writes(&self, m: &Measurement, _deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        // Nothing is deleted here (a time range cannot be).
+        Ok(self.import_bodies(m, samples)?.iter().flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>()).collect())
+    }
+
+    async fn flush(&self) -> StoreResult<()> {
+        // Written samples become searchable once an in-memory buffer is
+        // flushed (about a second); a diff run right after must see them.
+        self.http.send(self.http.get("/internal/force_flush"), Op::Write, "flushing written samples").await.map(drop)
+    }
+
+    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
+        Err(StoreError::Invalid(format!("{} cannot delete samples by time", self.http.shown)))
+    }
+}
+
+impl VmStore {
+    /// Import bodies (JSON lines, one per series and field) under
+    /// `max_body` bytes.
+    fn import_bodies(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<Vec<String>> {
+        let mut bodies = Vec::new();
         // One import line per series and field: samples grouped so.
         let mut sorted: Vec<&Sample> = samples.iter().collect();
         sorted.sort_by(|a, b| (&a.series, &a.field, a.time).cmp(&(&b.series, &b.field, b.time)));
@@ -253,29 +280,17 @@ impl SeriesStore for VmStore {
             }
             let line = api::import_line(&self.metric(m, &first.field), &first.series.tags, &values, &times);
             if !body.is_empty() && body.len() + line.len() > self.max_body {
-                self.import(std::mem::take(&mut body), m).await?;
+                bodies.push(std::mem::take(&mut body));
             }
             body.push_str(&line);
             i = j;
         }
         if !body.is_empty() {
-            self.import(body, m).await?;
+            bodies.push(body);
         }
-        Ok(())
+        Ok(bodies)
     }
 
-    async fn flush(&self) -> StoreResult<()> {
-        // Written samples become searchable once an in-memory buffer is
-        // flushed (about a second); a diff run right after must see them.
-        self.http.send(self.http.get("/internal/force_flush"), Op::Write, "flushing written samples").await.map(drop)
-    }
-
-    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
-        Err(StoreError::Invalid(format!("{} cannot delete samples by time", self.http.shown)))
-    }
-}
-
-impl VmStore {
     async fn import(&self, body: String, m: &Measurement) -> StoreResult<()> {
         let request = Http::gzip(self.http.post("/api/v1/import"), body.as_bytes());
         self.http.send(request, Op::Write, &format!("samples of {}", m.name)).await.map(drop)

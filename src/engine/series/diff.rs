@@ -16,7 +16,7 @@ use crate::engine::progress::Progress;
 use crate::engine::report::DatasetReport;
 use crate::engine::retry::RetryPolicy;
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SeriesOptions {
     pub zoom: TimeZoom,
     /// The time compared: `--start`/`--end`.
@@ -28,7 +28,13 @@ pub struct SeriesOptions {
     /// read in parts.
     pub max_rows: u64,
     pub retry: RetryPolicy,
+    /// `sync --dry-run --print`: where the statements and lines a sync
+    /// would send are written instead.
+    pub print: Option<LinePrinter>,
 }
+
+/// Where `--print` writes (stdout, behind a lock).
+pub type LinePrinter = std::sync::Arc<std::sync::Mutex<dyn std::io::Write + Send>>;
 
 /// What a comparison of one measurement found, beyond the report.
 #[derive(Debug, Default)]
@@ -118,7 +124,7 @@ pub async fn compare(
             retry.run("reading target samples", || target.samples(m, window, &filter))
         )?;
         let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
-        apply(&mut findings, outcome, m, target, guard).await?;
+        apply(&mut findings, outcome, m, target, guard, options.print.as_ref()).await?;
         progress.advance(0, findings.report.differences());
     }
     progress.finish();
@@ -391,7 +397,7 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
 }
 
 /// Applies one window's outcome through the guard and counts it.
-async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, target: &dyn SeriesStore, guard: &WriteGuard) -> Result<(), EngineError> {
+async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, target: &dyn SeriesStore, guard: &WriteGuard, print: Option<&LinePrinter>) -> Result<(), EngineError> {
     let r = &mut findings.report;
     r.missing += outcome.missing;
     r.extra += outcome.extra;
@@ -402,6 +408,19 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     r.sample.extend(outcome.sample.into_iter().take(room));
     if guard.dry_run {
         r.remaining += outcome.missing + outcome.extra + outcome.changed;
+        if let Some(print) = print {
+            let deleting = guard.allow_delete && target.capabilities().can_delete;
+            let deletes = if deleting { outcome.deletes.as_slice() } else { &[] };
+            let mut samples = outcome.writes;
+            if deleting {
+                samples.extend(outcome.rewrites);
+            }
+            let lines = target.render_writes(m, deletes, &samples).await?;
+            let mut out = print.lock().unwrap_or_else(|p| p.into_inner());
+            for line in lines {
+                writeln!(out, "{line}").map_err(|e| EngineError::Usage(format!("cannot write the lines out: {e}")))?;
+            }
+        }
         return Ok(());
     }
     // Changed points whose target holds a field the source lacks: only a

@@ -139,4 +139,8 @@ impl SeriesStore for Labeled<'_> {
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
         self.inner.delete(m, points).await
     }
+
+    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        self.inner.render_writes(m, deletes, samples).await
+    }
 }

@@ -121,6 +121,14 @@ pub trait SeriesStore: Send + Sync {
     /// Deletes every point (all fields) of each series in its window. Only
     /// called when [`SeriesCapabilities::can_delete`] says so. Idempotent.
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()>;
+
+    /// What [`SeriesStore::delete`] and [`SeriesStore::write`] would send
+    /// for these (`sync --dry-run --print`): statements, lines. Sends
+    /// nothing.
+    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        let _ = (m, deletes, samples);
+        Err(crate::engine::error::StoreError::Invalid(format!("{} cannot print what it would be sent", self.describe())))
+    }
 }
 
 /// Converts a value read in the source to what it becomes in a store

@@ -108,6 +108,7 @@ fn projection_for(store: &dyn Store) -> Projection {
         hash: store.capabilities().native_hash,
         filter: None,
         since: None,
+        query: None,
     }
 }
 

@@ -77,6 +77,7 @@ async fn live_dataset(store: &dyn Store) -> Box<dyn Dataset> {
         hash: rangesync::engine::fingerprint::HashScheme::Md5,
         filter: None,
         since: None,
+        query: None,
     };
     store.dataset(&projection).await.unwrap()
 }

@@ -57,6 +57,7 @@ async fn postgres_hashes_every_type_exactly_as_rangesync_does() {
         hash: HashScheme::Md5,
         filter: None,
         since: None,
+        query: None,
     };
     let ds = store.dataset(&projection).await.unwrap();
     use futures_util::StreamExt;

@@ -422,3 +422,46 @@ async fn a_profile_renames_columns() {
     let wrong = write(dir.path(), "wrong.toml", &format!("source = \"{}\"\ntarget = \"{}\"\n\n[[tables]]\nname = \"people\"\nrename = {{ full_name = \"nom\" }}\n", url(&a), url(&b)));
     assert_one_sentence(&rangesync(&["diff", "--profile", &wrong]), 2, "renames column full_name of table people to nom, which people does not have");
 }
+
+/// A whole custom query in place of a PostgreSQL table: the order lines of
+/// the EU customers, a subset a WHERE on the table alone cannot express
+/// without a subquery. The SQLite file holds exactly what the query
+/// returns, and follows it.
+#[tokio::test]
+async fn a_profile_query_syncs_exactly_its_rows() {
+    let src = pg::fresh_db("rs_profile_query").await;
+    pg::exec(
+        &src,
+        "CREATE TABLE customers (id int8 PRIMARY KEY, region text NOT NULL);
+         CREATE TABLE lines (id int8 PRIMARY KEY, customer_id int8 NOT NULL, item text, qty int4);
+         INSERT INTO customers SELECT i, CASE WHEN i % 4 = 0 THEN 'eu' ELSE 'us' END FROM generate_series(1, 100) i;
+         INSERT INTO lines SELECT i, 1 + i % 100, 'item ' || i, i % 7 FROM generate_series(1, 5000) i;",
+    )
+    .await;
+    let dir = TempDir::new().unwrap();
+    let dev = dir.path().join("dev.db");
+    let profile = write(
+        dir.path(),
+        "query.toml",
+        &format!(
+            "source = \"{src}\"\ntarget = \"sqlite://{}\"\ndelete = true\n\n[[tables]]\nname = \"lines\"\nquery = \"SELECT l.* FROM lines l JOIN customers c ON c.id = l.customer_id WHERE c.region = 'eu'\"\n\n[[tables]]\nname = \"customers\"\nskip = true\n",
+            dev.display()
+        ),
+    );
+    let wanted = "SELECT l.id::text || '|' || l.customer_id || '|' || l.item || '|' || l.qty FROM lines l JOIN customers c ON c.id = l.customer_id WHERE c.region = 'eu' ORDER BY l.id";
+    let held = "SELECT id || '|' || customer_id || '|' || item || '|' || qty FROM lines ORDER BY id";
+    let run = rangesync(&["sync", "--profile", &profile, "--create-tables", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"], 1250, "{}", run.stdout);
+    assert_eq!(sqlite_rows(&dev, held).await, pg_strings(&src, wanted).await);
+    // A customer moves to the EU, another leaves it: their lines follow.
+    pg::exec(&src, "UPDATE customers SET region = 'eu' WHERE id = 1; UPDATE customers SET region = 'us' WHERE id = 4").await;
+    let again = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    let d = &again.json()["datasets"][0];
+    assert_eq!((d["missing"].as_u64(), d["extra"].as_u64(), d["deleted"].as_u64()), (Some(50), Some(50), Some(50)), "{d}");
+    assert_eq!(sqlite_rows(&dev, held).await, pg_strings(&src, wanted).await);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+    let bad = write(dir.path(), "bad.toml", &format!("source = \"{src}\"\ntarget = \"sqlite://{}\"\n\n[[tables]]\nname = \"lines\"\nquery = \"DELETE FROM lines\"\n", dev.display()));
+    assert_one_sentence(&rangesync(&["diff", "--profile", &bad]), 2, "line 6, key query: write a SELECT");
+}

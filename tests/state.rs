@@ -127,3 +127,59 @@ async fn a_second_run_of_a_profile_is_refused_and_a_dead_runs_lock_taken_over() 
     assert!(taken.stderr.contains("no longer running"), "the takeover is said: {}", taken.stderr);
     assert_eq!(independent_diff(&a, &b, "t").await, (0, 0));
 }
+
+/// How far the latest run's time-series sync got, by the state store.
+async fn series_until(state: &Path) -> Option<i64> {
+    if !state.exists() {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", state.display())).unwrap().read_only(true);
+    let mut c = options.connect().await.ok()?;
+    let row = sqlx::query("SELECT max(until) FROM series_progress WHERE run = (SELECT max(id) FROM runs)").fetch_one(&mut c).await.ok();
+    c.close().await.unwrap();
+    row.and_then(|r| r.get::<Option<i64>, _>(0))
+}
+
+/// A time-series sync killed with SIGKILL resumes from where it had
+/// compared and repaired everything, and ends equal.
+#[tokio::test]
+async fn a_time_series_sync_killed_resumes_from_where_it_got() {
+    use common::ts::*;
+    let (src, tgt) = ("rs_state_ts_src", "rs_state_ts_tgt");
+    fresh_influx(src).await;
+    drop_influx(tgt).await;
+    let mut lines = String::new();
+    for i in 0..(2 * 24 * 60) {
+        for h in 0..10 {
+            lines.push_str(&format!("cpu,host=h{h} v={i}.25 {}\n", BASE + i * MINUTE));
+        }
+    }
+    influx_write(src, &lines).await;
+    let dir = TempDir::new().unwrap();
+    let state = dir.path().join("ts.state");
+    let (src_url, tgt_url, state_arg) = (influx_url(src), influx_url(tgt), state.display().to_string());
+    let args = ["sync", src_url.as_str(), tgt_url.as_str(), "--state", state_arg.as_str(), "--max-rows", "500", "--format", "json"];
+    let mut child = start(&args);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let until = loop {
+        if let Some(u) = series_until(&state).await.filter(|u| *u > BASE + 6 * HOUR) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break u;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended before it could be killed");
+        assert!(Instant::now() < deadline, "no progress in the state store");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    };
+    assert!(until < BASE + 2 * DAY, "killed part way");
+    let resumed = rangesync(&args);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    let r = resumed.json();
+    assert!(r["notes"].to_string().contains("was resumed from"), "{r}");
+    // What the killed run finished is not read again.
+    assert!(r["datasets"][0]["rows_fetched"].as_u64().unwrap() < 2 * 24 * 60 * 10, "{r}");
+    assert_eq!(rangesync(&["diff", &influx_url(src), &influx_url(tgt)]).code, 0);
+    assert_eq!(influx_dump(src).await, influx_dump(tgt).await);
+    drop_influx(src).await;
+    drop_influx(tgt).await;
+}

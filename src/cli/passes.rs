@@ -58,7 +58,9 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
     let mut report = once(plan, state.clone(), progress).await?;
     if let Some(s) = state.as_ref().filter(|s| s.resumed) {
         let skipped: u64 = report.datasets.iter().map(|d| d.ranges_skipped).sum();
-        report.notes.push(format!("run {} of the state store was resumed: {skipped} range(s) it had finished were not compared again", s.run));
+        if skipped > 0 {
+            report.notes.push(format!("run {} of the state store was resumed: {skipped} range(s) it had finished were not compared again", s.run));
+        }
     }
     // Per dataset, what the passes after the first found and repaired.
     let mut found_later = std::collections::HashMap::new();
@@ -89,7 +91,7 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
 
 async fn once(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     match &plan.series {
-        Some(series) => super::series::execute(plan, series, progress).await,
+        Some(series) => super::series::execute(plan, series, state, progress).await,
         None => super::run::execute(plan, state, progress).await,
     }
 }

@@ -63,6 +63,8 @@ pub struct TableRuleFile {
     /// SOURCE column name → TARGET column name.
     #[serde(default)]
     pub rename: std::collections::BTreeMap<String, String>,
+    /// A SELECT read on SOURCE in place of the table.
+    pub query: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +122,7 @@ pub struct TableRule {
     pub key: Option<Vec<String>>,
     /// SOURCE column name → TARGET column name.
     pub rename: Vec<(String, String)>,
+    pub query: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -184,6 +187,12 @@ impl Profile {
                     k => k.map(Spanned::into_inner),
                 },
                 rename: t.rename.into_iter().collect(),
+                query: match t.query {
+                    Some(q) if !q.get_ref().trim_start().to_ascii_lowercase().starts_with("select") && !q.get_ref().trim_start().to_ascii_lowercase().starts_with("with") => {
+                        return Err(at.error(q.span(), "query", "write a SELECT (or WITH ... SELECT) returning the table's columns"))
+                    }
+                    q => q.map(|q| q.into_inner().trim().trim_end_matches(';').to_string()),
+                },
             });
         }
         let mut measurements = Vec::new();

@@ -41,6 +41,8 @@ impl TablePlan {
             columns: p.columns.iter().map(name).collect(),
             key: p.key.iter().map(name).collect(),
             since: p.since.as_ref().map(|(c, v)| (name(c), v.clone())),
+            // TARGET reads its table.
+            query: None,
             ..p.clone()
         }
     }
@@ -230,11 +232,11 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         let projection = if matches!(plan.mode, Mode::Schema { .. }) {
             // `schema` compares nothing: it creates what is missing (a table
             // without a primary key too) and leaves existing tables alone.
-            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None, since: None }
+            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None, since: None, query: None }
         } else {
             matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
         };
-        let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), ..projection };
+        let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), query: rule.and_then(|r| r.query.clone()), ..projection };
         out.push(TablePlan { source: src, target: tgt, create, projection, renames });
     }
     Ok(out)

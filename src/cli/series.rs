@@ -3,6 +3,7 @@
 //! one by one.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::connector::{self, Access, Endpoint};
@@ -12,6 +13,7 @@ use crate::engine::progress::Progress;
 use crate::connector::influxdb::{influxql, InfluxStore};
 use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
+use crate::engine::state::{SeriesState, StateStore};
 use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
 use crate::engine::series::window::{rfc3339, show_duration};
@@ -22,7 +24,7 @@ use crate::engine::series::{Measurement, Precision, SeriesStore, Window};
 use super::args::Order;
 use super::plan::{Mode, Plan, SeriesPlan};
 
-pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) -> Result<Report, EngineError> {
+pub async fn execute(plan: &Plan, series: &SeriesPlan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
     let mut reports = Vec::new();
     let mut notes = Vec::new();
@@ -30,7 +32,7 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, progress: &dyn Progress) 
     let several = pairs.len() > 1 || series.maps_databases();
     let mut picked_any = false;
     for pair in &pairs {
-        picked_any |= compare_pair(plan, series, pair, several, progress, &mut reports, &mut notes).await?;
+        picked_any |= compare_pair(plan, series, pair, several, state.clone(), progress, &mut reports, &mut notes).await?;
     }
     if !picked_any {
         return Err(EngineError::Usage(match &series.measurement {
@@ -190,6 +192,7 @@ async fn compare_pair(
     series: &SeriesPlan,
     pair: &Pair,
     several: bool,
+    state: Option<Arc<StateStore>>,
     progress: &dyn Progress,
     reports: &mut Vec<DatasetReport>,
     notes: &mut Vec<String>,
@@ -263,7 +266,7 @@ async fn compare_pair(
             None => series.zoom.clone(),
         };
         let print: Option<diff::LinePrinter> = plan.print.then(|| std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout())) as diff::LinePrinter);
-        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry, print })
+        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry, print, progressed: None })
     };
     if let (Some(limit), Mode::Sync { .. }) = (plan.max_delete, plan.mode) {
         // Every measurement is checked before any is written.
@@ -302,7 +305,20 @@ async fn compare_pair(
             });
             options.span = Window::new(start, span.end);
         }
-        let found = diff::compare(m, precision, source, target, &options, &guard, progress).await?;
+        // A sync keeps how far it got; one killed before resumes there.
+        if let (Some(state), Mode::Sync { dry_run: false, .. }) = (&state, plan.mode) {
+            let dataset = format!("{}{}", pair.prefix, m.name);
+            if let Some(until) = state.series_until(&dataset).await?.filter(|u| *u > options.span.start) {
+                notes.push(format!("{dataset}: run {} of the state store was resumed from {}, where it had compared and repaired everything before", state.run, rfc3339(until)));
+                options.span = Window::new(until.min(options.span.end), options.span.end);
+            }
+            options.progressed = Some(Arc::new(SeriesState { store: state.clone(), dataset }));
+        }
+        let found = if options.span.is_empty() {
+            diff::Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() }
+        } else {
+            diff::compare(m, precision, source, target, &options, &guard, progress).await?
+        };
         if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
             notes.push(format!(
                 "{}{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",

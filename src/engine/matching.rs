@@ -28,6 +28,7 @@ pub fn projection(
         hash,
         filter: None,
         since: None,
+        query: None,
     };
     let Some(target) = target else { return Ok(projection) };
     if target.key.is_empty() {

@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS finished_ranges (
     remaining INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS finished_ranges_by_run ON finished_ranges (run, pass, dataset);
+CREATE TABLE IF NOT EXISTS series_progress (
+    run INTEGER NOT NULL,
+    pass INTEGER NOT NULL,
+    dataset TEXT NOT NULL,
+    -- every window before this instant (ns) is compared and repaired
+    until INTEGER NOT NULL,
+    PRIMARY KEY (run, pass, dataset)
+);
 CREATE TABLE IF NOT EXISTS watermarks (
     dataset TEXT NOT NULL,
     column_name TEXT NOT NULL,
@@ -194,6 +202,36 @@ impl StateStore {
         self.pass.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How far a time-series sync of `dataset` got in this pass before it
+    /// was killed (`None` unless the run is resumed).
+    pub async fn series_until(&self, dataset: &str) -> Result<Option<i64>, EngineError> {
+        if !self.resumed {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT until FROM series_progress WHERE run = ? AND pass = ? AND dataset = ?")
+            .bind(self.run)
+            .bind(self.pass())
+            .bind(dataset)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be read", e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    /// Records that every window of `dataset` before `until` is compared
+    /// and repaired.
+    pub async fn set_series_until(&self, dataset: &str, until: i64) -> Result<(), EngineError> {
+        sqlx::query("INSERT INTO series_progress (run, pass, dataset, until) VALUES (?, ?, ?, ?) ON CONFLICT (run, pass, dataset) DO UPDATE SET until = max(until, excluded.until)")
+            .bind(self.run)
+            .bind(self.pass())
+            .bind(dataset)
+            .bind(until)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        Ok(())
+    }
+
     /// `--lite`'s watermark of a dataset's column: the source's largest
     /// value when the last run that finished it began.
     pub async fn watermark(&self, dataset: &str, column: &str) -> Result<Option<Value>, EngineError> {
@@ -266,6 +304,19 @@ pub trait Checkpoint: Send + Sync {
     fn remaining(&self) -> u64;
     /// Records ranges as finished, leaving `remaining` differences.
     async fn record(&self, ranges: &[KeyRange], remaining: u64) -> Result<(), EngineError>;
+}
+
+/// A time-series dataset's progress in a [`StateStore`].
+pub struct SeriesState {
+    pub store: Arc<StateStore>,
+    pub dataset: String,
+}
+
+#[async_trait]
+impl super::series::diff::Progressed for SeriesState {
+    async fn finished_until(&self, until: i64) -> Result<(), EngineError> {
+        self.store.set_series_until(&self.dataset, until).await
+    }
 }
 
 /// [`Checkpoint`] of one dataset in a [`StateStore`].

@@ -102,6 +102,9 @@ pub struct Projection {
     /// `--lite`: only rows whose column (one of `columns`) holds this value
     /// or a later one are read, on both sides.
     pub since: Option<(String, Value)>,
+    /// A profile's `query`: a SELECT read in place of the table (a SOURCE
+    /// side only; it returns the table's columns).
+    pub query: Option<String>,
 }
 
 impl Projection {

@@ -37,7 +37,11 @@ impl TableSql {
             .map(|(k, &binary)| if binary { ident(k) } else { format!("{} COLLATE BINARY", ident(k)) })
             .collect();
         TableSql {
-            table: ident(&p.table),
+            // A query read in place of the table keeps its name as alias.
+            table: match &p.query {
+                Some(q) => format!("({q}) AS {}", ident(&p.table)),
+                None => ident(&p.table),
+            },
             columns: p.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "),
             key_exprs,
             key_columns: p.key.iter().map(|c| ident(c)).collect(),
@@ -120,6 +124,7 @@ mod tests {
             hash: Default::default(),
             filter: None,
         since: None,
+        query: None,
         }
     }
 

@@ -225,6 +225,11 @@ impl ServerDataset {
         if streaming {
             tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
         }
+        // A query read in place of the table keeps its name as alias.
+        let table_ident = match &p.query {
+            Some(q) => format!("({q}) AS {table_ident}"),
+            None => table_ident,
+        };
         let mut stmts = Statements::new(dialect, table_ident, columns, key);
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));

@@ -31,6 +31,16 @@ pub struct SeriesOptions {
     /// `sync --dry-run --print`: where the statements and lines a sync
     /// would send are written instead.
     pub print: Option<LinePrinter>,
+    /// Where a `sync` records how far in time it has compared and
+    /// repaired, so a killed run resumes from there.
+    pub progressed: Option<std::sync::Arc<dyn Progressed>>,
+}
+
+/// Told, as a sync goes on, the instant before which every window is
+/// compared and repaired (reads go in time order).
+#[async_trait::async_trait]
+pub trait Progressed: Send + Sync {
+    async fn finished_until(&self, until: i64) -> Result<(), EngineError>;
 }
 
 /// Where `--print` writes (stdout, behind a lock).
@@ -125,7 +135,13 @@ pub async fn compare(
         )?;
         let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
         apply(&mut findings, outcome, m, target, guard, options.print.as_ref()).await?;
+        if let Some(p) = &options.progressed {
+            p.finished_until(window.end).await?;
+        }
         progress.advance(0, findings.report.differences());
+    }
+    if let Some(p) = &options.progressed {
+        p.finished_until(options.span.end).await?;
     }
     progress.finish();
     Ok(findings)

@@ -72,6 +72,9 @@ async fn writes_reach_victoriametrics_through_its_opentsdb_listener() {
         Sample { series: series("b"), field: "load".into(), time: at(3_600_000), value: Value::Bool(true) },
         Sample { series: series("b"), field: "load".into(), time: at(1), value: Value::Float(0.25) },
     ];
+    // What --print shows is what is sent: one data point per line.
+    let printed = store.render_writes(&measurement, &[], &samples[..1]).await.unwrap();
+    assert_eq!(printed, [format!("{{\"metric\":\"{m}_load\",\"timestamp\":{},\"value\":1.5,\"tags\":{{\"dc\":\"eu\",\"host\":\"a\"}}}}", BASE / 1_000_000)]);
     store.write(&measurement, &samples).await.unwrap();
     let got = vm_dump(&format!("{m}_load")).await;
     let want: Vec<((String, i64), f64)> = vec![

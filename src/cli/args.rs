@@ -369,7 +369,8 @@ pub struct SyncArgs {
 
     /// With --dry-run: write on stdout what the sync would send (SQL
     /// statements with their parameters; InfluxDB DELETE statements and
-    /// line protocol; VictoriaMetrics import lines), the summary on stderr.
+    /// line protocol; VictoriaMetrics import lines; OpenTSDB data points),
+    /// the summary on stderr.
     #[arg(long, requires = "dry_run")]
     pub print: bool,
 }

@@ -38,7 +38,7 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineE
 /// as shown, the profile's rules without its URLs.
 fn run_key(plan: &Plan) -> String {
     format!(
-        "{} {} -> {} mode={:?} tables={:?} zoom={:?} lite={:?} table_rules={:?} measurement_rules={:?} profile_delete={:?}",
+        "{} {} -> {} mode={:?} tables={:?} zoom={:?} lite={:?} table_rules={:?} measurement_rules={:?} profile_delete={:?} series={:?}",
         plan.command_name(),
         plan.source,
         plan.target,
@@ -49,6 +49,7 @@ fn run_key(plan: &Plan) -> String {
         plan.profile.tables,
         plan.profile.measurements,
         plan.profile.delete,
+        plan.series,
     )
 }
 

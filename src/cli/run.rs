@@ -51,13 +51,20 @@ impl TablePlan {
 /// Renames a schema's columns (`from` → `to` of each pair); a same-engine
 /// definition, which names the old ones, is dropped for the type mapping.
 fn renamed(mut schema: TableSchema, pairs: impl Iterator<Item = (String, String)>) -> TableSchema {
-    for (from, to) in pairs {
-        for c in schema.columns.iter_mut().filter(|c| c.name == from) {
-            c.name = to.clone();
+    // Each name mapped once, so that swapped names stay apart.
+    let pairs: Vec<(String, String)> = pairs.collect();
+    let map = |n: &str| pairs.iter().find(|(from, _)| from == n).map(|(_, to)| to.clone());
+    for c in &mut schema.columns {
+        if let Some(to) = map(&c.name) {
+            c.name = to;
         }
-        for k in schema.key.iter_mut().filter(|k| **k == from) {
-            *k = to.clone();
+    }
+    for k in &mut schema.key {
+        if let Some(to) = map(k) {
+            *k = to;
         }
+    }
+    if !pairs.is_empty() {
         schema.definition.clear();
     }
     schema
@@ -189,15 +196,6 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             None => None,
         };
         let rule = plan.profile.table_rule(&name);
-        if let Some(key) = rule.and_then(|r| r.key.as_ref()) {
-            for (schema, url) in [(Some(&mut src), plan.source.to_string()), (tgt.as_mut(), target_url.clone())] {
-                let Some(schema) = schema else { continue };
-                if let Some(c) = key.iter().find(|c| schema.column(c).is_none()) {
-                    return Err(EngineError::Usage(format!("the profile's key for table {name} names column {c}, which {name} does not have in {url}")));
-                }
-                schema.key = key.clone();
-            }
-        }
         let renames = rule.map(|r| r.rename.clone()).unwrap_or_default();
         for (from, to) in &renames {
             if src.column(from).is_none() {
@@ -211,6 +209,15 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
         }
         // TARGET's columns by SOURCE's names from here on.
         tgt = tgt.map(|t| renamed(t, renames.iter().map(|(s, t)| (t.clone(), s.clone()))));
+        if let Some(key) = rule.and_then(|r| r.key.as_ref()) {
+            for (schema, url) in [(Some(&mut src), plan.source.to_string()), (tgt.as_mut(), target_url.clone())] {
+                let Some(schema) = schema else { continue };
+                if let Some(c) = key.iter().find(|c| schema.column(c).is_none()) {
+                    return Err(EngineError::Usage(format!("the profile's key for table {name} names column {c}, which {name} does not have in {url} (by SOURCE's column names)")));
+                }
+                schema.key = key.clone();
+            }
+        }
         if let Some(rule) = rule {
             pick_columns(&mut src, rule, &plan.source.to_string())?;
             if let Some(t) = &mut tgt {
@@ -447,10 +454,28 @@ async fn run_table(
     let mut report = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
     // Repaired up to the source's largest value read before comparing:
     // the next --lite run starts there.
-    if let (Some(state), Some(Lite { column, source_max: Some(max), .. }), Mode::Sync { dry_run: false, .. }) = (&state, &lite, plan.mode) {
+    // Not after a resumed run that skipped ranges: rows changed in them
+    // since the killed run began would fall below the new watermark.
+    if let (Some(state), Some(Lite { column, source_max: Some(max), .. }), Mode::Sync { dry_run: false, .. }, 0) = (&state, &lite, plan.mode, report.ranges_skipped) {
         state.set_watermark(name, column, max).await?;
     }
     // In a dry run: would be created.
     report.created = table.create.is_some();
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::store::{Column, TypeClass};
+
+    #[test]
+    fn renames_map_each_name_once_so_swapped_names_stay_apart() {
+        let column = |name: &str| Column { name: name.into(), declared_type: "TEXT".into(), class: TypeClass::Text, not_null: false };
+        let schema = TableSchema { name: "t".into(), columns: vec![column("id"), column("a"), column("b")], key: vec!["id".into()], definition: vec!["CREATE TABLE t".into()], dialect: "sqlite" };
+        let swapped = renamed(schema, [("a".to_string(), "b".to_string()), ("b".to_string(), "a".to_string())].into_iter());
+        let names: Vec<&str> = swapped.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["id", "b", "a"]);
+        assert!(swapped.definition.is_empty(), "a definition naming the old columns is dropped");
+    }
 }

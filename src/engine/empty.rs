@@ -47,4 +47,11 @@ impl Dataset for EmptyDataset {
     async fn delete(&self, _keys: &[Key]) -> StoreResult<u64> {
         Ok(0)
     }
+
+    fn render_writes(&self, _rows: &[Row], _deletes: &[Key]) -> StoreResult<Vec<super::store::Statement>> {
+        Err(StoreError::Invalid(format!(
+            "{} does not exist yet, so the statements filling it cannot be printed; create it first (rangesync schema), then print",
+            self.what
+        )))
+    }
 }

@@ -165,8 +165,8 @@ impl InfluxStore {
         crate::connector::line_protocol::encode(samples, &m.name, field_name, self.max_body, crate::connector::line_protocol::Dialect::Influx).map_err(StoreError::Invalid)
     }
 
-    /// The DELETE statements of `points`, joined by `;` per request.
-    async fn delete_statements(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<Vec<String>> {
+    /// The DELETE statements of `points`, in groups of one request each.
+    async fn delete_statements(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<Vec<Vec<String>>> {
         if points.is_empty() {
             return Ok(Vec::new());
         }
@@ -176,13 +176,12 @@ impl InfluxStore {
         Ok(points
             .chunks(DELETES_PER_REQUEST)
             .map(|chunk| {
-                let statements: Vec<String> = chunk
+                chunk
                     .iter()
                     .map(|(series, window)| {
                         format!("DELETE FROM {} WHERE {} AND {}", influxql::ident(&m.name), influxql::exact_series(series, &tag_keys), influxql::window(*window))
                     })
-                    .collect();
-                statements.join("; ")
+                    .collect()
             })
             .collect())
     }
@@ -406,14 +405,14 @@ impl SeriesStore for InfluxStore {
         Ok(())
     }
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
-        for statements in self.delete_statements(m, points).await? {
-            self.command(&statements, &format!("deleting points of {}", m.name)).await?;
+        for request in self.delete_statements(m, points).await? {
+            self.command(&request.join("; "), &format!("deleting points of {}", m.name)).await?;
         }
         Ok(())
     }
 
     async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
-        let mut out: Vec<String> = self.delete_statements(m, deletes).await?.iter().flat_map(|s| s.split("; ")).map(|s| format!("{s};")).collect();
+        let mut out: Vec<String> = self.delete_statements(m, deletes).await?.into_iter().flatten().map(|s| format!("{s};")).collect();
         for body in self.write_bodies(m, samples)? {
             out.extend(body.lines().map(str::to_string));
         }

@@ -150,6 +150,27 @@ impl SeriesStore for TsdbStore {
     }
 
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
+        for body in self.put_bodies(m, samples)? {
+            self.put(body, m).await?;
+        }
+        Ok(())
+    }
+
+    async fn render_writes(&self, m: &Measurement, _deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        // Nothing is deleted here; a data point per line.
+        Ok(self.put_bodies(m, samples)?.into_iter().flatten().collect())
+    }
+
+    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
+        Err(StoreError::Invalid(format!("{} deletes by query only; rangesync does not delete there", self.http.shown)))
+    }
+}
+
+impl TsdbStore {
+    /// The data points of `samples` as `/api/put` JSON objects, in
+    /// bodies under `max_body` bytes, each checked against OpenTSDB's rules.
+    fn put_bodies(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<Vec<Vec<String>>> {
+        let mut bodies = Vec::new();
         let metrics: HashMap<&str, String> = m.fields.iter().map(|(f, _)| (f.as_str(), metric_name::metric(&m.name, f, &self.separator))).collect();
         let mut body: Vec<String> = Vec::new();
         let mut size = 0;
@@ -171,24 +192,18 @@ impl SeriesStore for TsdbStore {
             let put = api::Put { metric: &metric, timestamp: s.time.div_euclid(MS), value, tags: s.series.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect() };
             let json = serde_json::to_string(&put).map_err(|e| StoreError::Invalid(e.to_string()))?;
             if !body.is_empty() && size + json.len() + 2 > self.max_body {
-                self.put(std::mem::take(&mut body), m).await?;
+                bodies.push(std::mem::take(&mut body));
                 size = 0;
             }
             size += json.len() + 1;
             body.push(json);
         }
         if !body.is_empty() {
-            self.put(body, m).await?;
+            bodies.push(body);
         }
-        Ok(())
+        Ok(bodies)
     }
 
-    async fn delete(&self, _m: &Measurement, _points: &[(Series, Window)]) -> StoreResult<()> {
-        Err(StoreError::Invalid(format!("{} deletes by query only; rangesync does not delete there", self.http.shown)))
-    }
-}
-
-impl TsdbStore {
     async fn put(&self, points: Vec<String>, m: &Measurement) -> StoreResult<()> {
         let body = format!("[{}]", points.join(","));
         let request = self.http.post("/api/put").header(reqwest::header::CONTENT_TYPE, "application/json").body(body);

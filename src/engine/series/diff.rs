@@ -126,7 +126,12 @@ pub async fn compare(
     // Both stores read each window at once. The next window is not read
     // ahead while this one is repaired: the repair's writes need the
     // target's permits, which a parked read-ahead could hold.
-    for read in batch_reads(reads, options.max_rows, precision) {
+    let reads = batch_reads(reads, options.max_rows, precision);
+    // Every window before the next read's start is compared and repaired
+    // once a read is applied (reads are sorted; a window may be read twice
+    // under --verify exact, so not before the end of the last one read).
+    let finished: Vec<i64> = reads.iter().skip(1).map(|r| r.window.start).chain([options.span.end]).collect();
+    for (read, until) in reads.into_iter().zip(finished) {
         let filter = read.filter();
         let window = read.window;
         let (s, t) = tokio::try_join!(
@@ -136,7 +141,7 @@ pub async fn compare(
         let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
         apply(&mut findings, outcome, m, target, guard, options.print.as_ref()).await?;
         if let Some(p) = &options.progressed {
-            p.finished_until(window.end).await?;
+            p.finished_until(until).await?;
         }
         progress.advance(0, findings.report.differences());
     }

@@ -90,6 +90,46 @@ pub enum Command {
     /// with the type mapping of docs/schema.md. Existing tables are left alone.
     #[command(after_help = SCHEMA_EXAMPLES)]
     Schema(SchemaArgs),
+    /// Keep TARGET reconciled with SOURCE: a daemon comparing and repairing
+    /// on the profile's interval, with health, recent cycles and metrics
+    /// over HTTP (docs/watch.md).
+    #[command(after_help = WATCH_EXAMPLES)]
+    Watch(WatchArgs),
+}
+
+const WATCH_EXAMPLES: &str = "\
+Examples:
+  Keep a replica reconciled as the profile's [watch] section says:
+    rangesync watch --profile sync-profiles/postgres-replica-repair.toml
+
+  Its health (200 when OK, 503 otherwise), recent cycles, metrics, a cycle now:
+    curl 127.0.0.1:9180/api/health
+    curl 127.0.0.1:9180/api/runs
+    curl 127.0.0.1:9180/metrics
+    curl -X POST -H 'Authorization: Bearer TOKEN' 127.0.0.1:9180/api/sync
+
+Exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad input (profile, address in use).";
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The profile: endpoints, rules, and its [watch] section (interval,
+    /// listen, full_every, recent, token_env).
+    #[arg(long, value_name = "FILE")]
+    pub profile: std::path::PathBuf,
+
+    /// Listen on this address instead of the profile's (127.0.0.1:9180).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<String>,
+
+    /// Log lines as text or as JSON objects (one per line).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 const SCHEMA_EXAMPLES: &str = "\

@@ -8,6 +8,7 @@ pub mod profile;
 pub mod progress;
 pub mod run;
 pub mod series;
+pub mod watch;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,12 +24,26 @@ use plan::Plan;
 /// outcome to the exit codes of the contract.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Watch(w) = &cli.command {
+        init_logging_as(cli.quiet, cli.verbose.max(1), w.log_format == args::LogFormat::Json);
+        return match watch_plans(w).and_then(|(full, recent, settings, state)| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| EngineError::Usage(format!("cannot start the async runtime: {e}")))?;
+            runtime.block_on(watch::run(full, recent, settings, state))
+        }) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        };
+    }
     init_logging(cli.quiet, cli.verbose);
     let plan = match cli.command {
         Command::Diff(a) => Plan::diff(a),
         Command::Sync(a) => Plan::sync(a),
         Command::Schema(a) => Plan::schema(a),
         Command::Copy(a) => Plan::copy(a),
+        Command::Watch(_) => unreachable!("handled above"),
     };
     let plan = match plan {
         Ok(p) => p,
@@ -101,7 +116,59 @@ fn fail(e: &EngineError) -> ExitCode {
     ExitCode::from(e.exit_code())
 }
 
+/// The two plans of a watch (every cycle's, and the recent part's) and
+/// its settings, all from the profile.
+fn watch_plans(w: &args::WatchArgs) -> Result<(Plan, Plan, profile::Watch, std::path::PathBuf), EngineError> {
+    let profile = profile::Profile::load(&w.profile)?;
+    let mut settings = profile.watch.clone().ok_or_else(|| {
+        EngineError::Usage(format!("profile {} has no [watch] section (interval, listen...); see docs/watch.md", w.profile.display()))
+    })?;
+    if let Some(l) = &w.listen {
+        settings.listen = watch::listen(l).map_err(EngineError::Usage)?;
+    }
+    let sync = |lite: bool| {
+        let compare = args::CompareArgs {
+            source: None,
+            target: None,
+            profile: Some(w.profile.clone()),
+            state: None,
+            lite,
+            lite_column: None,
+            lookback: lite.then(|| format!("{}s", settings.recent / 1_000_000_000)),
+            tables: Vec::new(),
+            zoom: None,
+            verify: args::Verify::Count,
+            series: args::SeriesArgs { separator: "_".into(), max_rows: 50_000, max_body: 1 << 20, ..args::SeriesArgs::default() },
+            format: Format::Json,
+        };
+        let sync = args::SyncArgs {
+            compare,
+            delete: false,
+            dry_run: false,
+            create_tables: false,
+            batch_size: 1000,
+            until_consistent: false,
+            max_passes: 5,
+            max_delete: None,
+            force: false,
+            print: false,
+        };
+        Plan::sync(sync)
+    };
+    let mut full = sync(false)?;
+    let mut recent = sync(true)?;
+    // The daemon holds the profile's state store (its lock) for its whole
+    // life; its cycles keep no runs of their own.
+    let state = full.state.take().unwrap_or_else(|| w.profile.with_extension("state.sqlite"));
+    recent.state = None;
+    Ok((full, recent, settings, state))
+}
+
 fn init_logging(quiet: bool, verbose: u8) {
+    init_logging_as(quiet, verbose, false)
+}
+
+fn init_logging_as(quiet: bool, verbose: u8, json: bool) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -109,5 +176,6 @@ fn init_logging(quiet: bool, verbose: u8) {
         (false, _) => "rangesync=debug,info",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }

@@ -35,6 +35,34 @@ pub struct ProfileFile {
     pub tables: Vec<TableRuleFile>,
     #[serde(default)]
     pub measurements: Vec<MeasurementRuleFile>,
+    /// `rangesync watch`: the daemon's settings.
+    pub watch: Option<WatchFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchFile {
+    /// Between cycles (`5m`).
+    pub interval: Option<Spanned<String>>,
+    /// `HOST:PORT` of the HTTP API (127.0.0.1:9180).
+    pub listen: Option<Spanned<String>>,
+    /// Every n-th cycle compares everything; the others the recent part.
+    pub full_every: Option<Spanned<u64>>,
+    /// Time series: the recent part is TARGET's newest point minus this.
+    pub recent: Option<Spanned<String>>,
+    /// The environment variable holding the token `POST /api/sync` needs.
+    pub token_env: Option<Spanned<String>>,
+}
+
+/// The daemon's settings, checked.
+#[derive(Clone, Debug)]
+pub struct Watch {
+    pub interval: std::time::Duration,
+    pub listen: std::net::SocketAddr,
+    pub full_every: u64,
+    /// Nanoseconds.
+    pub recent: i64,
+    pub token: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +175,7 @@ pub struct Profile {
     pub zoom: Option<String>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
+    pub watch: Option<Watch>,
 }
 
 impl Profile {
@@ -210,6 +239,10 @@ impl Profile {
                 return Err(at.error(m.span(), "max_delete", &format!("{} is not a percentage between 0 and 100", m.get_ref())));
             }
         }
+        let watch = match raw.watch {
+            Some(w) => Some(at.watch(w, env)?),
+            None => None,
+        };
         let expand = |v: Option<Spanned<String>>, key: &str| v.map(|v| at.expand(&v, key, env)).transpose();
         Ok(Profile {
             source: expand(raw.source, "source")?,
@@ -222,6 +255,7 @@ impl Profile {
             zoom: raw.zoom.map(Spanned::into_inner),
             tables,
             measurements,
+            watch,
         })
     }
 
@@ -276,6 +310,31 @@ impl Locator<'_> {
             (Some(n), Some(_)) => Err(self.error(n.span(), "name", "give either name (one) or pattern (a regular expression), not both")),
             (None, None) => Err(EngineError::Usage(format!("profile {}: entry {} of [[{list}]] has neither name nor pattern", self.file, i + 1))),
         }
+    }
+
+    fn watch(&self, w: WatchFile, env: &dyn Fn(&str) -> Option<String>) -> Result<Watch, EngineError> {
+        let interval = match &w.interval {
+            Some(i) => crate::cli::watch::interval(i.get_ref()).map_err(|e| self.error(i.span(), "interval", &e))?,
+            None => std::time::Duration::from_secs(300),
+        };
+        let listen = match &w.listen {
+            Some(l) => crate::cli::watch::listen(l.get_ref()).map_err(|e| self.error(l.span(), "listen", &e))?,
+            None => crate::cli::watch::listen(crate::cli::watch::DEFAULT_LISTEN).map_err(EngineError::Usage)?,
+        };
+        let full_every = match &w.full_every {
+            Some(n) if *n.get_ref() == 0 => return Err(self.error(n.span(), "full_every", "must be 1 or more (1: every cycle compares everything)")),
+            Some(n) => *n.get_ref(),
+            None => 12,
+        };
+        let recent = match &w.recent {
+            Some(r) => crate::engine::series::window::parse_duration(r.get_ref()).map_err(|e| self.error(r.span(), "recent", &e))?,
+            None => 3_600_000_000_000,
+        };
+        let token = match &w.token_env {
+            Some(name) => Some(env(name.get_ref()).ok_or_else(|| self.error(name.span(), "token_env", &format!("environment variable {} is not set", name.get_ref())))?),
+            None => None,
+        };
+        Ok(Watch { interval, listen, full_every, recent, token })
     }
 
     /// `${VAR}` replaced by the variable's value; an unset one is an error

@@ -293,6 +293,7 @@ async fn compare_pair(
             continue;
         }
         let mut options = options_of(m)?;
+        let mut lite_newest = None;
         if plan.lite.is_some() {
             let newest = lite::newest_minute(target, m, span, retry).await?;
             let start = lite::lite_start(span, newest, series.lookback);
@@ -304,6 +305,7 @@ async fn compare_pair(
                 None => format!("{}{}: --lite found no point in {target_url}; the whole span was compared", pair.prefix, m.name),
             });
             options.span = Window::new(start, span.end);
+            lite_newest = newest.map(|w| w.start);
         }
         // A sync keeps how far it got; one killed before resumes there.
         if let (Some(state), Mode::Sync { dry_run: false, .. }) = (&state, plan.mode) {
@@ -334,6 +336,8 @@ async fn compare_pair(
                 precision.name()
             ));
         }
+        let mut found = found;
+        found.report.target_newest = lite_newest;
         reports.push(named(found.report, &pair.prefix));
     }
     if plan.writes() {

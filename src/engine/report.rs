@@ -37,6 +37,10 @@ pub struct DatasetReport {
     /// Differences left after this run (extras kept without `--delete`,
     /// rows that changed at the source while the run went on, a dry run).
     pub remaining: u64,
+    /// Time series with `--lite`: the minute of TARGET's newest point (ns
+    /// from the epoch), as found before comparing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_newest: Option<i64>,
     /// A few differing keys, to start looking.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sample: Vec<SampleDifference>,

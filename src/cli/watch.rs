@@ -1,0 +1,351 @@
+//! `rangesync watch --profile FILE`: the long-running form. Every
+//! `interval` a cycle compares and repairs (the recent part, and every
+//! `full_every`-th cycle everything), finding gaps from the data itself;
+//! health, recent cycles and Prometheus metrics are served over HTTP.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::engine::error::{EngineError, StoreError};
+use crate::engine::report::Report;
+
+use super::plan::Plan;
+use super::profile::Watch;
+
+/// The health of the pair a profile keeps reconciled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PairState {
+    Ok,
+    SourceDown,
+    TargetDown,
+    /// A side is back after being down: the cycle repairing what it missed
+    /// is running.
+    Recovering,
+}
+
+/// What `/api/health` shows, and `/metrics` counts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Health {
+    pub state: PairState,
+    pub source: String,
+    pub target: String,
+    pub source_last_healthy: Option<String>,
+    pub target_last_healthy: Option<String>,
+    pub recoveries: u64,
+    pub last_recovery_seconds: Option<f64>,
+    pub last_error: Option<String>,
+    pub cycles: u64,
+    /// The latest state changes, oldest first: (when, new state).
+    pub transitions: Vec<(String, PairState)>,
+}
+
+/// One cycle, as `/api/runs` lists it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cycle {
+    pub started: String,
+    pub full: bool,
+    pub seconds: f64,
+    pub state: PairState,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<Report>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+struct Totals {
+    compared: u64,
+    differing: u64,
+    written: u64,
+    errors: u64,
+    last_cycle_seconds: f64,
+    /// Time series: the newest point TARGET held at the last recent cycle.
+    target_newest: Option<i64>,
+}
+
+struct Daemon {
+    health: Mutex<Health>,
+    runs: Mutex<Vec<Cycle>>,
+    totals: Mutex<Totals>,
+    /// `POST /api/sync`: a cycle now.
+    wake: Notify,
+    token: Option<String>,
+    /// When the pair went down (for the recovery's duration).
+    down_since: Mutex<Option<Instant>>,
+}
+
+const RUNS_KEPT: usize = 50;
+
+/// Runs the daemon until SIGINT or SIGTERM; the cycle in hand finishes
+/// first.
+pub async fn run(plan: Plan, recent: Plan, watch: Watch, state: std::path::PathBuf) -> Result<(), EngineError> {
+    // One daemon per profile: its state store's lock, held until it stops.
+    let lock = crate::engine::state::StateStore::open(&state, "watch").await?;
+    let listener = tokio::net::TcpListener::bind(watch.listen)
+        .await
+        .map_err(|e| EngineError::Usage(format!("cannot listen on {}: {e}", watch.listen)))?;
+    let daemon = Arc::new(Daemon {
+        health: Mutex::new(Health {
+            state: PairState::Ok,
+            source: plan.source.to_string(),
+            target: plan.target.to_string(),
+            source_last_healthy: None,
+            target_last_healthy: None,
+            recoveries: 0,
+            last_recovery_seconds: None,
+            last_error: None,
+            cycles: 0,
+            transitions: Vec::new(),
+        }),
+        runs: Mutex::new(Vec::new()),
+        totals: Mutex::new(Totals::default()),
+        wake: Notify::new(),
+        token: watch.token.clone(),
+        down_since: Mutex::new(None),
+    });
+    let app = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/runs", get(runs))
+        .route("/metrics", get(metrics))
+        .route("/api/sync", post(sync_now))
+        .with_state(daemon.clone());
+    tracing::info!(listen = %watch.listen, interval = ?watch.interval, "watching");
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut cycle_no: u64 = 0;
+    loop {
+        let full = cycle_no % watch.full_every == 0;
+        cycle_no += 1;
+        // The cycle in hand finishes before a signal is acted on.
+        cycle(if full { &plan } else { &recent }, &daemon, full).await;
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tokio::time::sleep(watch.interval) => {}
+            _ = daemon.wake.notified() => {}
+        }
+    }
+    tracing::info!("stopping: the last cycle finished");
+    server.abort();
+    lock.finish(Some("{}")).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// One compare-and-repair of the pair; its outcome sets the state.
+async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
+    let started = Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339();
+    let was = daemon.health.lock().unwrap_or_else(|p| p.into_inner()).state;
+    if matches!(was, PairState::SourceDown | PairState::TargetDown) {
+        set_state(daemon, PairState::Recovering);
+    }
+    let outcome = super::passes::run(plan, &super::progress::Bar::new(true)).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let now = chrono::Utc::now().to_rfc3339();
+    let (state, report, error) = match outcome {
+        Ok(report) => {
+            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+            h.source_last_healthy = Some(now.clone());
+            h.target_last_healthy = Some(now.clone());
+            h.last_error = None;
+            if let Some(since) = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                h.recoveries += 1;
+                h.last_recovery_seconds = Some(since.elapsed().as_secs_f64());
+            }
+            let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(newest) = report.datasets.iter().filter_map(|d| d.target_newest).max() {
+                t.target_newest = Some(newest);
+            }
+            for d in &report.datasets {
+                t.compared += d.source_rows;
+                t.differing += d.differences();
+                t.written += d.inserted + d.updated + d.deleted;
+            }
+            (PairState::Ok, Some(report), None)
+        }
+        Err(e) => {
+            let down = side_down(plan, &e);
+            daemon.totals.lock().unwrap_or_else(|p| p.into_inner()).errors += 1;
+            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+            match down {
+                PairState::SourceDown => h.target_last_healthy = Some(now.clone()),
+                PairState::TargetDown => h.source_last_healthy = Some(now.clone()),
+                _ => {}
+            }
+            h.last_error = Some(e.to_string());
+            let mut since = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner());
+            if since.is_none() {
+                *since = Some(started);
+            }
+            tracing::warn!(error = %e, "cycle failed");
+            (down, None, Some(e.to_string()))
+        }
+    };
+    set_state(daemon, state);
+    {
+        let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+        h.cycles += 1;
+    }
+    daemon.totals.lock().unwrap_or_else(|p| p.into_inner()).last_cycle_seconds = seconds;
+    let mut runs = daemon.runs.lock().unwrap_or_else(|p| p.into_inner());
+    runs.push(Cycle { started: started_at, full, seconds, state, report, error });
+    if runs.len() > RUNS_KEPT {
+        runs.remove(0);
+    }
+}
+
+fn set_state(daemon: &Daemon, state: PairState) {
+    let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+    if h.state != state {
+        tracing::info!(from = ?h.state, to = ?state, "state");
+        h.transitions.push((chrono::Utc::now().to_rfc3339(), state));
+        if h.transitions.len() > 20 {
+            h.transitions.remove(0);
+        }
+    }
+    h.state = state;
+}
+
+/// Which side a failure is about: the endpoint a connection or request
+/// error names (every store error names its endpoint, without secrets).
+/// A failure naming neither side alone (a query refused, a safety limit)
+/// counts against TARGET, the side a sync writes.
+fn side_down(plan: &Plan, e: &EngineError) -> PairState {
+    let source = plan.source.to_string();
+    let text = match e {
+        EngineError::Store(StoreError::Connect { endpoint, .. }) => endpoint.clone(),
+        other => other.to_string(),
+    };
+    if text.contains(&source) && !text.contains(&plan.target.to_string()) {
+        PairState::SourceDown
+    } else {
+        PairState::TargetDown
+    }
+}
+
+async fn health(State(d): State<Arc<Daemon>>) -> Response {
+    let h = d.health.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let status = if h.state == PairState::Ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(h)).into_response()
+}
+
+async fn runs(State(d): State<Arc<Daemon>>) -> Response {
+    let runs: Vec<Cycle> = d.runs.lock().unwrap_or_else(|p| p.into_inner()).iter().rev().cloned().collect();
+    Json(runs).into_response()
+}
+
+async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
+    let t = d.totals.lock().unwrap_or_else(|p| p.into_inner());
+    let h = d.health.lock().unwrap_or_else(|p| p.into_inner());
+    let up = |s: PairState| if h.state == s { 1 } else { 0 };
+    let text = format!(
+        "# HELP rangesync_rows_compared_total Rows (points) compared, summed over cycles.\n\
+         # TYPE rangesync_rows_compared_total counter\n\
+         rangesync_rows_compared_total {}\n\
+         # HELP rangesync_rows_differing_total Differences found, summed over cycles.\n\
+         # TYPE rangesync_rows_differing_total counter\n\
+         rangesync_rows_differing_total {}\n\
+         # HELP rangesync_rows_written_total Rows (points) written or deleted on the target.\n\
+         # TYPE rangesync_rows_written_total counter\n\
+         rangesync_rows_written_total {}\n\
+         # HELP rangesync_errors_total Cycles that failed.\n\
+         # TYPE rangesync_errors_total counter\n\
+         rangesync_errors_total {}\n\
+         # HELP rangesync_cycles_total Cycles run.\n\
+         # TYPE rangesync_cycles_total counter\n\
+         rangesync_cycles_total {}\n\
+         # HELP rangesync_cycle_duration_seconds Duration of the last cycle.\n\
+         # TYPE rangesync_cycle_duration_seconds gauge\n\
+         rangesync_cycle_duration_seconds {}\n\
+         # HELP rangesync_recoveries_total Times the pair came back from a side being down.\n\
+         # TYPE rangesync_recoveries_total counter\n\
+         rangesync_recoveries_total {}\n\
+         # HELP rangesync_state The pair's state (1 for the current one).\n\
+         # TYPE rangesync_state gauge\n\
+         rangesync_state{{state=\"OK\"}} {}\n\
+         rangesync_state{{state=\"SOURCE_DOWN\"}} {}\n\
+         rangesync_state{{state=\"TARGET_DOWN\"}} {}\n\
+         rangesync_state{{state=\"RECOVERING\"}} {}\n{}",
+        t.compared,
+        t.differing,
+        t.written,
+        t.errors,
+        h.cycles,
+        t.last_cycle_seconds,
+        h.recoveries,
+        up(PairState::Ok),
+        up(PairState::SourceDown),
+        up(PairState::TargetDown),
+        up(PairState::Recovering),
+        match t.target_newest {
+            Some(newest) => {
+                let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+                format!(
+                    "# HELP rangesync_newest_point_lag_seconds How far behind now TARGET's newest point was at the last cycle (to the minute).\n\
+                     # TYPE rangesync_newest_point_lag_seconds gauge\n\
+                     rangesync_newest_point_lag_seconds {}\n",
+                    (now.saturating_sub(newest)) as f64 / 1e9
+                )
+            }
+            None => String::new(),
+        },
+    );
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn sync_now(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response {
+    if let Some(token) = &d.token {
+        let given = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            return (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "POST /api/sync needs the profile's token: Authorization: Bearer TOKEN"}))).into_response();
+        }
+    }
+    d.wake.notify_one();
+    (StatusCode::ACCEPTED, Json(serde_json::json!({"status": "a cycle starts now (or after the one running)"}))).into_response()
+}
+
+/// How long to wait between cycles, parsed (`5m`, `30s`).
+pub fn interval(text: &str) -> Result<Duration, String> {
+    let nanos = crate::engine::series::window::parse_duration(text)?;
+    if nanos <= 0 {
+        return Err(format!("interval '{text}' must be longer than zero"));
+    }
+    Ok(Duration::from_nanos(nanos as u64))
+}
+
+/// Where the daemon listens by default: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9180";
+
+pub fn listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| format!("'{text}' is not an address to listen on (write 127.0.0.1:9180)"))
+}

@@ -27,10 +27,14 @@ fn daemon(profile: &Path, token: &str) -> Child {
 
 /// GET or POST on the daemon: (status, body).
 fn http(port: u16, method: &str, path: &str, token: Option<&str>) -> Option<(u16, String)> {
+    http_with_body(port, method, path, token, "")
+}
+
+fn http_with_body(port: u16, method: &str, path: &str, token: Option<&str>, body: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Length: 0\r\n\r\n").ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}Content-Length: {}\r\n\r\n{body}", body.len()).ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split(' ').nth(1)?.parse().ok()?;
@@ -175,6 +179,35 @@ async fn a_target_that_goes_down_is_caught_up_when_it_returns() {
     assert_eq!(stop(child), 0);
     server.stop();
     drop_influx(src).await;
+}
+
+/// The source's server stops: SOURCE_DOWN (the failure is told apart by
+/// the endpoint it names) and 503; back, the pair is OK again.
+#[tokio::test]
+async fn a_source_that_goes_down_is_told_apart() {
+    use common::ts::*;
+    let dir = TempDir::new().unwrap();
+    let influx_port = free_port();
+    let server = PrivateInflux::start(dir.path(), influx_port);
+    let source = format!("influxdb://127.0.0.1:{influx_port}/origin");
+    reqwest_free_get(influx_port, "/query?q=CREATE%20DATABASE%20origin");
+    let (status, said) = http_with_body(influx_port, "POST", "/write?db=origin&precision=ns", None, &format!("cpu,host=a v=1 {BASE}\n")).unwrap();
+    assert_eq!(status, 204, "{said}");
+    let tgt = "rs_watch_tgt";
+    drop_influx(tgt).await;
+    let port = free_port();
+    let profile = dir.path().join("w.toml");
+    std::fs::write(&profile, format!("source = \"{source}\"\ntarget = \"{}\"\n\n[watch]\ninterval = \"1s\"\nlisten = \"127.0.0.1:{port}\"\n", influx_url(tgt))).unwrap();
+    let child = daemon(&profile, "");
+    wait_for("OK", 60, async || health(port).is_some_and(|(s, h)| s == 200 && h["cycles"].as_u64() >= Some(1))).await;
+    server.stop();
+    wait_for("SOURCE_DOWN", 60, async || health(port).is_some_and(|(s, h)| s == 503 && h["state"] == "SOURCE_DOWN")).await;
+    let (_, h) = health(port).unwrap();
+    assert!(h["last_error"].as_str().unwrap().contains(&format!("127.0.0.1:{influx_port}")), "{h}");
+    let _server = PrivateInflux::start(dir.path(), influx_port);
+    wait_for("OK again", 90, async || health(port).is_some_and(|(s, h)| s == 200 && h["recoveries"].as_u64() == Some(1))).await;
+    assert_eq!(stop(child), 0);
+    drop_influx(tgt).await;
 }
 
 /// A GET on the private InfluxDB (its /query takes DELETE as GET in 1.x

@@ -134,7 +134,7 @@ fn watch_plans(w: &args::WatchArgs) -> Result<(Plan, Plan, profile::Watch, std::
             state: None,
             lite,
             lite_column: None,
-            lookback: lite.then(|| format!("{}s", settings.recent / 1_000_000_000)),
+            lookback: lite.then(|| format!("{}ns", settings.recent)),
             tables: Vec::new(),
             zoom: None,
             verify: args::Verify::Count,

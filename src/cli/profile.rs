@@ -331,7 +331,11 @@ impl Locator<'_> {
             None => 3_600_000_000_000,
         };
         let token = match &w.token_env {
-            Some(name) => Some(env(name.get_ref()).ok_or_else(|| self.error(name.span(), "token_env", &format!("environment variable {} is not set", name.get_ref())))?),
+            Some(name) => Some(
+                env(name.get_ref())
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(|| self.error(name.span(), "token_env", &format!("environment variable {} is not set (or empty)", name.get_ref())))?,
+            ),
             None => None,
         };
         Ok(Watch { interval, listen, full_every, recent, token })

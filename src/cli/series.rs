@@ -337,6 +337,12 @@ async fn compare_pair(
             ));
         }
         let mut found = found;
+        if lite_newest.is_some() && plan.writes() && found.report.inserted + found.report.updated > 0 {
+            // What the repair wrote moved TARGET's newest point (the watch
+            // daemon's lag is read from it).
+            target.flush().await?;
+            lite_newest = lite::newest_minute(target, m, span, retry).await?.map(|w| w.start).or(lite_newest);
+        }
         found.report.target_newest = lite_newest;
         reports.push(named(found.report, &pair.prefix));
     }

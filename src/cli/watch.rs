@@ -121,16 +121,24 @@ pub async fn run(plan: Plan, recent: Plan, watch: Watch, state: std::path::PathB
         .with_state(daemon.clone());
     tracing::info!(listen = %watch.listen, interval = ?watch.interval, "watching");
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let stop = shutdown_signal();
-    tokio::pin!(stop);
+    // Listened for from now on, the first cycle included; acted on between
+    // cycles, so the cycle in hand finishes.
+    let (stop_tx, mut stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
     let mut cycle_no: u64 = 0;
     loop {
         let full = cycle_no % watch.full_every == 0;
         cycle_no += 1;
-        // The cycle in hand finishes before a signal is acted on.
         cycle(if full { &plan } else { &recent }, &daemon, full).await;
+        if *stop.borrow() {
+            break;
+        }
         tokio::select! {
-            _ = &mut stop => break,
+            biased;
+            _ = stop.changed() => break,
             _ = tokio::time::sleep(watch.interval) => {}
             _ = daemon.wake.notified() => {}
         }
@@ -166,62 +174,87 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
     let was = daemon.health.lock().unwrap_or_else(|p| p.into_inner()).state;
-    if matches!(was, PairState::SourceDown | PairState::TargetDown) {
-        set_state(daemon, PairState::Recovering);
-    }
-    let outcome = super::passes::run(plan, &super::progress::Bar::new(true)).await;
+    // A side that was down is asked first: RECOVERING once it answers; a
+    // cycle against a side still down is not run.
+    let down = match was {
+        PairState::SourceDown => Some(&plan.source),
+        PairState::TargetDown => Some(&plan.target),
+        _ => None,
+    };
+    let outcome = match down {
+        Some(side) => match reachable(plan, side).await {
+            Ok(()) => {
+                set_state(daemon, PairState::Recovering);
+                super::passes::run(plan, &super::progress::Bar::new(true)).await
+            }
+            Err(e) => Err(e),
+        },
+        None => super::passes::run(plan, &super::progress::Bar::new(true)).await,
+    };
     let seconds = started.elapsed().as_secs_f64();
     let now = chrono::Utc::now().to_rfc3339();
     let (state, report, error) = match outcome {
         Ok(report) => {
+            {
+                let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(newest) = report.datasets.iter().filter_map(|d| d.target_newest).max() {
+                    t.target_newest = Some(newest);
+                }
+                for d in &report.datasets {
+                    t.compared += d.source_rows;
+                    t.differing += d.differences();
+                    t.written += d.inserted + d.updated + d.deleted;
+                }
+                t.last_cycle_seconds = seconds;
+            }
+            let recovered = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take();
             let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
             h.source_last_healthy = Some(now.clone());
             h.target_last_healthy = Some(now.clone());
             h.last_error = None;
-            if let Some(since) = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(since) = recovered {
                 h.recoveries += 1;
                 h.last_recovery_seconds = Some(since.elapsed().as_secs_f64());
             }
-            let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(newest) = report.datasets.iter().filter_map(|d| d.target_newest).max() {
-                t.target_newest = Some(newest);
-            }
-            for d in &report.datasets {
-                t.compared += d.source_rows;
-                t.differing += d.differences();
-                t.written += d.inserted + d.updated + d.deleted;
-            }
+            let written: u64 = report.datasets.iter().map(|d| d.inserted + d.updated + d.deleted).sum();
+            tracing::info!(full, seconds, written, "cycle done");
             (PairState::Ok, Some(report), None)
         }
         Err(e) => {
             let down = side_down(plan, &e);
-            daemon.totals.lock().unwrap_or_else(|p| p.into_inner()).errors += 1;
-            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
-            match down {
-                PairState::SourceDown => h.target_last_healthy = Some(now.clone()),
-                PairState::TargetDown => h.source_last_healthy = Some(now.clone()),
-                _ => {}
+            {
+                let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
+                t.errors += 1;
+                t.last_cycle_seconds = seconds;
             }
-            h.last_error = Some(e.to_string());
             let mut since = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner());
             if since.is_none() {
                 *since = Some(started);
             }
+            drop(since);
+            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+            h.last_error = Some(e.to_string());
             tracing::warn!(error = %e, "cycle failed");
             (down, None, Some(e.to_string()))
         }
     };
     set_state(daemon, state);
-    {
-        let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
-        h.cycles += 1;
-    }
-    daemon.totals.lock().unwrap_or_else(|p| p.into_inner()).last_cycle_seconds = seconds;
+    daemon.health.lock().unwrap_or_else(|p| p.into_inner()).cycles += 1;
     let mut runs = daemon.runs.lock().unwrap_or_else(|p| p.into_inner());
     runs.push(Cycle { started: started_at, full, seconds, state, report, error });
     if runs.len() > RUNS_KEPT {
         runs.remove(0);
     }
+}
+
+/// Whether a side answers again: it is opened (and closed) for reading.
+async fn reachable(plan: &Plan, side: &crate::connector::Endpoint) -> Result<(), EngineError> {
+    use crate::connector::{self, Access};
+    match &plan.series {
+        Some(series) => connector::open_series(side, Access::Read, &series.settings).await.map(drop),
+        None => connector::open(side, Access::Read).await.map(drop),
+    }
+    .map_err(EngineError::from)
 }
 
 fn set_state(daemon: &Daemon, state: PairState) {
@@ -241,16 +274,23 @@ fn set_state(daemon: &Daemon, state: PairState) {
 /// A failure naming neither side alone (a query refused, a safety limit)
 /// counts against TARGET, the side a sync writes.
 fn side_down(plan: &Plan, e: &EngineError) -> PairState {
-    let source = plan.source.to_string();
-    let text = match e {
-        EngineError::Store(StoreError::Connect { endpoint, .. }) => endpoint.clone(),
-        other => other.to_string(),
-    };
-    if text.contains(&source) && !text.contains(&plan.target.to_string()) {
+    let (source, target) = (plan.source.to_string(), plan.target.to_string());
+    if let EngineError::Store(StoreError::Connect { endpoint, .. }) = e {
+        return if *endpoint == source { PairState::SourceDown } else { PairState::TargetDown };
+    }
+    // Other errors name their endpoint inside a sentence: a whole URL, not
+    // the start of a longer one (`.../shop` in `.../shop_copy`).
+    let text = e.to_string();
+    if names(&text, &source) && !names(&text, &target) {
         PairState::SourceDown
     } else {
         PairState::TargetDown
     }
+}
+
+/// Whether `text` holds `url` followed by something that cannot continue it.
+fn names(text: &str, url: &str) -> bool {
+    text.match_indices(url).any(|(i, _)| text[i + url.len()..].chars().next().is_none_or(|c| c.is_whitespace() || matches!(c, ')' | ',' | ';' | ':' | '\'' | '"')))
 }
 
 async fn health(State(d): State<Arc<Daemon>>) -> Response {
@@ -348,4 +388,21 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9180";
 
 pub fn listen(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("'{text}' is not an address to listen on (write 127.0.0.1:9180)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endpoint_is_named_whole_not_as_the_start_of_another() {
+        let text = "reading t in postgres://u@h:5432/shop_copy: connection reset";
+        assert!(names(text, "postgres://u@h:5432/shop_copy"));
+        assert!(!names(text, "postgres://u@h:5432/shop"));
+        assert!(names("counting cpu in influxdb://h:8086/db (timeout)", "influxdb://h:8086/db"));
+        assert!(!names("counting cpu in influxdb://h:8086/db?rp=x", "influxdb://h:8086/db"));
+        assert_eq!(interval("0s").unwrap_err(), "'0s' is not a positive duration");
+        assert_eq!(interval("90s").unwrap(), Duration::from_secs(90));
+        assert!(listen("localhost").is_err());
+    }
 }

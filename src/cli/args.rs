@@ -361,6 +361,26 @@ pub struct CompareArgs {
     pub format: Format,
 }
 
+impl CompareArgs {
+    /// Two endpoints and nothing else (schema's and copy's comparison).
+    pub fn endpoints(source: String, target: String, series: SeriesArgs, format: Format) -> CompareArgs {
+        CompareArgs {
+            source: Some(source),
+            target: Some(target),
+            profile: None,
+            state: None,
+            lite: false,
+            lite_column: None,
+            lookback: None,
+            tables: Vec::new(),
+            zoom: None,
+            verify: Verify::Count,
+            series,
+            format,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     #[command(flatten)]

@@ -126,34 +126,18 @@ fn watch_plans(w: &args::WatchArgs) -> Result<(Plan, Plan, profile::Watch, std::
     if let Some(l) = &w.listen {
         settings.listen = watch::listen(l).map_err(EngineError::Usage)?;
     }
+    // Each cycle is the sync the command line would run, with its defaults.
     let sync = |lite: bool| {
-        let compare = args::CompareArgs {
-            source: None,
-            target: None,
-            profile: Some(w.profile.clone()),
-            state: None,
-            lite,
-            lite_column: None,
-            lookback: lite.then(|| format!("{}ns", settings.recent)),
-            tables: Vec::new(),
-            zoom: None,
-            verify: args::Verify::Count,
-            series: args::SeriesArgs { separator: "_".into(), max_rows: 50_000, max_body: 1 << 20, ..args::SeriesArgs::default() },
-            format: Format::Json,
-        };
-        let sync = args::SyncArgs {
-            compare,
-            delete: false,
-            dry_run: false,
-            create_tables: false,
-            batch_size: 1000,
-            until_consistent: false,
-            max_passes: 5,
-            max_delete: None,
-            force: false,
-            print: false,
-        };
-        Plan::sync(sync)
+        let mut argv: Vec<std::ffi::OsString> = ["rangesync", "sync", "--format", "json", "--profile"].map(Into::into).to_vec();
+        argv.push(w.profile.clone().into_os_string());
+        if lite {
+            argv.extend(["--lite".into(), "--lookback".into(), format!("{}ns", settings.recent).into()]);
+        }
+        match Cli::try_parse_from(argv) {
+            Ok(Cli { command: Command::Sync(a), .. }) => Plan::sync(a),
+            Ok(_) => unreachable!("a sync command line parses as sync"),
+            Err(e) => Err(EngineError::Usage(format!("the watch's sync: {}", e.to_string().lines().next().unwrap_or_default()))),
+        }
     };
     let mut full = sync(false)?;
     let mut recent = sync(true)?;

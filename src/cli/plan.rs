@@ -111,20 +111,7 @@ impl Plan {
     }
 
     pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
-        let compare = CompareArgs {
-            source: Some(args.source),
-            target: Some(args.target),
-            profile: None,
-            state: None,
-            lite: false,
-            lite_column: None,
-            lookback: None,
-            tables: args.tables,
-            zoom: None,
-            verify: Verify::Count,
-            series: SeriesArgs { separator: "_".into(), ..SeriesArgs::default() },
-            format: args.format,
-        };
+        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs { separator: "_".into(), ..SeriesArgs::default() }, args.format) };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, 0)
     }
 
@@ -134,20 +121,7 @@ impl Plan {
         if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
             return Err(EngineError::Usage(format!("--chunk {} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days", args.chunk)));
         }
-        let compare = CompareArgs {
-            source: Some(args.source),
-            target: Some(args.target),
-            profile: None,
-            state: None,
-            lite: false,
-            lite_column: None,
-            lookback: None,
-            tables: Vec::new(),
-            zoom: None,
-            verify: Verify::Count,
-            series: args.series,
-            format: args.format,
-        };
+        let compare = CompareArgs::endpoints(args.source, args.target, args.series, args.format);
         let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, 0)?;
         match &mut plan.series {
             Some(series) => {

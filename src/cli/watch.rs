@@ -374,13 +374,10 @@ async fn sync_now(State(d): State<Arc<Daemon>>, headers: HeaderMap) -> Response 
     (StatusCode::ACCEPTED, Json(serde_json::json!({"status": "a cycle starts now (or after the one running)"}))).into_response()
 }
 
-/// How long to wait between cycles, parsed (`5m`, `30s`).
+/// How long to wait between cycles, parsed (`5m`, `30s`; zero is refused
+/// as no positive duration).
 pub fn interval(text: &str) -> Result<Duration, String> {
-    let nanos = crate::engine::series::window::parse_duration(text)?;
-    if nanos <= 0 {
-        return Err(format!("interval '{text}' must be longer than zero"));
-    }
-    Ok(Duration::from_nanos(nanos as u64))
+    Ok(Duration::from_nanos(crate::engine::series::window::parse_duration(text)? as u64))
 }
 
 /// Where the daemon listens by default: loopback only.

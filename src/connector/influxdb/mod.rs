@@ -380,10 +380,12 @@ impl SeriesStore for InfluxStore {
         let mut out = Vec::new();
         for s in &result {
             let tags = Series::new(m.name.clone(), s.present_tags());
+            // Which engine field each column holds, once per series.
+            let fields: Vec<Option<&(String, FieldType)>> = s.columns.iter().map(|c| engine_field(m, c)).collect();
             for row in &s.values {
                 let Some(time) = row.first().and_then(response::int) else { continue };
-                for (column, cell) in s.columns.iter().zip(row).skip(1) {
-                    let Some((field, kind)) = engine_field(m, column) else { continue };
+                for (field, cell) in fields.iter().zip(row).skip(1) {
+                    let Some((field, kind)) = field else { continue };
                     if let Some(value) = response::value(cell, *kind) {
                         out.push(Sample { series: tags.clone(), field: field.clone(), time, value });
                     }

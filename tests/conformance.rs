@@ -9,7 +9,7 @@ mod common;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use rangesync::connector::{self, Access, Endpoint};
-use rangesync::engine::fingerprint::{Fingerprint, RowHash};
+use rangesync::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use rangesync::engine::range::Lower;
 use rangesync::engine::store::{Dataset, Projection, Store};
 use rangesync::engine::{Key, KeyRange, Value};
@@ -99,18 +99,31 @@ impl Harness for MysqlHarness {
     }
 }
 
-/// The standard projection, hashed the way the store hashes in place.
-fn projection_for(store: &dyn Store) -> Projection {
+/// The standard projection, hashed with `scheme`.
+fn projection_with(scheme: HashScheme) -> Projection {
     Projection {
         table: "conf".into(),
         columns: vec!["id".into(), "name".into(), "score".into(), "data".into()],
         key: vec!["id".into()],
-        hash: store.capabilities().native_hash,
+        hash: scheme,
         filter: None,
         since: None,
         query: None,
     }
 }
+
+/// The scheme a check runs with: the store's exact one, or with
+/// RANGESYNC_CHECKSUM unset or `fast` the fast one (the suite runs twice).
+fn scheme_of(store: &dyn Store) -> HashScheme {
+    let caps = store.capabilities();
+    match std::env::var("RANGESYNC_CHECKSUM").as_deref() {
+        Ok("exact") => caps.native_hash,
+        _ => caps.fast_hash.unwrap_or(caps.native_hash),
+    }
+}
+
+/// Picks the scheme a check hashes with, given the store.
+type Pick = fn(&dyn Store) -> HashScheme;
 
 fn k(i: i64) -> Key {
     Key(vec![Value::Int(i)])
@@ -120,7 +133,7 @@ async fn all_pairs(ds: &dyn Dataset, range: &KeyRange) -> Vec<(Key, RowHash)> {
     ds.row_hashes(range).map(|r| r.unwrap()).collect().await
 }
 
-async fn schema_lists_columns_and_key(h: &dyn Harness) {
+async fn schema_lists_columns_and_key(h: &dyn Harness, _pick: Pick) {
     let store = h.store_with_rows(10).await;
     assert!(store.list_tables().await.unwrap().contains(&"conf".to_string()));
     let schema = store.table_schema("conf").await.unwrap().expect("conf exists");
@@ -130,9 +143,9 @@ async fn schema_lists_columns_and_key(h: &dyn Harness) {
     assert!(store.table_schema("no_such_table").await.unwrap().is_none());
 }
 
-async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness) {
+async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(1000).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let ranges = [KeyRange::full(), KeyRange::new(Lower::Included(k(300)), Some(k(600))), KeyRange::new(Lower::Excluded(k(2997)), None)];
     let cuts = ds.split(&ranges, 100).await.unwrap();
     assert_eq!(cuts[0].len(), 9, "1000 rows in chunks of 100");
@@ -145,9 +158,9 @@ async fn split_cuts_by_row_count_inside_the_range(h: &dyn Harness) {
     assert!(fine[0].iter().all(|c| ranges[1].contains(c)));
 }
 
-async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
+async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(500).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let whole = ds.fingerprints(&[KeyRange::full()]).await.unwrap()[0];
     assert_eq!(whole.count, 500);
     let cuts = ds.split(&[KeyRange::full()], 37).await.unwrap().remove(0);
@@ -155,37 +168,46 @@ async fn fingerprints_compose_and_match_rust_side_hashing(h: &dyn Harness) {
     let sum: Fingerprint = ds.fingerprints(&children).await.unwrap().into_iter().sum();
     assert_eq!(sum, whole, "children sum to the parent");
 
-    // The store's own hash equals rangesync's hash of the fetched row.
+    // The store's pair hashes sum to its fingerprints; where rangesync can
+    // compute the scheme, they equal its hash of the fetched row.
     let pairs = all_pairs(ds.as_ref(), &KeyRange::full()).await;
     assert_eq!(pairs.len(), 500);
+    let mut from_pairs = Fingerprint::EMPTY;
+    for (_, h) in &pairs {
+        from_pairs.add_row(*h);
+    }
+    assert_eq!(from_pairs, whole, "pair hashes and fingerprints agree");
+    let distinct: std::collections::HashSet<_> = pairs.iter().map(|p| p.1).collect();
+    assert_eq!(distinct.len(), 500, "no two different rows share a hash");
     let keys: Vec<Key> = pairs.iter().map(|p| p.0.clone()).collect();
     let rows = ds.fetch_rows(&keys).await.unwrap();
     assert_eq!(rows.len(), 500);
-    let mut by_rust = Fingerprint::EMPTY;
-    let scheme = store.capabilities().native_hash;
-    for row in &rows {
-        let h = RowHash::of_values_with(scheme, row);
-        by_rust.add_row(h);
-        let pair = pairs.iter().find(|p| p.0.0[0] == row[0]).unwrap();
-        assert_eq!(pair.1, h, "row {:?}", row);
+    if let Some(hash) = pick(store.as_ref()).in_rust() {
+        let mut by_rust = Fingerprint::EMPTY;
+        for row in &rows {
+            let h = RowHash::of_values_with(hash, row);
+            by_rust.add_row(h);
+            let pair = pairs.iter().find(|p| p.0.0[0] == row[0]).unwrap();
+            assert_eq!(pair.1, h, "row {:?}", row);
+        }
+        assert_eq!(by_rust, whole);
     }
-    assert_eq!(by_rust, whole);
     let empty = ds.fingerprints(&[KeyRange::new(Lower::Included(k(1_000_000)), None)]).await.unwrap();
     assert_eq!(empty[0], Fingerprint::EMPTY);
 }
 
-async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness) {
+async fn row_hashes_come_in_key_order_within_the_range(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(300).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let range = KeyRange::new(Lower::Excluded(k(30)), Some(k(90)));
     let pairs = all_pairs(ds.as_ref(), &range).await;
     let keys: Vec<i64> = pairs.iter().map(|p| match p.0.0[0] { Value::Int(i) => i, _ => panic!() }).collect();
     assert_eq!(keys, (11..30).map(|i| i * 3).collect::<Vec<_>>());
 }
 
-async fn row_hashes_page_through_large_ranges(h: &dyn Harness) {
+async fn row_hashes_page_through_large_ranges(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(25_000).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let pairs = all_pairs(ds.as_ref(), &KeyRange::full()).await;
     assert_eq!(pairs.len(), 25_000, "no pair lost or repeated across pages");
     let tail = all_pairs(ds.as_ref(), &KeyRange::new(Lower::Excluded(k(3 * 4000)), Some(k(3 * 24_000)))).await;
@@ -200,9 +222,9 @@ async fn row_hashes_page_through_large_ranges(h: &dyn Harness) {
     assert_eq!(from_pairs, whole, "pair hashes and fingerprints agree");
 }
 
-async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
+async fn upsert_and_delete_are_idempotent(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(20).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let rows = vec![
         vec![Value::Int(3), Value::Text("changed".into()), Value::Float(-0.5), Value::Null],
         vec![Value::Int(1000), Value::Text("new ✓".into()), Value::Null, Value::Blob(vec![0, 1, 2])],
@@ -223,9 +245,9 @@ async fn upsert_and_delete_are_idempotent(h: &dyn Harness) {
 /// A pass: a store that reads in a snapshot keeps the pass's view while
 /// rows are written (by the sync itself, here), and shows the written rows
 /// to the reads that must see them; any store sees them after the pass.
-async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness) {
+async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(50).await;
-    let ds = store.dataset(&projection_for(store.as_ref())).await.unwrap();
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let full = [KeyRange::full()];
     let new_row = vec![Value::Int(5000), Value::Text("written in the pass".into()), Value::Null, Value::Null];
     ds.begin_pass().await.unwrap();
@@ -240,9 +262,14 @@ async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness)
         assert_eq!(during, before, "a snapshot does not move within its pass");
         assert!(ds.fetch_rows(&[k(5000)]).await.unwrap().is_empty());
         let current = ds.current_row_hashes(&[k(5000), k(3)]).await.unwrap();
-        let scheme = store.capabilities().native_hash;
-        assert!(current.contains(&(k(5000), RowHash::of_values_with(scheme, &new_row))), "{current:?}");
         assert_eq!(current.len(), 2, "{current:?}");
+        // The current hash of the new row is the one a pass started now reads.
+        let fresh = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
+        let now = all_pairs(fresh.as_ref(), &KeyRange::new(Lower::Included(k(5000)), Some(k(5001)))).await;
+        assert!(current.contains(&now[0]), "{current:?} {now:?}");
+        if let Some(hash) = pick(store.as_ref()).in_rust() {
+            assert_eq!(now[0].1, RowHash::of_values_with(hash, &new_row));
+        }
     } else {
         assert_eq!(during.count, 51);
     }
@@ -252,27 +279,34 @@ async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness)
     ds.delete(&[k(5000)]).await.unwrap();
 }
 
-async fn run_suite(h: &dyn Harness) {
-    a_pass_reads_its_snapshot_and_current_reads_see_writes(h).await;
-    schema_lists_columns_and_key(h).await;
-    split_cuts_by_row_count_inside_the_range(h).await;
-    fingerprints_compose_and_match_rust_side_hashing(h).await;
-    row_hashes_come_in_key_order_within_the_range(h).await;
-    row_hashes_page_through_large_ranges(h).await;
-    upsert_and_delete_are_idempotent(h).await;
+async fn run_suite(h: &dyn Harness, pick: Pick) {
+    a_pass_reads_its_snapshot_and_current_reads_see_writes(h, pick).await;
+    schema_lists_columns_and_key(h, pick).await;
+    split_cuts_by_row_count_inside_the_range(h, pick).await;
+    fingerprints_compose_and_match_rust_side_hashing(h, pick).await;
+    row_hashes_come_in_key_order_within_the_range(h, pick).await;
+    row_hashes_page_through_large_ranges(h, pick).await;
+    upsert_and_delete_are_idempotent(h, pick).await;
 }
 
 #[tokio::test]
 async fn sqlite_conforms() {
-    run_suite(&SqliteHarness { dir: TempDir::new().unwrap() }).await;
+    run_suite(&SqliteHarness { dir: TempDir::new().unwrap() }, scheme_of).await;
 }
 
 #[tokio::test]
 async fn mysql_conforms() {
-    run_suite(&MysqlHarness { db: "rs_test_conformance_my" }).await;
+    run_suite(&MysqlHarness { db: "rs_test_conformance_my" }, scheme_of).await;
+}
+
+/// MySQL's fast scheme (md5 of MySQL's rendering, for servers without
+/// CRC32C), run on MariaDB, which computes it as MySQL does.
+#[tokio::test]
+async fn mysql_md5_text_scheme_conforms() {
+    run_suite(&MysqlHarness { db: "rs_test_conformance_mymd5" }, |_| HashScheme::MyMd5).await;
 }
 
 #[tokio::test]
 async fn postgres_conforms() {
-    run_suite(&PostgresHarness { db: "rs_test_conformance" }).await;
+    run_suite(&PostgresHarness { db: "rs_test_conformance" }, scheme_of).await;
 }

@@ -256,6 +256,14 @@ pub enum Order {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChecksumArg {
+    /// The engine's own hashing between stores of one engine (the default).
+    Fast,
+    /// rangesync's canonical encoding under md5 or blake3 everywhere (audits).
+    Exact,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Verify {
     /// Compare sample counts per series and window, computed in the stores, and
     /// between two InfluxDB stores numeric sums too. Finds missing and extra
@@ -349,6 +357,22 @@ pub struct CompareArgs {
     #[arg(long, value_name = "LEVELS")]
     pub zoom: Option<String>,
 
+    /// How rows of tables are hashed when both stores are of one engine (two
+    /// SQLite files, two PostgreSQL or two MySQL/MariaDB servers): fast uses the
+    /// engine's cheapest built-in hashing (128 bits from two independent lanes,
+    /// non-cryptographic); exact hashes rangesync's canonical encoding of every
+    /// value with a cryptographic hash (md5, blake3), as it always does across
+    /// engines. The two treat a few values differently (docs/hashing.md).
+    /// Default: fast, or the profile's checksum, or RANGESYNC_CHECKSUM.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub checksum: Option<ChecksumArg>,
+
+    /// Tables: windows of a table compared (and repaired) at once, each over
+    /// its own connection to each side; on PostgreSQL all of them read one
+    /// snapshot. Default 1, or the profile's jobs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub jobs: Option<u64>,
+
     /// How windows are compared.
     #[arg(long, value_enum, default_value_t = Verify::Count, help_heading = "Time series")]
     pub verify: Verify,
@@ -374,6 +398,8 @@ impl CompareArgs {
             lookback: None,
             tables: Vec::new(),
             zoom: None,
+            checksum: None,
+            jobs: None,
             verify: Verify::Count,
             series,
             format,

@@ -6,7 +6,8 @@ use crate::engine::series::window::{parse_duration, parse_instant, DEFAULT_TIME_
 use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
-use super::args::{CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
+use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
+use crate::engine::fingerprint::Checksum;
 use super::profile::Profile;
 
 /// Passwords may come from these instead of the URLs (which would show
@@ -83,6 +84,32 @@ pub struct Plan {
     pub lite: Option<Option<String>>,
     /// `--dry-run --print`: the statements a sync would send, on stdout.
     pub print: bool,
+    /// `--checksum`: how tables are hashed between stores of one engine.
+    pub checksum: Checksum,
+    /// `--jobs`: windows of a table compared at once.
+    pub jobs: usize,
+}
+
+/// The environment variable giving `--checksum` where neither the command
+/// line nor the profile does (the test suite runs once with `exact`).
+pub const CHECKSUM_VAR: &str = "RANGESYNC_CHECKSUM";
+
+/// `--checksum`, else the profile's, else [`CHECKSUM_VAR`], else fast.
+fn checksum(flag: Option<ChecksumArg>, profile: Option<Checksum>) -> Result<Checksum, EngineError> {
+    if let Some(flag) = flag {
+        return Ok(match flag {
+            ChecksumArg::Fast => Checksum::Fast,
+            ChecksumArg::Exact => Checksum::Exact,
+        });
+    }
+    if let Some(p) = profile {
+        return Ok(p);
+    }
+    match std::env::var(CHECKSUM_VAR).ok().as_deref().map(str::trim) {
+        None | Some("") | Some("fast") => Ok(Checksum::Fast),
+        Some("exact") => Ok(Checksum::Exact),
+        Some(other) => Err(EngineError::Usage(format!("{CHECKSUM_VAR}='{other}' is not a checksum mode (fast or exact)"))),
+    }
 }
 
 impl Plan {
@@ -237,7 +264,34 @@ impl Plan {
             }
         }
         let lite = args.lite.then(|| args.lite_column.clone().or_else(|| profile.lite_column.clone()));
-        Ok(Plan { mode, source, target, tables, zoom, format: args.format, batch_size, series, profile, passes: 1, max_delete: None, state, lite, print: false })
+        if series.is_some() {
+            if args.checksum.is_some() || profile.checksum.is_some() {
+                return Err(EngineError::Usage("--checksum (checksum in a profile) applies to SQL tables; time series are compared by counts (--verify)".into()));
+            }
+            if args.jobs.is_some() || profile.jobs.is_some() {
+                return Err(EngineError::Usage("--jobs (jobs in a profile) applies to SQL tables; time-series stores take ?concurrency=N in their URL".into()));
+            }
+        }
+        let checksum = checksum(args.checksum, profile.checksum)?;
+        let jobs = args.jobs.map(|j| j as usize).or(profile.jobs).unwrap_or(1);
+        Ok(Plan {
+            mode,
+            source,
+            target,
+            tables,
+            zoom,
+            format: args.format,
+            batch_size,
+            series,
+            profile,
+            passes: 1,
+            max_delete: None,
+            state,
+            lite,
+            print: false,
+            checksum,
+            jobs,
+        })
     }
 
     pub fn command_name(&self) -> &'static str {

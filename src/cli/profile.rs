@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::engine::error::EngineError;
+use crate::engine::fingerprint::Checksum;
 
 /// A profile as written, before the command line is laid over it.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +32,10 @@ pub struct ProfileFile {
     pub lookback: Option<Spanned<String>>,
     /// Zoom levels for every table or measurement without its own.
     pub zoom: Option<Spanned<String>>,
+    /// As `--checksum`: `fast` or `exact`.
+    pub checksum: Option<Spanned<String>>,
+    /// As `--jobs`.
+    pub jobs: Option<Spanned<i64>>,
     #[serde(default)]
     pub tables: Vec<TableRuleFile>,
     #[serde(default)]
@@ -173,6 +178,8 @@ pub struct Profile {
     pub lite_column: Option<String>,
     pub lookback: Option<String>,
     pub zoom: Option<String>,
+    pub checksum: Option<Checksum>,
+    pub jobs: Option<usize>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
     pub watch: Option<Watch>,
@@ -239,6 +246,19 @@ impl Profile {
                 return Err(at.error(m.span(), "max_delete", &format!("{} is not a percentage between 0 and 100", m.get_ref())));
             }
         }
+        let checksum = match &raw.checksum {
+            Some(c) => Some(match c.get_ref().as_str() {
+                "fast" => Checksum::Fast,
+                "exact" => Checksum::Exact,
+                other => return Err(at.error(c.span(), "checksum", &format!("'{other}' is not a checksum mode (fast or exact)"))),
+            }),
+            None => None,
+        };
+        let jobs = match &raw.jobs {
+            Some(j) if !(1..=64).contains(j.get_ref()) => return Err(at.error(j.span(), "jobs", &format!("{} is not between 1 and 64", j.get_ref()))),
+            Some(j) => Some(*j.get_ref() as usize),
+            None => None,
+        };
         let watch = match raw.watch {
             Some(w) => Some(at.watch(w, env)?),
             None => None,
@@ -253,6 +273,8 @@ impl Profile {
             lite_column: raw.lite_column,
             lookback: raw.lookback.map(Spanned::into_inner),
             zoom: raw.zoom.map(Spanned::into_inner),
+            checksum,
+            jobs,
             tables,
             measurements,
             watch,
@@ -421,6 +443,10 @@ zoom = "1d,1h"
         assert_eq!(both, "profile p.toml line 3, key columns: give either columns (those only) or exclude (all but those), not both");
         let neither = parse("[[tables]]\nskip = true\n").unwrap_err();
         assert_eq!(neither, "profile p.toml: entry 1 of [[tables]] has neither name nor pattern");
+        let checksum = parse("source = \"sqlite://a.db\"\nchecksum = \"quick\"\n").unwrap_err();
+        assert_eq!(checksum, "profile p.toml line 2, key checksum: 'quick' is not a checksum mode (fast or exact)");
+        let jobs = parse("jobs = 0\n").unwrap_err();
+        assert_eq!(jobs, "profile p.toml line 1, key jobs: 0 is not between 1 and 64");
         let syntax = parse("source = \n").unwrap_err();
         assert!(syntax.starts_with("profile p.toml line 1"), "{syntax}");
         assert!(!syntax.contains('\n'), "{syntax}");

@@ -31,6 +31,8 @@ struct TablePlan {
     projection: Projection,
     /// A profile's renames, SOURCE name → TARGET name.
     renames: Vec<(String, String)>,
+    /// Why the table is hashed otherwise than `--checksum` asked.
+    checksum_note: Option<String>,
 }
 
 impl TablePlan {
@@ -76,7 +78,8 @@ pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn
     // table, mismatched columns) leaves no trace, not even a new empty file.
     let (source, target) = open_both(plan).await?;
     let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
-    let notes = target_only_tables(plan, &tables, target.as_deref()).await?;
+    let mut notes = target_only_tables(plan, &tables, target.as_deref()).await?;
+    notes.extend(tables.iter().filter_map(|t| t.checksum_note.clone()));
     let target = reopen_for_writing(plan, target).await?;
     if let Mode::Sync { delete: true, .. } = plan.mode {
         if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
@@ -90,7 +93,6 @@ pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn
         }
     }
     let mut reports = Vec::new();
-    let mut notes = notes;
     for table in &tables {
         tracing::info!(table = %table.source.name, "comparing");
         reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
@@ -235,7 +237,7 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
                 )))
             }
         };
-        let hash = matching::hash_scheme(source.capabilities(), target.map(|t| t.capabilities()));
+        let (hash, checksum_note) = matching::hash_scheme(plan.checksum, source.capabilities(), target.map(|t| t.capabilities()), &src, tgt.as_ref());
         let projection = if matches!(plan.mode, Mode::Schema { .. }) {
             // `schema` compares nothing: it creates what is missing (a table
             // without a primary key too) and leaves existing tables alone.
@@ -244,7 +246,7 @@ async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Sto
             matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
         };
         let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), query: rule.and_then(|r| r.query.clone()), ..projection };
-        out.push(TablePlan { source: src, target: tgt, create, projection, renames });
+        out.push(TablePlan { source: src, target: tgt, create, projection, renames, checksum_note });
     }
     Ok(out)
 }

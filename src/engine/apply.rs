@@ -94,14 +94,14 @@ impl DiffSink for Applier<'_> {
     }
 
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
-        let mut to_copy: HashMap<Vec<u8>, DiffKind> = HashMap::new();
+        let mut to_copy: HashMap<Vec<u8>, (DiffKind, RowHash)> = HashMap::new();
         let mut copy_keys = Vec::new();
         let mut extra_keys = Vec::new();
         for d in batch {
             match d.kind {
                 DiffKind::Extra => extra_keys.push(d.key),
                 kind => {
-                    to_copy.insert(key_bytes(&d.key), kind);
+                    to_copy.insert(key_bytes(&d.key), (kind, d.hash));
                     copy_keys.push(d.key);
                 }
             }
@@ -125,17 +125,22 @@ impl DiffSink for Applier<'_> {
             if written > 0 {
                 let keys: Vec<Key> = rows.iter().map(|r| self.key_of(r)).collect();
                 self.verify_written(&rows, &keys, report).await?;
-                // Hashed only where they will be compared with the source's
-                // current rows.
+                // Compared with the source's current rows where the pass reads
+                // a snapshot. The hash of the row as written: rangesync's own
+                // where it can compute the scheme, else the one the
+                // comparison read (the same row, unless the snapshot was
+                // lost and the row read again in a new one).
                 let track = self.source.reads_in_snapshot();
                 for (row, key) in rows.iter().zip(keys) {
-                    match to_copy.get(&key_bytes(&key)) {
-                        Some(DiffKind::Missing) => report.inserted += 1,
-                        Some(DiffKind::Changed) => report.updated += 1,
+                    let copied = to_copy.get(&key_bytes(&key));
+                    match copied {
+                        Some((DiffKind::Missing, _)) => report.inserted += 1,
+                        Some((DiffKind::Changed, _)) => report.updated += 1,
                         _ => {}
                     }
-                    if track {
-                        written_rows.push((key, RowHash::of_values_with(self.scheme, row)));
+                    if let (true, Some((_, read))) = (track, copied) {
+                        let written = self.scheme.in_rust().map_or(*read, |h| RowHash::of_values_with(h, row));
+                        written_rows.push((key, written));
                     }
                 }
             } else {
@@ -175,8 +180,8 @@ impl Applier<'_> {
         let current = self.guard.retry.run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
         report.hashes_fetched += current.len() as u64;
         let now: HashMap<Vec<u8>, RowHash> = current.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
-        // The hash of the row as written, not as the diff saw it: what
-        // matters is whether the target now holds the source's row.
+        // The hash of the row as written: what matters is whether the
+        // target now holds the source's row.
         let mut moved = written.iter().filter(|(k, h)| now.get(&key_bytes(k)) != Some(h)).count() as u64;
         // Of keys another writer deleted from the target first, those the
         // source holds again are already counted as extras left.

@@ -1,9 +1,12 @@
 //! Row hashes and range fingerprints.
 //!
-//! A row hash is 128 bits of a hash over the canonical encoding of the row's
-//! columns: blake3 (truncated) where rangesync computes it itself, or md5
-//! where a database server computes it (servers have md5 built in; the
-//! encoding is the same, so a server and rangesync agree on every row).
+//! A row hash is 128 bits. With `--checksum exact` it is a cryptographic
+//! hash over the canonical encoding of the row's columns: blake3 (truncated)
+//! where rangesync computes it itself, or md5 where a database server
+//! computes it (servers have md5 built in; the encoding is the same, so a
+//! server and rangesync agree on every row). With `--checksum fast` two
+//! stores of one engine use that engine's cheapest built-in hashing instead
+//! (see [`HashScheme`]).
 //! A range fingerprint is `(count, lane sums)`: the hash read as two
 //! big-endian 64-bit lanes, each summed mod 2^64. The sums are
 //! order-independent, so a store may scan in any order, and a parent range's
@@ -13,17 +16,91 @@
 
 use super::value::{CanonicalSink, Value};
 
-/// Which hash function turns a row's canonical encoding into its row hash.
-/// Both sides of a comparison use the same one; the planner picks it from
-/// what the two stores can compute in place.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// Which hash function turns a row into its row hash. Both sides of a
+/// comparison use the same one; the planner picks it from what the two
+/// stores compute in place and from `--checksum` (docs/hashing.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum HashScheme {
-    /// blake3, truncated to 128 bits: rangesync's own (and SQLite's, through
-    /// the functions rangesync registers).
+    /// `exact`: blake3 of the canonical encoding, truncated to 128 bits:
+    /// rangesync's own (and SQLite's, through the functions rangesync registers).
     #[default]
     Blake3,
-    /// md5: what PostgreSQL and MySQL compute in place.
+    /// `exact`: md5 of the canonical encoding, what PostgreSQL and MySQL
+    /// compute in place.
     Md5,
+    /// `fast` between two SQLite files: xxh3-128 of the canonical
+    /// encoding. Same values equal as `exact`, non-cryptographic odds.
+    Xxh3,
+    /// `fast` between two PostgreSQL servers: two independently seeded
+    /// lanes of `hash_record_extended`, each mixed by `hashint8extended`.
+    PgRecord,
+    /// `fast` between two MariaDB (10.8+) servers: CRC32 and CRC32C of
+    /// the row's MySQL text rendering, combined non-linearly.
+    MyCrc,
+    /// `fast` between two MySQL servers (no CRC32C): md5 of the row's
+    /// MySQL text rendering.
+    MyMd5,
+}
+
+/// `--checksum`: how rows are hashed when both stores are of one engine.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Checksum {
+    /// The engine's cheapest built-in hashing where both sides are of one
+    /// engine (non-cryptographic, 128 bits from two independent lanes);
+    /// the exact encoding elsewhere.
+    #[default]
+    Fast,
+    /// The canonical encoding under a cryptographic hash everywhere
+    /// (audits: different rows collide only with cryptographic odds).
+    Exact,
+}
+
+/// A hash function rangesync computes itself, over the canonical encoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RustHash {
+    Blake3,
+    Md5,
+    Xxh3,
+}
+
+impl HashScheme {
+    /// The same function computed by rangesync, where there is one: the
+    /// schemes over the canonical encoding. The servers' fast schemes hash
+    /// their own renderings of the values and exist only inside them.
+    pub fn in_rust(self) -> Option<RustHash> {
+        match self {
+            HashScheme::Blake3 => Some(RustHash::Blake3),
+            HashScheme::Md5 => Some(RustHash::Md5),
+            HashScheme::Xxh3 => Some(RustHash::Xxh3),
+            HashScheme::PgRecord | HashScheme::MyCrc | HashScheme::MyMd5 => None,
+        }
+    }
+
+    /// Whether two values hash alike exactly when their canonical encodings
+    /// are equal (whatever the column types). The other schemes hash an
+    /// engine's own rendering, which depends on the declared type (a
+    /// `decimal(12,2)` renders `1.50`), so they serve only columns
+    /// declared alike on both sides.
+    pub fn is_canonical(self) -> bool {
+        self.in_rust().is_some()
+    }
+
+    /// Whether the hash has cryptographic odds against crafted collisions.
+    pub fn is_cryptographic(self) -> bool {
+        matches!(self, HashScheme::Blake3 | HashScheme::Md5)
+    }
+
+    /// The name shown in reports and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashScheme::Blake3 => "blake3",
+            HashScheme::Md5 => "md5",
+            HashScheme::Xxh3 => "xxh3",
+            HashScheme::PgRecord => "pg-record",
+            HashScheme::MyCrc => "crc32",
+            HashScheme::MyMd5 => "md5-text",
+        }
+    }
 }
 
 /// 128-bit row hash.
@@ -34,15 +111,24 @@ impl RowHash {
     /// Hashes a row given as owned values, in the agreed column order, with
     /// the default scheme.
     pub fn of_values(values: &[Value]) -> RowHash {
-        RowHash::of_values_with(HashScheme::Blake3, values)
+        RowHash::of_values_with(RustHash::Blake3, values)
     }
 
-    pub fn of_values_with(scheme: HashScheme, values: &[Value]) -> RowHash {
+    pub fn of_values_with(hash: RustHash, values: &[Value]) -> RowHash {
         let mut h = RowHasher::new();
         for v in values {
             v.encode(&mut h);
         }
-        h.finish_with(scheme)
+        h.finish_with(hash)
+    }
+
+    /// The row hash from two 64-bit lanes (what a server's fast scheme
+    /// returns per row).
+    pub fn from_lanes(hi: u64, lo: u64) -> RowHash {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&hi.to_be_bytes());
+        out[8..].copy_from_slice(&lo.to_be_bytes());
+        RowHash(out)
     }
 
     /// The two big-endian 64-bit lanes.
@@ -69,21 +155,23 @@ impl RowHasher {
     }
 
     pub fn finish(&self) -> RowHash {
-        self.finish_with(HashScheme::Blake3)
+        self.finish_with(RustHash::Blake3)
     }
 
-    pub fn finish_with(&self, scheme: HashScheme) -> RowHash {
-        match scheme {
-            HashScheme::Blake3 => {
+    pub fn finish_with(&self, hash: RustHash) -> RowHash {
+        match hash {
+            RustHash::Blake3 => {
                 let full = blake3::hash(&self.buf);
                 let mut out = [0u8; 16];
                 out.copy_from_slice(&full.as_bytes()[..16]);
                 RowHash(out)
             }
-            HashScheme::Md5 => {
+            RustHash::Md5 => {
                 use md5::Digest;
                 RowHash(md5::Md5::digest(&self.buf).into())
             }
+            // Big-endian, like the lanes a fingerprint sums.
+            RustHash::Xxh3 => RowHash(xxhash_rust::xxh3::xxh3_128(&self.buf).to_be_bytes()),
         }
     }
 
@@ -254,8 +342,8 @@ mod tests {
         }
         use md5::Digest;
         let expected: [u8; 16] = md5::Md5::digest(&bytes).into();
-        assert_eq!(RowHash::of_values_with(HashScheme::Md5, &row).0, expected);
-        assert_ne!(RowHash::of_values_with(HashScheme::Md5, &row), RowHash::of_values(&row));
+        assert_eq!(RowHash::of_values_with(RustHash::Md5, &row).0, expected);
+        assert_ne!(RowHash::of_values_with(RustHash::Md5, &row), RowHash::of_values(&row));
     }
 
     #[test]

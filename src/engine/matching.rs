@@ -3,7 +3,7 @@
 //! one sentence instead of half-writing a table.
 
 use super::error::EngineError;
-use super::fingerprint::HashScheme;
+use super::fingerprint::{Checksum, HashScheme};
 use super::store::{Capabilities, Projection, TableSchema, TypeClass};
 
 /// The projection both sides are read through: the source's columns in
@@ -77,14 +77,59 @@ pub fn projection(
     Ok(projection)
 }
 
-/// The hash scheme two stores share: the one both compute in place, or
-/// rangesync's own (blake3), which a store that cannot compute it serves by
-/// streaming rows to be hashed.
-pub fn hash_scheme(source: Capabilities, target: Option<Capabilities>) -> HashScheme {
+/// The exact hash scheme two stores share: the one both compute in place,
+/// or md5, which every server computes (a store that cannot serves it by
+/// streaming rows to be hashed).
+pub fn exact_scheme(source: Capabilities, target: Option<Capabilities>) -> HashScheme {
     match target {
         Some(t) if t.native_hash == source.native_hash => source.native_hash,
         None => source.native_hash,
         Some(_) => HashScheme::Md5,
+    }
+}
+
+/// The hash scheme a table is compared with, and why it is not the fast
+/// one when `fast` was asked but cannot serve (a note for the report).
+///
+/// `fast` needs the same fast scheme on both sides (stores of one engine).
+/// A scheme hashing an engine's own rendering of values (not the canonical
+/// encoding) also needs every compared column declared alike on both sides:
+/// a `numeric(12,2)` renders `1.50` where a `numeric(12,3)` renders
+/// `1.500`, and such a table would never compare equal.
+pub fn hash_scheme(
+    checksum: Checksum,
+    source: Capabilities,
+    target: Option<Capabilities>,
+    source_table: &TableSchema,
+    target_table: Option<&TableSchema>,
+) -> (HashScheme, Option<String>) {
+    let exact = exact_scheme(source, target);
+    if checksum == Checksum::Exact {
+        return (exact, None);
+    }
+    // A TARGET store not created yet may be of any engine: exact.
+    let fast = match (source.fast_hash, target.and_then(|t| t.fast_hash)) {
+        (Some(s), Some(t)) if s == t => s,
+        _ => return (exact, None),
+    };
+    if fast.is_canonical() {
+        return (fast, None);
+    }
+    let Some(target_table) = target_table else { return (fast, None) };
+    let differing = source_table.columns.iter().find_map(|c| {
+        let t = target_table.column(&c.name)?;
+        (!t.declared_type.eq_ignore_ascii_case(&c.declared_type)).then(|| (c, t))
+    });
+    match differing {
+        None => (fast, None),
+        Some((s, t)) => (
+            exact,
+            Some(format!(
+                "table {}: column {} is declared {} on SOURCE and {} on TARGET, so it was compared with --checksum exact \
+                 (the fast checksum hashes each engine's rendering of a type)",
+                source_table.name, s.name, s.declared_type, t.declared_type
+            )),
+        ),
     }
 }
 

@@ -23,9 +23,12 @@ pub struct Capabilities {
     /// Fingerprints are computed inside the store (only a few bytes per
     /// range leave it), rather than by streaming rows out and hashing them.
     pub fingerprint_pushdown: bool,
-    /// The hash scheme the store computes in place; the planner uses it
-    /// when both sides offer it.
+    /// The exact hash scheme the store computes in place (over the
+    /// canonical encoding); the planner uses it when both sides offer it.
     pub native_hash: HashScheme,
+    /// The store's `--checksum fast` scheme, used when the other side
+    /// offers the same one (a store of the same engine).
+    pub fast_hash: Option<HashScheme>,
 }
 
 /// The kind of values a column holds, as far as matching two tables goes:

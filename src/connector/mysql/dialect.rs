@@ -4,8 +4,9 @@
 //! exact SQL rendering of their bits here, so tables with float columns are
 //! hashed by rangesync from exact text instead (see `ServerDataset`).
 
-use crate::connector::sqlserver::{Dialect, ServerColumn};
+use crate::connector::sqlserver::{Dialect, RowHashSql, ServerColumn};
 use crate::connector::text_values;
+use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::TypeClass;
 use crate::engine::value::Value;
 
@@ -62,6 +63,32 @@ fn stored_utf8(col: &ServerColumn) -> String {
     }
 }
 
+/// A row as the fast schemes hash it: every column as MySQL renders it as
+/// text, separated by commas. Text and bytes are prefixed by their length
+/// (so a comma inside one cannot pass for a column boundary) and taken as
+/// UTF-8 bytes whatever the column's character set; NULL is `N`, which no
+/// rendering of a number, date or length-prefixed string equals; booleans
+/// are 1 or 0 whatever integer a `tinyint(1)` holds, as `--checksum exact`
+/// reads them. Numbers, dates and times render by their declared type (a
+/// `decimal(12,2)` as `1.50`), which is why the planner uses these schemes
+/// only for columns declared alike on both sides.
+fn rendered_row(columns: &[ServerColumn]) -> String {
+    let parts: Vec<String> = columns
+        .iter()
+        .map(|col| {
+            let c = &col.ident;
+            let length_prefixed = |b: &str| format!("IFNULL(CONCAT(LENGTH({b}), ':', {b}), 'N')");
+            match col.class {
+                TypeClass::Text | TypeClass::Json | TypeClass::Any | TypeClass::NumericAffinity => length_prefixed(&stored_utf8(col)),
+                TypeClass::Blob => length_prefixed(c),
+                TypeClass::Bool => format!("IFNULL({c} <> 0, 'N')"),
+                _ => format!("IFNULL({c}, 'N')"),
+            }
+        })
+        .collect();
+    format!("CONCAT_WS(',', {})", parts.join(", "))
+}
+
 /// The scale of a `decimal(p,s)` column type: 0 for `decimal(p)`, `None`
 /// without parentheses.
 fn decimal_scale(column_type: &str) -> Option<u32> {
@@ -113,16 +140,32 @@ impl Dialect for MyDialect {
         }
     }
 
-    fn md5_hex(&self, parts: &[String]) -> String {
-        format!("MD5(CONCAT({}))", parts.join(", "))
+    fn row_hash(&self, scheme: HashScheme, columns: &[ServerColumn]) -> Option<RowHashSql> {
+        let hashed = |pair: Vec<String>| Some(RowHashSql { sum_inputs: pair.clone(), pair });
+        match scheme {
+            HashScheme::Md5 => {
+                let bytes = columns.iter().map(|c| self.canonical_bytes(c)).collect::<Option<Vec<_>>>()?;
+                hashed(vec![format!("MD5(CONCAT({}))", bytes.join(", "))])
+            }
+            HashScheme::MyMd5 => hashed(vec![format!("MD5({})", rendered_row(columns))]),
+            HashScheme::MyCrc => {
+                let row = rendered_row(columns);
+                hashed(vec![format!("CRC32({row})"), format!("CRC32C({row})")])
+            }
+            _ => None,
+        }
     }
 
-    /// The lane as an unsigned 64-bit integer, summed exactly (as DECIMAL).
-    fn lane_sum(&self, h: &str, lane: usize) -> String {
-        format!(
-            "COALESCE(CAST(SUM(CAST(CONV(SUBSTRING({h}, {}, 16), 16, 10) AS UNSIGNED)) AS CHAR), '0')",
-            1 + 16 * lane
-        )
+    /// Each lane as an unsigned 64-bit integer, summed exactly (as DECIMAL).
+    /// The CRC lanes are those of `crc_lanes`: the product of the two CRCs
+    /// and the two side by side, both below 2^64 in unsigned arithmetic.
+    fn lane_sums(&self, scheme: HashScheme, inputs: &[String]) -> [String; 2] {
+        let sum = |x: String| format!("COALESCE(CAST(SUM({x}) AS CHAR), '0')");
+        match (scheme, inputs) {
+            (HashScheme::MyCrc, [a, b]) => [sum(format!("{a} * {b}")), sum(format!("({a} << 32) | {b}"))],
+            (_, [h, ..]) => [0, 1].map(|lane| sum(format!("CAST(CONV(SUBSTRING({h}, {}, 16), 16, 10) AS UNSIGNED)", 1 + 16 * lane))),
+            _ => ["'0'".to_string(), "'0'".to_string()],
+        }
     }
 
     fn as_text(&self, x: &str) -> String {
@@ -229,7 +272,8 @@ mod tests {
     #[test]
     fn composite_key_ranges_are_spelled_out_column_by_column_in_parameter_order() {
         let (a, b) = (column("a", TypeClass::Integer, "int"), column("b", TypeClass::Integer, "int"));
-        let stmts = Statements::new(Box::new(MyDialect), "`t`".into(), vec![a.clone(), b.clone()], vec![a, b]);
+        let mut stmts = Statements::new(Box::new(MyDialect), "`t`".into(), vec![a.clone(), b.clone()], vec![a.clone(), b.clone()]);
+        stmts.hash = MyDialect.row_hash(HashScheme::MyCrc, &[a, b]).map(|sql| (HashScheme::MyCrc, sql));
         let key = |x: i64, y: i64| Key(vec![Value::Int(x), Value::Int(y)]);
         let range = KeyRange::new(Lower::Included(key(1, 2)), Some(key(3, 4)));
         let mut params = Params::new();

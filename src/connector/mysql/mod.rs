@@ -26,6 +26,20 @@ const SESSION: &str = "SET time_zone = '+00:00', NAMES utf8mb4";
 pub struct MyStore {
     pool: MySqlPool,
     url: String,
+    /// The `--checksum fast` scheme this server can compute.
+    fast: HashScheme,
+}
+
+/// MariaDB 10.8 added `CRC32C`; MySQL has only `CRC32`, so its fast
+/// scheme hashes the same rendering with `MD5`.
+fn fast_scheme(version: &str) -> HashScheme {
+    let mut numbers = version.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u32>().ok());
+    let (major, minor) = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if version.to_ascii_lowercase().contains("mariadb") && (major, minor) >= (10, 8) {
+        HashScheme::MyCrc
+    } else {
+        HashScheme::MyMd5
+    }
 }
 
 /// Quotes an identifier: ``my `odd` name`` → ``` `my ``odd`` name` ```.
@@ -47,7 +61,11 @@ impl MyStore {
             .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::first_line(&e.to_string()))))?;
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
-        Ok(MyStore { pool, url: shown.to_string() })
+        let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| pool::read_error(&format!("the version of {shown}"), e))?;
+        Ok(MyStore { pool, url: shown.to_string(), fast: fast_scheme(&version) })
     }
 
     /// The utf8mb4 collation that compares byte-wise without padding, so
@@ -161,7 +179,13 @@ impl Store for MyStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true, native_hash: HashScheme::Md5 }
+        Capabilities {
+            can_delete: true,
+            can_create_tables: true,
+            fingerprint_pushdown: true,
+            native_hash: HashScheme::Md5,
+            fast_hash: Some(self.fast),
+        }
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
@@ -205,5 +229,19 @@ impl Store for MyStore {
             ident(&projection.table),
             &self.url,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_lanes_only_from_mariadb_10_8() {
+        assert_eq!(fast_scheme("10.11.19-MariaDB-0+deb12u1"), HashScheme::MyCrc);
+        assert_eq!(fast_scheme("10.8.2-MariaDB"), HashScheme::MyCrc);
+        assert_eq!(fast_scheme("10.6.12-MariaDB-log"), HashScheme::MyMd5);
+        assert_eq!(fast_scheme("8.0.36"), HashScheme::MyMd5);
+        assert_eq!(fast_scheme("5.5.5-10.11.6-MariaDB"), HashScheme::MyMd5, "the 5.5.5- prefix of old clients is not MariaDB 10.11's number");
     }
 }

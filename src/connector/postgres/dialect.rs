@@ -2,7 +2,8 @@
 //! in key order, and turned into rangesync's canonical encoding *inside*
 //! PostgreSQL, byte for byte what `Value::encode` produces in Rust.
 
-use crate::connector::sqlserver::{Dialect, ServerColumn};
+use crate::connector::sqlserver::{Dialect, RowHashSql, ServerColumn};
+use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::TypeClass;
 
 pub struct PgDialect;
@@ -24,6 +25,49 @@ pub fn class_of(typname: &str) -> TypeClass {
         // text, varchar, char, name, citext, enums, arrays, intervals...:
         // compared and copied by their text form.
         _ => TypeClass::Text,
+    }
+}
+
+/// The seeds of the fast scheme's two lanes: one for the record's hash, one
+/// for the mix after it. `hash_record_extended` combines its columns'
+/// hashes linearly (`31 * h + column`), so a sum of record hashes alone
+/// would not change when a value moves from one row to another of the same
+/// range; `hashint8extended` mixes each row's hash non-linearly first.
+const RECORD_SEEDS: [(i64, i64); 2] = [(0x5261_6e67_6553_796e, 0x0123_4567_89ab_cdef), (0x2f3a_1d4c_7b86_e095, -0x3c6e_f372_fe94_f82b)];
+
+/// Types whose own hash function equals rangesync's notion of equal values
+/// (byte-wise text, numbers by value): hashed as they are. Any other type
+/// (json, arrays, enums, intervals, domains, extensions such as citext) is
+/// hashed by its text, as `--checksum exact` compares it. Names as the
+/// catalog query spells them (`format('%I.%I')`: keywords quoted).
+const HASHED_AS_IS: [&str; 14] = [
+    "pg_catalog.int2",
+    "pg_catalog.int4",
+    "pg_catalog.int8",
+    "pg_catalog.oid",
+    "pg_catalog.float4",
+    "pg_catalog.float8",
+    r#"pg_catalog."numeric""#,
+    "pg_catalog.bool",
+    "pg_catalog.bytea",
+    "pg_catalog.date",
+    r#"pg_catalog."time""#,
+    r#"pg_catalog."timestamp""#,
+    "pg_catalog.timestamptz",
+    "pg_catalog.uuid",
+];
+const TEXT_TYPES: [&str; 3] = ["pg_catalog.text", r#"pg_catalog."varchar""#, "pg_catalog.bpchar"];
+
+/// A column as a field of the record the fast scheme hashes. Text in
+/// collation "C": a nondeterministic collation would hash equal-looking
+/// strings ('a' and 'A' under a case-insensitive one) alike.
+fn record_field(c: &ServerColumn) -> String {
+    if HASHED_AS_IS.contains(&c.sql_type.as_str()) {
+        c.ident.clone()
+    } else if TEXT_TYPES.contains(&c.sql_type.as_str()) {
+        format!("{} COLLATE \"C\"", c.ident)
+    } else {
+        format!("{}::text", c.ident)
     }
 }
 
@@ -56,19 +100,38 @@ impl Dialect for PgDialect {
         format!("${n}::{}", c.sql_type)
     }
 
-    fn md5_hex(&self, parts: &[String]) -> String {
-        format!("md5({})", parts.join(" || "))
+    fn row_hash(&self, scheme: HashScheme, columns: &[ServerColumn]) -> Option<RowHashSql> {
+        match scheme {
+            HashScheme::Md5 => {
+                let bytes = columns.iter().map(|c| self.canonical_bytes(c)).collect::<Option<Vec<_>>>()?;
+                let md5 = format!("md5({})", bytes.join(" || "));
+                // For the sums the hash as 128 bits, converted once per row:
+                // 15% faster than converting each lane from its hex
+                // (1,000,000 rows, 2.23 s against 2.60 s).
+                Some(RowHashSql { sum_inputs: vec![format!("('x' || {md5})::bit(128)")], pair: vec![md5] })
+            }
+            HashScheme::PgRecord => {
+                let fields: Vec<String> = columns.iter().map(record_field).collect();
+                let row = format!("ROW({})", fields.join(", "));
+                let lanes: Vec<String> = RECORD_SEEDS
+                    .iter()
+                    .map(|(record, mix)| format!("hashint8extended(hash_record_extended({row}, {record}), {mix})"))
+                    .collect();
+                Some(RowHashSql { pair: lanes.clone(), sum_inputs: lanes })
+            }
+            _ => None,
+        }
     }
 
-    /// The hash as 128 bits, converted once per row: 15% faster than
-    /// converting each lane from its hex (1,000,000 rows, 2.23 s against 2.60 s).
-    fn hash_for_sums(&self, md5_hex: String) -> String {
-        format!("('x' || {md5_hex})::bit(128)")
-    }
-
-    /// The lane as a signed 64-bit integer, summed exactly (int8 sums are numeric).
-    fn lane_sum(&self, h: &str, lane: usize) -> String {
-        format!("COALESCE(sum(substring({h} from {} for 64)::int8), 0)::text", 1 + 64 * lane)
+    /// Each lane as a signed 64-bit integer, summed exactly (int8 sums are
+    /// numeric, accumulated in 128 bits).
+    fn lane_sums(&self, scheme: HashScheme, inputs: &[String]) -> [String; 2] {
+        let sum = |x: String| format!("COALESCE(sum({x}), 0)::text");
+        match (scheme, inputs) {
+            (HashScheme::PgRecord, [hi, lo]) => [sum(hi.clone()), sum(lo.clone())],
+            (_, [h, ..]) => [0, 1].map(|lane| sum(format!("substring({h} from {} for 64)::int8", 1 + 64 * lane))),
+            _ => ["'0'".to_string(), "'0'".to_string()],
+        }
     }
 
     fn as_text(&self, x: &str) -> String {

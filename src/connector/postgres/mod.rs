@@ -41,6 +41,8 @@ pub struct PgStore {
     url: String,
     /// The database stores text as UTF-8 (see `ServerColumn::utf8`).
     utf8: bool,
+    /// `hash_record_extended` exists (PostgreSQL 14+): the fast checksum.
+    record_hash: bool,
 }
 
 impl PgStore {
@@ -54,11 +56,13 @@ impl PgStore {
         // retried with backoff when it is transient.
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
-        let (utf8,): (bool,) = sqlx::query_as("SELECT current_setting('server_encoding') = 'UTF8'")
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| pool::read_error(&format!("the encoding of {shown}"), e))?;
-        Ok(PgStore { pool, url: shown.to_string(), utf8 })
+        let (utf8, record_hash): (bool, bool) = sqlx::query_as(
+            "SELECT current_setting('server_encoding') = 'UTF8', current_setting('server_version_num')::int >= 140000",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(|e| pool::read_error(&format!("the encoding of {shown}"), e))?;
+        Ok(PgStore { pool, url: shown.to_string(), utf8, record_hash })
     }
 
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
@@ -130,7 +134,13 @@ impl Store for PgStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true, native_hash: HashScheme::Md5 }
+        Capabilities {
+            can_delete: true,
+            can_create_tables: true,
+            fingerprint_pushdown: true,
+            native_hash: HashScheme::Md5,
+            fast_hash: self.record_hash.then_some(HashScheme::PgRecord),
+        }
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {

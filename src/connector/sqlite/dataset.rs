@@ -114,11 +114,14 @@ impl SqliteDataset {
                 p.table, k.0
             )));
         }
+        let hash = p.hash.in_rust().ok_or_else(|| {
+            StoreError::Invalid(format!("table {} in {url}: SQLite cannot compute the {} checksum", p.table, p.hash.name()))
+        })?;
         let ds = SqliteDataset {
             pool,
             sql,
-            fp_fn: function_name(FINGERPRINT_FN, p.hash),
-            pairs_fn: function_name(PAIRS_FN, p.hash),
+            fp_fn: function_name(FINGERPRINT_FN, hash),
+            pairs_fn: function_name(PAIRS_FN, hash),
             key_len: p.key.len(),
             column_spec: spec(&kinds),
             pair_spec: format!("{}{}", spec(&key_kinds), spec(&kinds)),

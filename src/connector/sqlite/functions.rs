@@ -26,7 +26,7 @@ use std::ptr::NonNull;
 
 use libsqlite3_sys as ffi;
 
-use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash, RowHasher};
+use crate::engine::fingerprint::{Fingerprint, RowHash, RowHasher, RustHash};
 use super::typed::{interpret, Kind, Stored};
 use crate::engine::value::CanonicalSink;
 
@@ -43,28 +43,34 @@ type FinalFn = unsafe extern "C" fn(*mut ffi::sqlite3_context);
 /// `db` must be a valid, open handle that no other thread uses during the
 /// call (sqlx's `LockedSqliteHandle` guarantees both).
 pub fn register(db: NonNull<ffi::sqlite3>) -> Result<(), String> {
-    for (scheme, suffix) in [(HashScheme::Blake3, ""), (HashScheme::Md5, "_md5")] {
-        let name = |base: &str| CString::new(format!("{base}{suffix}")).expect("no NUL in names");
-        create(db, &name(HASH_FN), scheme, Some(row_hash), None, None)?;
-        create(db, &name(FINGERPRINT_FN), scheme, None, Some(fp_step), Some(fp_final))?;
-        create(db, &name(PAIRS_FN), scheme, None, Some(pairs_step), Some(pairs_final))?;
+    for hash in SCHEMES {
+        let name = |base: &str| CString::new(function_name(base, hash)).expect("no NUL in names");
+        create(db, &name(HASH_FN), hash, Some(row_hash), None, None)?;
+        create(db, &name(FINGERPRINT_FN), hash, None, Some(fp_step), Some(fp_final))?;
+        create(db, &name(PAIRS_FN), hash, None, Some(pairs_step), Some(pairs_final))?;
     }
     Ok(())
 }
 
-/// The SQL name of a function for a hash scheme (`rangesync_fp_md5`).
-pub fn function_name(base: &str, scheme: HashScheme) -> String {
-    match scheme {
-        HashScheme::Blake3 => base.to_string(),
-        HashScheme::Md5 => format!("{base}_md5"),
+/// Every hash function the functions come in, by position: the position
+/// is the user data a callback receives.
+const SCHEMES: [RustHash; 3] = [RustHash::Blake3, RustHash::Md5, RustHash::Xxh3];
+
+/// The SQL name of a function for a hash function (`rangesync_fp_md5`).
+pub fn function_name(base: &str, hash: RustHash) -> String {
+    match hash {
+        RustHash::Blake3 => base.to_string(),
+        RustHash::Md5 => format!("{base}_md5"),
+        RustHash::Xxh3 => format!("{base}_xxh3"),
     }
 }
 
-/// The scheme a callback serves, carried as SQLite's user data: a null
-/// pointer for blake3, a non-null marker for md5.
-fn scheme_of(ctx: *mut ffi::sqlite3_context) -> HashScheme {
+/// The hash function a callback serves, carried as SQLite's user data: its
+/// position in [`SCHEMES`], as a pointer-sized integer (never dereferenced).
+fn scheme_of(ctx: *mut ffi::sqlite3_context) -> RustHash {
     // SAFETY: ctx is the live context of the current callback.
-    if unsafe { ffi::sqlite3_user_data(ctx) }.is_null() { HashScheme::Blake3 } else { HashScheme::Md5 }
+    let index = unsafe { ffi::sqlite3_user_data(ctx) } as usize;
+    SCHEMES.get(index).copied().unwrap_or(RustHash::Blake3)
 }
 
 /// One deterministic UTF-8 function of any arity: a scalar (`scalar`) or an
@@ -72,16 +78,13 @@ fn scheme_of(ctx: *mut ffi::sqlite3_context) -> HashScheme {
 fn create(
     db: NonNull<ffi::sqlite3>,
     c_name: &CStr,
-    scheme: HashScheme,
+    scheme: RustHash,
     scalar: Option<ScalarFn>,
     step: Option<ScalarFn>,
     last: Option<FinalFn>,
 ) -> Result<(), String> {
-    // Only compared against null, never dereferenced.
-    let user_data = match scheme {
-        HashScheme::Blake3 => std::ptr::null_mut(),
-        HashScheme::Md5 => std::ptr::NonNull::<u8>::dangling().as_ptr() as *mut c_void,
-    };
+    // An index carried in a pointer, never dereferenced.
+    let user_data = SCHEMES.iter().position(|&h| h == scheme).unwrap_or(0) as *mut c_void;
     // SAFETY: `db` is valid and locked by the caller; the name is a static
     // NUL-terminated string; the callbacks are `extern "C"` functions that
     // never unwind (see `guard`) and need no user data.
@@ -191,7 +194,7 @@ unsafe fn bytes<'a>(p: *const u8, n: usize) -> &'a [u8] {
 ///
 /// # Safety
 /// `argv` must point to `argc` valid values.
-unsafe fn hash_args(scheme: HashScheme, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
+unsafe fn hash_args(scheme: RustHash, argc: c_int, argv: *mut *mut ffi::sqlite3_value) -> RowHash {
     // SAFETY: guaranteed by the caller (SQLite passes its arguments so).
     unsafe {
         let args = bytes_of_args(argc, argv);
@@ -202,7 +205,7 @@ unsafe fn hash_args(scheme: HashScheme, argc: c_int, argv: *mut *mut ffi::sqlite
 
 /// # Safety
 /// Every pointer in `args` must be a valid value for the call.
-unsafe fn hash_values(scheme: HashScheme, spec: &[u8], args: &[*mut ffi::sqlite3_value]) -> RowHash {
+unsafe fn hash_values(scheme: RustHash, spec: &[u8], args: &[*mut ffi::sqlite3_value]) -> RowHash {
     thread_local! {
         // One buffer per thread (SQLite runs a statement on one thread), so
         // hashing a million rows allocates once.

@@ -143,7 +143,13 @@ impl Store for SqliteStore {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities { can_delete: true, can_create_tables: true, fingerprint_pushdown: true, native_hash: HashScheme::Blake3 }
+        Capabilities {
+            can_delete: true,
+            can_create_tables: true,
+            fingerprint_pushdown: true,
+            native_hash: HashScheme::Blake3,
+            fast_hash: Some(HashScheme::Xxh3),
+        }
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {

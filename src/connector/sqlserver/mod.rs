@@ -112,7 +112,7 @@ pub fn open_dataset(
     let what = format!("table {} in {url}", projection.table);
     let all = all.ok_or_else(|| StoreError::Invalid(format!("{what} does not exist")))?;
     let (columns, key) = project(&all, projection, &what)?;
-    Ok(Box::new(ServerDataset::new(pool, dialect, projection, table_ident, columns, key, what)))
+    Ok(Box::new(ServerDataset::new(pool, dialect, projection, table_ident, columns, key, what)?))
 }
 
 /// The projected columns and key columns, looked up by name.
@@ -164,17 +164,13 @@ pub trait Dialect: Send + Sync {
     /// The column's canonical encoding as a binary string, or `None` when
     /// the engine cannot render it exactly.
     fn canonical_bytes(&self, c: &ServerColumn) -> Option<String>;
-    /// md5 of the concatenation of binary expressions, as 32 lowercase hex
-    /// characters.
-    fn md5_hex(&self, parts: &[String]) -> String;
-    /// The exact decimal sum (as text) of the 64-bit lane `lane` (0 or 1)
-    /// of the column `h` (a [`Dialect::hash_for_sums`]), over a group.
-    fn lane_sum(&self, h: &str, lane: usize) -> String;
-    /// What the fingerprint statements sum the lanes of, given the md5 hex
-    /// expression of a row (computed once per row behind the fence).
-    fn hash_for_sums(&self, md5_hex: String) -> String {
-        md5_hex
-    }
+    /// How the server hashes a row of `columns` under `scheme`, or `None`
+    /// when it cannot (a column without an exact rendering, or a scheme of
+    /// another engine).
+    fn row_hash(&self, scheme: HashScheme, columns: &[ServerColumn]) -> Option<RowHashSql>;
+    /// The exact decimal sums (as text) of the two 64-bit lanes over a
+    /// group, given the aliases of [`RowHashSql::sum_inputs`].
+    fn lane_sums(&self, scheme: HashScheme, inputs: &[String]) -> [String; 2];
     /// `x` as text.
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
@@ -195,6 +191,38 @@ pub trait Dialect: Send + Sync {
     fn render(&self, v: &Value) -> Option<String> {
         text_values::render(v)
     }
+}
+
+/// A row hash as SQL: the per-row expressions a pairs statement returns
+/// (read back as text by [`decode_row_hash`]), and those the fingerprint
+/// statements compute once per row behind the fence and then sum with
+/// [`Dialect::lane_sums`].
+pub struct RowHashSql {
+    pub pair: Vec<String>,
+    pub sum_inputs: Vec<String>,
+}
+
+/// The row hash from the cells a pairs statement returned for it (the
+/// text of [`RowHashSql::pair`]'s expressions).
+pub fn decode_row_hash(scheme: HashScheme, cells: &[Option<&str>]) -> Option<RowHash> {
+    match (scheme, cells) {
+        (HashScheme::Md5 | HashScheme::MyMd5, [Some(hex)]) => parse_md5(hex),
+        // Two signed 64-bit lanes.
+        (HashScheme::PgRecord, [Some(hi), Some(lo)]) => Some(RowHash::from_lanes(hi.parse::<i64>().ok()? as u64, lo.parse::<i64>().ok()? as u64)),
+        (HashScheme::MyCrc, [Some(a), Some(b)]) => {
+            let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+            Some(crc_lanes(a, b))
+        }
+        _ => None,
+    }
+}
+
+/// The row hash of MySQL's fast scheme from the row's CRC32 and CRC32C:
+/// their product (the non-linear lane: the sum of products changes when
+/// values are swapped between two rows, which a sum of the CRCs, linear in
+/// the rows' bits, may not) and the two side by side (no bit lost).
+pub fn crc_lanes(crc32: u32, crc32c: u32) -> RowHash {
+    RowHash::from_lanes(u64::from(crc32) * u64::from(crc32c), (u64::from(crc32) << 32) | u64::from(crc32c))
 }
 
 pub struct ServerDataset {
@@ -220,8 +248,12 @@ impl ServerDataset {
         columns: Vec<ServerColumn>,
         key: Vec<ServerColumn>,
         what: String,
-    ) -> Self {
-        let streaming = p.hash != HashScheme::Md5 || columns.iter().any(|c| dialect.canonical_bytes(c).is_none());
+    ) -> StoreResult<Self> {
+        let in_server = dialect.row_hash(p.hash, &columns);
+        let streaming = in_server.is_none();
+        if streaming && p.hash.in_rust().is_none() {
+            return Err(StoreError::Invalid(format!("{what}: the server cannot compute the {} checksum", p.hash.name())));
+        }
         if streaming {
             tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
         }
@@ -231,10 +263,11 @@ impl ServerDataset {
             None => table_ident,
         };
         let mut stmts = Statements::new(dialect, table_ident, columns, key);
+        stmts.hash = in_server.map(|sql| (p.hash, sql));
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));
         let reads = SnapshotReads::new(pool.clone(), what.clone());
-        ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what }
+        Ok(ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what })
     }
 
     fn parse(&self, c: &ServerColumn, text: Option<&str>) -> StoreResult<Value> {
@@ -340,14 +373,17 @@ impl ServerDataset {
     fn hash_row(&self, row: &[Option<String>]) -> StoreResult<(Key, RowHash)> {
         let row = self.full_row(row)?;
         let key = Key(self.key_positions.iter().map(|&i| row[i].clone()).collect());
-        Ok((key, RowHash::of_values_with(self.scheme, &row)))
+        let hash = self.scheme.in_rust().expect("a streaming dataset's scheme is computed in rangesync (checked when opened)");
+        Ok((key, RowHash::of_values_with(hash, &row)))
     }
 
-    /// (key, md5) of a pairs statement's row.
-    fn md5_pair(&self, row: &[Option<String>]) -> StoreResult<(Key, RowHash)> {
+    /// (key, row hash) of a pairs statement's row: the key's text, then
+    /// the cells of the server's row hash.
+    fn server_pair(&self, row: &[Option<String>]) -> StoreResult<(Key, RowHash)> {
         let key = self.key_of(row, 0)?;
-        let hex = cell(row, self.stmts.key.len()).unwrap_or_default();
-        let hash = parse_md5(hex).ok_or_else(|| StoreError::Invalid(format!("{}: md5 returned {hex:?}", self.what)))?;
+        let cells: Vec<Option<&str>> = row[self.stmts.key.len().min(row.len())..].iter().map(|c| c.as_deref()).collect();
+        let hash = decode_row_hash(self.scheme, &cells)
+            .ok_or_else(|| StoreError::Invalid(format!("{}: the server's {} row hash came back as {cells:?}", self.what, self.scheme.name())))?;
         Ok((key, hash))
     }
 
@@ -465,7 +501,7 @@ impl Dataset for ServerDataset {
         if self.streaming {
             return self.hashed_rows(range);
         }
-        self.paged(range, |stmts, page, params| stmts.pairs(page, PAGE_ROWS, params), Self::md5_pair)
+        self.paged(range, |stmts, page, params| stmts.pairs(page, PAGE_ROWS, params), Self::server_pair)
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
@@ -508,7 +544,7 @@ impl Dataset for ServerDataset {
             let mut params = Params::new();
             let sql = self.stmts.pairs_of_keys(chunk, &mut params);
             for row in self.pool.fetch_text(sql, params, &self.what).await? {
-                pairs.push(self.md5_pair(&row)?);
+                pairs.push(self.server_pair(&row)?);
             }
         }
         Ok(pairs)

@@ -1,6 +1,7 @@
 //! SQL text for the server dataset, built once per table through a dialect.
 
-use super::{Dialect, ServerColumn};
+use super::{Dialect, RowHashSql, ServerColumn};
+use crate::engine::fingerprint::HashScheme;
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
 use crate::engine::store::Row;
@@ -42,11 +43,14 @@ pub struct Statements {
     pub filter: Option<String>,
     /// `--lite`: the column and the value it must reach, in every range read.
     pub since: Option<(ServerColumn, Value)>,
+    /// How the server hashes a row, when it does (not for a dataset whose
+    /// rows are hashed by rangesync).
+    pub hash: Option<(HashScheme, RowHashSql)>,
 }
 
 impl Statements {
     pub fn new(dialect: Box<dyn Dialect>, table: String, columns: Vec<ServerColumn>, key: Vec<ServerColumn>) -> Self {
-        Statements { dialect, table, columns, key, filter: None, since: None }
+        Statements { dialect, table, columns, key, filter: None, since: None, hash: None }
     }
 
     /// Ranges in chunks that fit one statement, with the index of each
@@ -87,10 +91,22 @@ impl Statements {
         self.aliased_text(&self.columns, "c")
     }
 
-    fn row_md5(&self) -> String {
-        let bytes: Vec<String> =
-            self.columns.iter().map(|c| self.dialect.canonical_bytes(c).expect("checked before pushdown")).collect();
-        self.dialect.md5_hex(&bytes)
+    fn row_hash(&self) -> &(HashScheme, RowHashSql) {
+        self.hash.as_ref().expect("a statement hashing rows in the server is built only when the server can")
+    }
+
+    /// The row hash's cells of a pairs statement, as text.
+    fn pair_hash(&self) -> String {
+        self.row_hash().1.pair.iter().map(|e| self.dialect.as_text(e)).collect::<Vec<_>>().join(", ")
+    }
+
+    /// What the fenced subquery of a fingerprint statement computes per
+    /// row (`rangesync_h0`, ...), and the two lane sums over those.
+    fn sum_parts(&self) -> (String, [String; 2]) {
+        let (scheme, sql) = self.row_hash();
+        let aliases: Vec<String> = (0..sql.sum_inputs.len()).map(|i| format!("rangesync_h{i}")).collect();
+        let inputs = sql.sum_inputs.iter().zip(&aliases).map(|(e, a)| format!("{e} AS {a}")).collect::<Vec<_>>().join(", ");
+        (inputs, self.dialect.lane_sums(*scheme, &aliases))
     }
 
     /// `key-columns op key` for `op` among `<`, `>=`, `>`. A row comparison
@@ -222,11 +238,10 @@ impl Statements {
     /// Per range: (index, count, lane-0 sum, lane-1 sum), all text.
     pub fn fingerprints(&self, base: usize, ranges: &[KeyRange], params: &mut Params) -> String {
         let count = self.dialect.as_text("count(*)");
-        let (hi, lo) = (self.dialect.lane_sum("h", 0), self.dialect.lane_sum("h", 1));
-        let h = self.dialect.hash_for_sums(self.row_md5());
+        let (h, [hi, lo]) = self.sum_parts();
         self.per_range(base, ranges, params, |p, pred| {
             format!(
-                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {h} AS h FROM {t} WHERE {pred}{fence}) rangesync_s",
+                "SELECT {p}, {count}, {hi}, {lo} FROM (SELECT {h} FROM {t} WHERE {pred}{fence}) rangesync_s",
                 t = self.table,
                 fence = self.dialect.fence(),
             )
@@ -248,14 +263,12 @@ impl Statements {
         // Parameters are numbered in the order they appear (MySQL's `?`).
         let bucket = self.bucket_of(cuts, 0, cuts.len(), params);
         let pred = self.range_predicate(range, params);
+        let (h, [hi, lo]) = self.sum_parts();
         format!(
-            "SELECT {b}, {count}, {hi}, {lo} FROM (SELECT {bucket} AS rangesync_b, {h} AS h FROM {t} WHERE {pred}{fence}) rangesync_s \
+            "SELECT {b}, {count}, {hi}, {lo} FROM (SELECT {bucket} AS rangesync_b, {h} FROM {t} WHERE {pred}{fence}) rangesync_s \
              GROUP BY rangesync_b",
             b = self.dialect.as_text("rangesync_b"),
             count = self.dialect.as_text("count(*)"),
-            hi = self.dialect.lane_sum("h", 0),
-            lo = self.dialect.lane_sum("h", 1),
-            h = self.dialect.hash_for_sums(self.row_md5()),
             t = self.table,
             fence = self.dialect.fence(),
         )
@@ -274,22 +287,22 @@ impl Statements {
         format!("CASE WHEN {below} THEN {left} ELSE {right} END")
     }
 
-    /// (key text..., md5 hex) of the first `limit` rows of a range, in key order.
+    /// (key text..., row hash cells) of the first `limit` rows of a range, in key order.
     pub fn pairs(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);
         format!(
-            "SELECT {keys}, {md5} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {limit}",
+            "SELECT {keys}, {hash} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {limit}",
             keys = self.key_text(),
-            md5 = self.row_md5(),
+            hash = self.pair_hash(),
             t = self.table,
             order = self.order_by()
         )
     }
 
-    /// (key text..., md5 hex) of the rows of these keys, in any order.
+    /// (key text..., row hash cells) of the rows of these keys, in any order.
     pub fn pairs_of_keys(&self, keys: &[Key], params: &mut Params) -> String {
         let cond = self.subset_and(|params| self.key_in(keys, params), params);
-        format!("SELECT {}, {} FROM {} WHERE {cond}", self.key_text(), self.row_md5(), self.table)
+        format!("SELECT {}, {} FROM {} WHERE {cond}", self.key_text(), self.pair_hash(), self.table)
     }
 
     /// The first `limit` whole rows (as text) of a range, in key order.

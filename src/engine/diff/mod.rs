@@ -68,6 +68,9 @@ impl DiffKind {
 pub struct Difference {
     pub kind: DiffKind,
     pub key: Key,
+    /// The row hash of the row where it is held: SOURCE's for missing and
+    /// changed rows (what a sync writes), TARGET's for extra ones.
+    pub hash: RowHash,
 }
 
 /// Receives differences in batches, after every read stream is closed (so a
@@ -384,15 +387,15 @@ impl<'a> Comparison<'a> {
             let settled_key;
             match order {
                 Ordering::Less => {
-                    let (k, _) = a.take().expect("source pair present");
+                    let (k, h) = a.take().expect("source pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Missing, key: k });
+                    batch.push(Difference { kind: DiffKind::Missing, key: k, hash: h });
                     a = src.next().await?;
                 }
                 Ordering::Greater => {
-                    let (k, _) = b.take().expect("target pair present");
+                    let (k, h) = b.take().expect("target pair present");
                     settled_key = k.clone();
-                    batch.push(Difference { kind: DiffKind::Extra, key: k });
+                    batch.push(Difference { kind: DiffKind::Extra, key: k, hash: h });
                     b = tgt.next().await?;
                 }
                 Ordering::Equal => {
@@ -400,7 +403,7 @@ impl<'a> Comparison<'a> {
                     let (_, ht) = b.take().expect("target pair present");
                     if hs != ht {
                         settled_key = k.clone();
-                        batch.push(Difference { kind: DiffKind::Changed, key: k });
+                        batch.push(Difference { kind: DiffKind::Changed, key: k, hash: hs });
                     } else {
                         settled_key = k;
                     }

@@ -10,7 +10,7 @@ use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
-use crate::engine::fingerprint::{HashScheme, RowHash};
+use crate::engine::fingerprint::{RowHash, RustHash};
 use crate::engine::value::Value;
 
 /// A measurement (or metric) and its tags, sorted by tag key: two stores
@@ -198,7 +198,7 @@ impl Sample {
         values.push(Value::Text(self.field.clone()));
         values.push(Value::Int(precision.truncate(self.time)));
         values.push(self.value.clone());
-        RowHash::of_values_with(HashScheme::Blake3, &values)
+        RowHash::of_values_with(RustHash::Blake3, &values)
     }
 }
 

@@ -186,6 +186,13 @@ impl Dataset for WriterAtFetch {
         }
         self.inner.fetch_rows(keys).await
     }
+    async fn rows_page(&self, range: &KeyRange, limit: usize) -> StoreResult<Vec<Row>> {
+        let writer = self.writer.lock().unwrap().take();
+        if let Some(w) = writer {
+            w.await;
+        }
+        self.inner.rows_page(range, limit).await
+    }
     async fn begin_pass(&self) -> StoreResult<()> {
         self.inner.begin_pass().await
     }

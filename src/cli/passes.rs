@@ -114,13 +114,9 @@ fn combine(mut total: Report, next: Report, found_later: &mut std::collections::
         match total.datasets.iter_mut().find(|d| d.name == n.name) {
             Some(d) => {
                 d.changed_during_run = *later + n.changed_during_run;
-                d.inserted += n.inserted;
-                d.updated += n.updated;
-                d.deleted += n.deleted;
+                d.add_work(&n);
                 d.ranges_compared += n.ranges_compared;
                 d.ranges_skipped += n.ranges_skipped;
-                d.hashes_fetched += n.hashes_fetched;
-                d.rows_fetched += n.rows_fetched;
                 d.remaining = n.remaining;
                 d.target_rows = n.target_rows;
             }

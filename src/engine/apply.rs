@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use super::diff::{DiffKind, DiffSink, Difference};
+use super::diff::{DiffKind, DiffSink, Difference, Filled};
 use super::fingerprint::{HashScheme, RowHash};
 use super::error::{EngineError, StoreError};
 use super::key::Key;
@@ -15,7 +15,11 @@ use super::report::DatasetReport;
 use super::retry::RetryPolicy;
 use super::series::store::{Measurement, SeriesStore};
 use super::series::{Sample, Series, Window};
+use super::range::KeyRange;
 use super::store::{Dataset, Row, Store};
+
+/// Rows per page when a range the target lacks is copied.
+const FILL_PAGE: usize = 20_000;
 
 /// The single gate in front of every write.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +36,15 @@ impl WriteGuard {
             return Ok(0);
         }
         Ok(self.retry.run("upsert", || target.upsert(rows)).await?)
+    }
+
+    /// Writes rows into a range the target held nothing of, through its bulk
+    /// path; returns how many were written (0 in a dry run).
+    pub async fn insert_new(&self, target: &dyn Dataset, rows: &[Row]) -> Result<u64, EngineError> {
+        if self.dry_run || rows.is_empty() {
+            return Ok(0);
+        }
+        Ok(self.retry.run("insert", || target.insert_new(rows)).await?)
     }
 
     /// Deletes `keys` when `--delete` was given; returns how many were removed.
@@ -153,6 +166,49 @@ impl DiffSink for Applier<'_> {
         report.remaining += unresolved + (extras - deleted) + moved;
         Ok(())
     }
+
+    /// Copies the ranges page by page, the next page (of this range or
+    /// the next) read while the last one is written.
+    async fn fill(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
+        if self.guard.dry_run {
+            report.remaining += ranges.iter().map(|(_, n)| n).sum::<u64>();
+            return Ok(Filled::Counted);
+        }
+        let (source, retry) = (self.source, self.guard.retry);
+        let read = move |page: KeyRange| async move { retry.run("read rows", || source.rows_page(&page, FILL_PAGE)).await };
+        let mut pending = ranges.iter().cloned();
+        let Some((first, mut left)) = pending.next() else { return Ok(Filled::Written) };
+        let (mut range, mut batch) = (first.clone(), read(first).await?);
+        loop {
+            report.rows_fetched += batch.len() as u64;
+            left = left.saturating_sub(batch.len() as u64);
+            // The page after this one: the rest of its range (while the
+            // source's count for it is not reached), or the next range.
+            let next = match batch.last() {
+                Some(last) if batch.len() >= FILL_PAGE && left > 0 => Some(range.after(self.key_of(last))),
+                _ => pending.next().map(|(r, n)| {
+                    left = n;
+                    r
+                }),
+            };
+            let started = std::time::Instant::now();
+            let (written, following) = match &next {
+                Some(page) => {
+                    let (w, f) = tokio::try_join!(self.guard.insert_new(self.target, &batch), async { Ok(read(page.clone()).await?) })?;
+                    (w, Some(f))
+                }
+                None => (self.guard.insert_new(self.target, &batch).await?, None),
+            };
+            report.inserted += written;
+            tracing::trace!(rows = written, time = ?started.elapsed(), "filled a page");
+            match (next, following) {
+                // A page resumed after a key keeps its range's end, so it
+                // serves as the range from here on.
+                (Some(page), Some(f)) => (range, batch) = (page, f),
+                _ => return Ok(Filled::Written),
+            }
+        }
+    }
 }
 
 impl Applier<'_> {
@@ -263,6 +319,11 @@ impl DiffSink for ReportOnly {
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
         report.remaining += batch.len() as u64;
         Ok(())
+    }
+
+    async fn fill(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
+        report.remaining += ranges.iter().map(|(_, n)| n).sum::<u64>();
+        Ok(Filled::Counted)
     }
 }
 

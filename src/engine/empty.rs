@@ -40,6 +40,10 @@ impl Dataset for EmptyDataset {
         Ok(Vec::new())
     }
 
+    async fn rows_page(&self, _range: &KeyRange, _limit: usize) -> StoreResult<Vec<Row>> {
+        Ok(Vec::new())
+    }
+
     async fn upsert(&self, _rows: &[Row]) -> StoreResult<u64> {
         Err(StoreError::Invalid(format!("{} does not exist and cannot be written", self.what)))
     }

@@ -46,16 +46,26 @@ pub struct DatasetReport {
     pub sample: Vec<SampleDifference>,
 }
 
+impl DatasetReport {
+    /// Adds what another comparison of the same dataset wrote and read
+    /// (not what it found).
+    pub fn add_work(&mut self, other: &DatasetReport) {
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.hashes_fetched += other.hashes_fetched;
+        self.rows_fetched += other.rows_fetched;
+    }
+
+    pub fn differences(&self) -> u64 {
+        self.missing + self.extra + self.changed
+    }
+}
+
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct SampleDifference {
     pub kind: &'static str,
     pub key: String,
-}
-
-impl DatasetReport {
-    pub fn differences(&self) -> u64 {
-        self.missing + self.extra + self.changed
-    }
 }
 
 /// The whole run.

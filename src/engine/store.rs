@@ -217,6 +217,19 @@ pub trait Dataset: Send + Sync {
     /// The full rows of these keys (any order; absent keys are skipped).
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>>;
 
+    /// The first `limit` full rows of the range in key order, read in the
+    /// pass's snapshot: how a range the other side holds nothing of is
+    /// copied, page after page, without reading its row hashes first.
+    async fn rows_page(&self, range: &KeyRange, limit: usize) -> StoreResult<Vec<Row>>;
+
+    /// Writes rows whose keys the dataset held none of when its pass read
+    /// the range (a range filled from the other side): each store's bulk
+    /// path. A row another writer added since is replaced, as by
+    /// [`Dataset::upsert`]; by default it is that upsert.
+    async fn insert_new(&self, rows: &[Row]) -> StoreResult<u64> {
+        self.upsert(rows).await
+    }
+
     /// Starts a pass (one comparison of this dataset with another). A store
     /// that can reads everything until [`Dataset::end_pass`] in one
     /// consistent snapshot taken now, so concurrent writers cannot make a

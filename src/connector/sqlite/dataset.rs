@@ -345,6 +345,18 @@ impl Dataset for SqliteDataset {
         Ok(rows)
     }
 
+    async fn rows_page(&self, range: &KeyRange, limit: usize) -> StoreResult<Vec<DataRow>> {
+        let width = self.sql.column_names.len();
+        let mut binds = Vec::new();
+        let pred = self.sql.range_predicate(range, &mut binds);
+        let sql = format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT {limit}", self.sql.columns, self.sql.table, self.sql.order_by());
+        self.fetch_all(sql, &binds, "rows")
+            .await?
+            .iter()
+            .map(|row| (0..width).map(|i| decode(row, i, self.kinds[i], &self.what)).collect())
+            .collect()
+    }
+
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         let Some(i) = self.sql.column_names.iter().position(|c| c == column) else {
             return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));

@@ -508,6 +508,12 @@ impl Dataset for ServerDataset {
         self.rows_of_keys(keys, true).await?.iter().map(|row| self.full_row(row)).collect()
     }
 
+    async fn rows_page(&self, range: &KeyRange, limit: usize) -> StoreResult<Vec<Row>> {
+        let mut params = Params::new();
+        let sql = self.stmts.rows_in_range(range, limit as u64, &mut params);
+        self.reads.fetch_text(sql, params, &self.what).await?.iter().map(|row| self.full_row(row)).collect()
+    }
+
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         let Some(c) = self.stmts.columns.iter().find(|c| c.name == column) else {
             return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));
@@ -560,6 +566,22 @@ impl Dataset for ServerDataset {
         let statements = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
         self.pool.execute_in_transaction(statements, &self.what).await?;
         Ok(rows.len() as u64)
+    }
+
+    /// PostgreSQL: one `COPY` of the rows (a range found empty holds no key
+    /// of theirs); if another writer added one of those keys since, the
+    /// copy fails whole on it and the rows are upserted instead.
+    async fn insert_new(&self, rows: &[Row]) -> StoreResult<u64> {
+        if let Some(copied) = self.pool.copy_in(&self.stmts.copy_into(), self.stmts.copy_text(rows)).await {
+            match copied {
+                Ok(n) => return Ok(n),
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                    tracing::info!("{}: a key appeared while its range was copied; upserting that page instead", self.what);
+                }
+                Err(e) => return Err(pool::write_error(&self.what, e)),
+            }
+        }
+        self.upsert(rows).await
     }
 
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {

@@ -100,6 +100,24 @@ impl ServerPool {
         }
     }
 
+    /// PostgreSQL's `COPY ... FROM STDIN` (`sql`) of `data`, in COPY's text
+    /// format, one statement and so one transaction; returns the rows
+    /// copied, `None` on MySQL. The driver's error is returned as is, for
+    /// the caller to tell a key conflict from the rest.
+    pub async fn copy_in(&self, sql: &str, data: Vec<u8>) -> Option<Result<u64, sqlx::Error>> {
+        use sqlx::postgres::PgPoolCopyExt;
+        let ServerPool::Postgres(pool) = self else { return None };
+        Some(async {
+            let mut copy = pool.copy_in_raw(sql).await?;
+            if let Err(e) = copy.send(data).await {
+                let _ = copy.abort("rangesync stopped the copy").await;
+                return Err(e);
+            }
+            copy.finish().await
+        }
+        .await)
+    }
+
     /// Runs the statements in one transaction; returns the rows affected.
     pub async fn execute_in_transaction(&self, statements: Vec<(String, Params)>, what: &str) -> StoreResult<u64> {
         Ok(match self {

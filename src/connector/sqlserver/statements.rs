@@ -287,16 +287,46 @@ impl Statements {
         format!("CASE WHEN {below} THEN {left} ELSE {right} END")
     }
 
+    /// `COPY table (columns) FROM STDIN` (PostgreSQL), for [`Statements::copy_text`].
+    pub fn copy_into(&self) -> String {
+        let cols: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
+        format!("COPY {} ({}) FROM STDIN", self.table, cols.join(", "))
+    }
+
+    /// Rows in COPY's text format: each value as it is bound (the type's
+    /// input text), tabs between, `\N` for NULL, backslash escapes.
+    pub fn copy_text(&self, rows: &[Row]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(rows.len() * 64);
+        for row in rows {
+            for (i, v) in row.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                match self.dialect.render(v) {
+                    None => out.extend_from_slice(b"\\N"),
+                    Some(text) => copy_escape(&text, &mut out),
+                }
+            }
+            out.push(b'\n');
+        }
+        out
+    }
+
     /// (key text..., row hash cells) of the first `limit` rows of a range, in key order.
     pub fn pairs(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
+        format!("SELECT {}, {} FROM {} ORDER BY {}", self.key_text(), self.pair_hash(), self.first_rows(range, limit, params), self.order_by())
+    }
+
+    /// The first `limit` rows of a range, raw, as a derived table whose
+    /// rows the outer statement renders or hashes. With the expressions in
+    /// the same statement as `ORDER BY ... LIMIT`, PostgreSQL costs them
+    /// for every row of the range and sorts a sequential scan rather than
+    /// read the first rows of the index: 5,000 rows of a 700,000-row range
+    /// took 340 ms against 8 ms.
+    fn first_rows(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         let pred = self.range_predicate(range, params);
-        format!(
-            "SELECT {keys}, {hash} FROM {t} WHERE {pred} ORDER BY {order} LIMIT {limit}",
-            keys = self.key_text(),
-            hash = self.pair_hash(),
-            t = self.table,
-            order = self.order_by()
-        )
+        let cols: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
+        format!("(SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT {limit}) AS rangesync_r", cols.join(", "), self.table, self.order_by())
     }
 
     /// (key text..., row hash cells) of the rows of these keys, in any order.
@@ -307,8 +337,7 @@ impl Statements {
 
     /// The first `limit` whole rows (as text) of a range, in key order.
     pub fn rows_in_range(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
-        let pred = self.range_predicate(range, params);
-        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT {limit}", self.all_text(), self.table, self.order_by())
+        format!("SELECT {} FROM {} ORDER BY {}", self.all_text(), self.first_rows(range, limit, params), self.order_by())
     }
 
     /// The largest value of `c` as text (none for an empty table).
@@ -355,5 +384,18 @@ impl Statements {
 
     pub fn delete(&self, keys: &[Key], params: &mut Params) -> String {
         format!("DELETE FROM {} WHERE {}", self.table, self.key_in(keys, params))
+    }
+}
+
+/// A value's text escaped for COPY's text format.
+fn copy_escape(text: &str, out: &mut Vec<u8>) {
+    for b in text.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
     }
 }

@@ -17,7 +17,10 @@
 //! When both stores fingerprint many buckets in one scan (SQL servers),
 //! the first pass is [`one_scan`]'s instead: the finest level at once.
 
+mod fill;
 mod one_scan;
+
+pub use fill::Filled;
 
 use std::cmp::Ordering;
 use std::sync::Arc;
@@ -86,6 +89,15 @@ pub trait DiffSink: Send {
     fn writes_target(&self) -> bool {
         false
     }
+
+    /// Takes ranges the target holds nothing of, each with its number of
+    /// source rows, all missing: a sink that writes copies them (the
+    /// engine then checks their fingerprints), one that reports counts
+    /// them. By default they are compared as pairs instead.
+    async fn fill(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
+        let _ = (ranges, report);
+        Ok(Filled::NotFilled)
+    }
 }
 
 pub struct DiffOptions {
@@ -146,10 +158,7 @@ pub async fn compare(
         retry.run("begin a pass", || target.begin_pass()),
     );
     let outcome = match begun {
-        Ok(_) if !options.zoom.fingerprint_levels().is_empty() && source.scans_buckets() && target.scans_buckets() => {
-            run.narrow_in_one_scan().await
-        }
-        Ok(_) => run.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await,
+        Ok(_) => run.first_pass().await,
         Err(e) => Err(e.into()),
     };
     tokio::join!(source.end_pass(), target.end_pass());
@@ -175,8 +184,19 @@ struct Comparison<'a> {
 }
 
 impl<'a> Comparison<'a> {
+    async fn first_pass(&mut self) -> Result<(), EngineError> {
+        if self.fill_if_target_empty().await? {
+            return Ok(());
+        }
+        if !self.options.zoom.fingerprint_levels().is_empty() && self.source.scans_buckets() && self.target.scans_buckets() {
+            return self.narrow_in_one_scan().await;
+        }
+        self.narrow(0, vec![Span { range: KeyRange::full(), counts: None }]).await
+    }
+
     fn narrow(&mut self, level: usize, parents: Vec<Span>) -> BoxFuture<'_, Result<(), EngineError>> {
         Box::pin(async move {
+            let parents = self.fill_empty(parents).await?;
             let levels = self.options.zoom.fingerprint_levels();
             if level == levels.len() {
                 for span in parents {

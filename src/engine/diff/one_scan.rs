@@ -56,6 +56,7 @@ impl Comparison<'_> {
             self.report.target_rows += tgt.iter().map(|f| f.count).sum::<u64>();
             let buckets = window.split_at(fine);
             let mismatched = self.compare_groups(buckets, &src, &tgt, group);
+            let mismatched = self.fill_empty(mismatched).await?;
             tracing::debug!(
                 table = %self.report.name, %window,
                 buckets = src.len(), mismatched = mismatched.len(), scan_time = ?started.elapsed(), "one-scan window"
@@ -64,7 +65,7 @@ impl Comparison<'_> {
             // more) is cut again on the target; the rest go to pairs.
             let (small, big): (Vec<Span>, Vec<Span>) =
                 mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
-            self.narrow(levels.len(), merge_adjacent(small)).await?;
+            self.narrow(levels.len(), merge_adjacent(small, PAIRS_PER_STREAM)).await?;
             self.narrow(levels.len() - 1, big).await?;
             self.checkpoint(std::slice::from_ref(&window)).await?;
             self.progress.advance(1, self.report.differences());
@@ -108,10 +109,11 @@ impl Comparison<'_> {
 /// stream of pairs.
 const PAIRS_PER_STREAM: u64 = 10_000;
 
-/// Joins runs of adjacent buckets (where the drift is dense, or a side is
-/// empty) into ranges of up to [`PAIRS_PER_STREAM`] rows, so that they cost
-/// one pair stream per side rather than one per bucket.
-fn merge_adjacent(spans: Vec<Span>) -> Vec<Span> {
+/// Joins runs of adjacent buckets into ranges of up to `most` rows (on
+/// the larger side): where the drift is dense, [`PAIRS_PER_STREAM`] rows
+/// cost one pair stream per side rather than one per bucket; a filled range
+/// is copied and checked as one.
+pub(super) fn merge_adjacent(spans: Vec<Span>, most: u64) -> Vec<Span> {
     let mut out: Vec<Span> = Vec::with_capacity(spans.len());
     for span in spans {
         if let Some(last) = out.last_mut() {
@@ -121,7 +123,7 @@ fn merge_adjacent(spans: Vec<Span>) -> Vec<Span> {
                 continue;
             };
             let (ms, mt) = (ls.combine(s), lt.combine(t));
-            if adjacent && ms.count.max(mt.count) <= PAIRS_PER_STREAM {
+            if adjacent && ms.count.max(mt.count) <= most {
                 last.range.hi = span.range.hi;
                 last.counts = Some((ms, mt));
                 continue;
@@ -156,7 +158,7 @@ mod tests {
             span(Some(40), Some(50), 10),   // not adjacent to the previous
             span(Some(50), None, 10),
         ];
-        let merged: Vec<String> = merge_adjacent(spans).iter().map(|s| s.range.to_string()).collect();
+        let merged: Vec<String> = merge_adjacent(spans, PAIRS_PER_STREAM).iter().map(|s| s.range.to_string()).collect();
         assert_eq!(merged, ["[start, 20)", "[20, 30)", "[40, end]"]);
     }
 }

@@ -1,0 +1,157 @@
+//! Ranges the target holds nothing of. Every source row there is missing,
+//! so the narrowing stops: nothing is cut again, no (key, hash) pair is
+//! read, and `sync` copies the source's rows page by page into the
+//! target's bulk path ([`Dataset::insert_new`]). The copy is checked by
+//! one fingerprint of the range on the target instead of by reading every
+//! written row back; a range whose fingerprint does not match the source's
+//! is compared again row by row, which repairs it (or stops with the first
+//! value the target cannot hold).
+//!
+//! A first fill thus reads each source row once and the target's ranges
+//! once, where narrowing would have cut every empty range down to single
+//! rows.
+
+use futures_util::StreamExt;
+
+use super::{Comparison, Span, SAMPLE_SIZE};
+use crate::engine::error::EngineError;
+use crate::engine::fingerprint::Fingerprint;
+use crate::engine::range::KeyRange;
+use crate::engine::report::{DatasetReport, SampleDifference};
+
+/// What a sink did with a range the target holds nothing of.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Filled {
+    /// Counted only (`diff`, a dry run): every source row remains missing.
+    Counted,
+    /// Written to the target; the engine checks the range's fingerprint.
+    Written,
+    /// The sink needs the rows' pairs (it prints statements, say): the range
+    /// is compared as pairs.
+    NotFilled,
+}
+
+/// Filled ranges handed to the sink at once (its pages are read ahead
+/// across them); their checkpoint is recorded after.
+const FILL_BATCH: usize = 16;
+
+/// Most rows of one filled range: the unit the target's fingerprint checks
+/// (and a repair compares again) after the copy.
+pub const FILL_RANGE_ROWS: u64 = 20_000;
+
+impl Comparison<'_> {
+    /// A target that holds no row at all (a first fill): the source is cut
+    /// into ranges of the first zoom level (at most [`FILL_RANGE_ROWS`] rows) by its index, fingerprinted
+    /// in one scan, and every range is filled; nothing is narrowed.
+    /// Returns false, having read one key, when the target holds rows.
+    pub(super) async fn fill_if_target_empty(&mut self) -> Result<bool, EngineError> {
+        let full = KeyRange::full();
+        let first: Vec<_> = self.target.row_hashes(&full).take(1).collect().await;
+        if let Some(pair) = first.into_iter().next() {
+            pair?;
+            return Ok(false);
+        }
+        let retry = self.options.retry;
+        // Ranges of the first level's size (what a checkpoint records), at
+        // most FILL_RANGE_ROWS.
+        let size = self.options.zoom.fingerprint_levels().first().map_or(FILL_RANGE_ROWS, |&first| first.min(FILL_RANGE_ROWS));
+        let cuts = super::split_on(self.source, std::slice::from_ref(&full), size, retry).await?.pop().unwrap_or_default();
+        super::check_cuts(&full, &cuts)?;
+        let ranges = full.split_at(cuts);
+        let ranges = self.skip_finished(ranges);
+        let fps = retry.run("fingerprints", || self.source.fingerprints(&ranges)).await?;
+        self.report.ranges_compared += ranges.len() as u64;
+        self.report.source_rows += fps.iter().map(|f| f.count).sum::<u64>();
+        self.first_pass_done = true;
+        self.progress.begin(&self.report.name, ranges.len() as u64);
+        let spans: Vec<Span> = ranges.into_iter().zip(fps).map(|(range, fp)| Span { range, counts: Some((fp, Fingerprint::EMPTY)) }).collect();
+        // Fewer at once when each batch is a checkpoint: a killed run loses less.
+        let per_batch = if self.options.checkpoint.is_some() { FILL_BATCH / 2 } else { FILL_BATCH };
+        for chunk in spans.chunks(per_batch) {
+            let chunk: Vec<Span> = chunk.iter().map(|s| Span { range: s.range.clone(), counts: s.counts }).collect();
+            let ranges: Vec<KeyRange> = chunk.iter().map(|s| s.range.clone()).collect();
+            let rest = self.fill_empty(chunk).await?;
+            debug_assert!(rest.iter().all(|s| s.counts.is_some_and(|(s, _)| s.count == 0)));
+            self.checkpoint(&ranges).await?;
+            self.progress.advance(ranges.len() as u64, self.report.differences());
+        }
+        Ok(true)
+    }
+
+    /// Fills the spans whose target side is empty (adjacent ones joined up
+    /// to [`FILL_RANGE_ROWS`] rows); returns the others.
+    pub(super) async fn fill_empty(&mut self, spans: Vec<Span>) -> Result<Vec<Span>, EngineError> {
+        let (empty, rest): (Vec<Span>, Vec<Span>) =
+            spans.into_iter().partition(|s| s.counts.is_some_and(|(src, tgt)| tgt.count == 0 && src.count > 0));
+        if empty.is_empty() {
+            return Ok(rest);
+        }
+        let spans = super::one_scan::merge_adjacent(empty, FILL_RANGE_ROWS);
+        let expected: Vec<Fingerprint> = spans.iter().map(|s| s.counts.expect("a filled span has counts").0).collect();
+        let ranges: Vec<(KeyRange, u64)> = spans.into_iter().zip(&expected).map(|(s, fp)| (s.range, fp.count)).collect();
+        for (range, _) in &ranges {
+            self.sample_missing(range).await?;
+        }
+        let writes = self.sink.writes_target();
+        if writes {
+            self.target.end_pass().await;
+        }
+        let outcome = self.sink.fill(&ranges, &mut self.report).await;
+        if writes {
+            self.options.retry.run("begin a pass", || self.target.begin_pass()).await?;
+        }
+        let ranges: Vec<KeyRange> = ranges.into_iter().map(|(r, _)| r).collect();
+        match outcome? {
+            Filled::NotFilled => {
+                for range in ranges {
+                    self.compare_pairs(range).await?;
+                }
+                return Ok(rest);
+            }
+            Filled::Counted => {}
+            Filled::Written => {
+                let now = self.options.retry.run("fingerprints", || self.target.fingerprints(&ranges)).await?;
+                for ((range, now), expected) in ranges.into_iter().zip(now).zip(&expected) {
+                    if now != *expected {
+                        tracing::info!(table = %self.report.name, %range, "a filled range does not match the source; comparing its rows");
+                        self.repair_filled(range).await?;
+                    }
+                }
+            }
+        }
+        self.report.missing += expected.iter().map(|f| f.count).sum::<u64>();
+        Ok(rest)
+    }
+
+    /// Compares a filled range whose fingerprint did not match, as pairs.
+    /// Its rows were counted missing already: what the comparison writes
+    /// and reads is added to the report, not its differences again.
+    async fn repair_filled(&mut self, range: KeyRange) -> Result<(), EngineError> {
+        let name = self.report.name.clone();
+        let outer = std::mem::replace(&mut self.report, DatasetReport { name, ..Default::default() });
+        let outcome = self.compare_pairs(range).await;
+        let check = std::mem::replace(&mut self.report, outer);
+        outcome?;
+        let r = &mut self.report;
+        r.add_work(&check);
+        r.changed_during_run += check.changed_during_run;
+        r.remaining += check.remaining;
+        // Rows the target gained from another writer meanwhile.
+        r.extra += check.extra;
+        Ok(())
+    }
+
+    /// The first keys of a filled range, while the sample has room.
+    async fn sample_missing(&mut self, range: &KeyRange) -> Result<(), EngineError> {
+        let room = SAMPLE_SIZE.saturating_sub(self.report.sample.len());
+        if room == 0 {
+            return Ok(());
+        }
+        let pairs: Vec<_> = self.source.row_hashes(range).take(room).collect().await;
+        for pair in pairs {
+            let (key, _) = pair?;
+            self.report.sample.push(SampleDifference { kind: "missing", key: key.to_string() });
+        }
+        Ok(())
+    }
+}

@@ -69,6 +69,8 @@ pub struct Plan {
     pub zoom: Zoom,
     pub format: Format,
     pub batch_size: usize,
+    /// Rows per page and transaction when a range TARGET lacks is copied.
+    pub fill_batch: usize,
     /// Set when both endpoints hold time series.
     pub series: Option<SeriesPlan>,
     /// Rules per table and measurement (an empty profile without --profile).
@@ -114,12 +116,12 @@ fn checksum(flag: Option<ChecksumArg>, profile: Option<Checksum>) -> Result<Chec
 
 impl Plan {
     pub fn diff(args: CompareArgs) -> Result<Plan, EngineError> {
-        Plan::build(args, Mode::Diff, crate::engine::diff::DEFAULT_DIFF_BATCH)
+        Plan::build(args, Mode::Diff, None)
     }
 
     pub fn sync(args: SyncArgs) -> Result<Plan, EngineError> {
         let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run, create_tables: args.create_tables };
-        let mut plan = Plan::build(args.compare, mode, args.batch_size as usize)?;
+        let mut plan = Plan::build(args.compare, mode, args.batch_size.map(|n| n as usize))?;
         if args.until_consistent {
             plan.passes = args.max_passes;
         }
@@ -139,7 +141,7 @@ impl Plan {
 
     pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
         let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs { separator: "_".into(), ..SeriesArgs::default() }, args.format) };
-        Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, 0)
+        Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, None)
     }
 
     pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
@@ -149,7 +151,7 @@ impl Plan {
             return Err(EngineError::Usage(format!("--chunk {} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days", args.chunk)));
         }
         let compare = CompareArgs::endpoints(args.source, args.target, args.series, args.format);
-        let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, 0)?;
+        let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, None)?;
         match &mut plan.series {
             Some(series) => {
                 series.chunk = chunk;
@@ -164,7 +166,7 @@ impl Plan {
         Ok(plan)
     }
 
-    fn build(mut args: CompareArgs, mut mode: Mode, batch_size: usize) -> Result<Plan, EngineError> {
+    fn build(mut args: CompareArgs, mut mode: Mode, batch_size: Option<usize>) -> Result<Plan, EngineError> {
         let profile = match &args.profile {
             Some(path) => Profile::load(path)?,
             None => Profile::default(),
@@ -281,7 +283,8 @@ impl Plan {
             tables,
             zoom,
             format: args.format,
-            batch_size,
+            batch_size: batch_size.unwrap_or(crate::engine::diff::DEFAULT_DIFF_BATCH),
+            fill_batch: batch_size.unwrap_or(crate::engine::apply::FILL_PAGE),
             series,
             profile,
             passes: 1,

@@ -448,6 +448,7 @@ async fn run_table(
                 scheme: table.projection.hash,
                 key_positions: table.projection.key_positions(),
                 column_names: table.projection.columns.clone(),
+                fill_page: plan.fill_batch,
             };
             &mut applier
         }

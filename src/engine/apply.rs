@@ -18,8 +18,9 @@ use super::series::{Sample, Series, Window};
 use super::range::KeyRange;
 use super::store::{Dataset, Row, Store};
 
-/// Rows per page when a range the target lacks is copied.
-const FILL_PAGE: usize = 20_000;
+/// Rows per page (and per transaction) when a range the target lacks is
+/// copied, by default.
+pub const FILL_PAGE: usize = 20_000;
 
 /// The single gate in front of every write.
 #[derive(Clone, Copy, Debug)]
@@ -98,6 +99,8 @@ pub struct Applier<'a> {
     pub key_positions: Vec<usize>,
     /// Projected column names, for messages.
     pub column_names: Vec<String>,
+    /// Rows per page when a range the target lacks is copied.
+    pub fill_page: usize,
 }
 
 #[async_trait]
@@ -174,8 +177,8 @@ impl DiffSink for Applier<'_> {
             report.remaining += ranges.iter().map(|(_, n)| n).sum::<u64>();
             return Ok(Filled::Counted);
         }
-        let (source, retry) = (self.source, self.guard.retry);
-        let read = move |page: KeyRange| async move { retry.run("read rows", || source.rows_page(&page, FILL_PAGE)).await };
+        let (source, retry, per_page) = (self.source, self.guard.retry, self.fill_page);
+        let read = move |page: KeyRange| async move { retry.run("read rows", || source.rows_page(&page, per_page)).await };
         let mut pending = ranges.iter().cloned();
         let Some((first, mut left)) = pending.next() else { return Ok(Filled::Written) };
         let (mut range, mut batch) = (first.clone(), read(first).await?);
@@ -185,7 +188,7 @@ impl DiffSink for Applier<'_> {
             // The page after this one: the rest of its range (while the
             // source's count for it is not reached), or the next range.
             let next = match batch.last() {
-                Some(last) if batch.len() >= FILL_PAGE && left > 0 => Some(range.after(self.key_of(last))),
+                Some(last) if batch.len() >= per_page && left > 0 => Some(range.after(self.key_of(last))),
                 _ => pending.next().map(|(r, n)| {
                     left = n;
                     r

@@ -88,7 +88,9 @@ where
                 Ok(())
             })
         })
-        .connect_lazy_with(options)
+        // A fingerprint of a big range takes seconds by design: sqlx's
+        // warning would print the whole statement to the user's terminal.
+        .connect_lazy_with(options.log_statements(log::LevelFilter::Trace).log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(10)))
 }
 
 /// Runs a table's creation statements in one transaction (MySQL commits

@@ -367,12 +367,6 @@ pub struct CompareArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub checksum: Option<ChecksumArg>,
 
-    /// Tables: windows of a table compared (and repaired) at once, each over
-    /// its own connection to each side; on PostgreSQL all of them read one
-    /// snapshot. Default 1, or the profile's jobs.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub jobs: Option<u64>,
-
     /// How windows are compared.
     #[arg(long, value_enum, default_value_t = Verify::Count, help_heading = "Time series")]
     pub verify: Verify,
@@ -399,7 +393,6 @@ impl CompareArgs {
             tables: Vec::new(),
             zoom: None,
             checksum: None,
-            jobs: None,
             verify: Verify::Count,
             series,
             format,

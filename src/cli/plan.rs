@@ -88,8 +88,6 @@ pub struct Plan {
     pub print: bool,
     /// `--checksum`: how tables are hashed between stores of one engine.
     pub checksum: Checksum,
-    /// `--jobs`: windows of a table compared at once.
-    pub jobs: usize,
 }
 
 /// The environment variable giving `--checksum` where neither the command
@@ -270,12 +268,8 @@ impl Plan {
             if args.checksum.is_some() || profile.checksum.is_some() {
                 return Err(EngineError::Usage("--checksum (checksum in a profile) applies to SQL tables; time series are compared by counts (--verify)".into()));
             }
-            if args.jobs.is_some() || profile.jobs.is_some() {
-                return Err(EngineError::Usage("--jobs (jobs in a profile) applies to SQL tables; time-series stores take ?concurrency=N in their URL".into()));
-            }
         }
         let checksum = checksum(args.checksum, profile.checksum)?;
-        let jobs = args.jobs.map(|j| j as usize).or(profile.jobs).unwrap_or(1);
         Ok(Plan {
             mode,
             source,
@@ -293,7 +287,6 @@ impl Plan {
             lite,
             print: false,
             checksum,
-            jobs,
         })
     }
 

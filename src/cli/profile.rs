@@ -34,8 +34,6 @@ pub struct ProfileFile {
     pub zoom: Option<Spanned<String>>,
     /// As `--checksum`: `fast` or `exact`.
     pub checksum: Option<Spanned<String>>,
-    /// As `--jobs`.
-    pub jobs: Option<Spanned<i64>>,
     #[serde(default)]
     pub tables: Vec<TableRuleFile>,
     #[serde(default)]
@@ -179,7 +177,6 @@ pub struct Profile {
     pub lookback: Option<String>,
     pub zoom: Option<String>,
     pub checksum: Option<Checksum>,
-    pub jobs: Option<usize>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
     pub watch: Option<Watch>,
@@ -254,11 +251,6 @@ impl Profile {
             }),
             None => None,
         };
-        let jobs = match &raw.jobs {
-            Some(j) if !(1..=64).contains(j.get_ref()) => return Err(at.error(j.span(), "jobs", &format!("{} is not between 1 and 64", j.get_ref()))),
-            Some(j) => Some(*j.get_ref() as usize),
-            None => None,
-        };
         let watch = match raw.watch {
             Some(w) => Some(at.watch(w, env)?),
             None => None,
@@ -274,7 +266,6 @@ impl Profile {
             lookback: raw.lookback.map(Spanned::into_inner),
             zoom: raw.zoom.map(Spanned::into_inner),
             checksum,
-            jobs,
             tables,
             measurements,
             watch,
@@ -445,8 +436,6 @@ zoom = "1d,1h"
         assert_eq!(neither, "profile p.toml: entry 1 of [[tables]] has neither name nor pattern");
         let checksum = parse("source = \"sqlite://a.db\"\nchecksum = \"quick\"\n").unwrap_err();
         assert_eq!(checksum, "profile p.toml line 2, key checksum: 'quick' is not a checksum mode (fast or exact)");
-        let jobs = parse("jobs = 0\n").unwrap_err();
-        assert_eq!(jobs, "profile p.toml line 1, key jobs: 0 is not between 1 and 64");
         let syntax = parse("source = \n").unwrap_err();
         assert!(syntax.starts_with("profile p.toml line 1"), "{syntax}");
         assert!(!syntax.contains('\n'), "{syntax}");

@@ -250,6 +250,7 @@ async fn changed_after_the_snapshot_are_counted(engine: Engine, prefix: &str) {
         scheme: rangesync::engine::fingerprint::HashScheme::Md5,
         key_positions: vec![0],
         column_names: vec!["id".into(), "v".into()],
+        fill_page: rangesync::engine::apply::FILL_PAGE,
     };
     let report = diff::compare("live", &source, target.as_ref(), &DiffOptions::default(), &mut applier, &NoProgress).await.unwrap();
     assert_eq!((report.missing, report.extra, report.changed), (10, 1, 1), "{engine:?}: {report:?}");

@@ -20,6 +20,8 @@ pub struct DatasetReport {
     pub updated: u64,
     pub deleted: u64,
     pub ranges_compared: u64,
+    /// Statements (requests) sent to both stores for this dataset.
+    pub round_trips: u64,
     pub hashes_fetched: u64,
     pub rows_fetched: u64,
     /// The table did not exist on the target and was created (or, in a dry
@@ -55,6 +57,7 @@ impl DatasetReport {
         self.deleted += other.deleted;
         self.hashes_fetched += other.hashes_fetched;
         self.rows_fetched += other.rows_fetched;
+        self.round_trips += other.round_trips;
     }
 
     pub fn differences(&self) -> u64 {

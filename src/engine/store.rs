@@ -188,6 +188,12 @@ pub trait Dataset: Send + Sync {
     /// Where this dataset lives, for messages: `table orders in sqlite://a.db`.
     fn describe(&self) -> String;
 
+    /// Statements (requests) this dataset has sent to its store so far:
+    /// what the report's `round_trips` adds up.
+    fn round_trips(&self) -> u64 {
+        0
+    }
+
     /// For each range, the keys that cut it into chunks of about
     /// `rows_per_chunk` rows, read from the store's key order (an index),
     /// sorted, each inside its range. A range with fewer rows gets none.

@@ -1,6 +1,8 @@
 //! One SQLite table seen through a projection: the engine's range
 //! operations as SQL.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -40,6 +42,8 @@ pub struct SqliteDataset {
     column_spec: String,
     pair_spec: String,
     what: String,
+    /// Statements run so far (the report's `round_trips`).
+    trips: AtomicU64,
 }
 
 /// Pairs per page of `row_hashes`: about 100 KB per page for small keys.
@@ -59,6 +63,7 @@ impl SqliteDataset {
             t = self.sql.table,
             order = self.sql.order_by(),
         );
+        self.trips.fetch_add(1, Ordering::Relaxed);
         let row = bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?
             .fetch_one(&self.pool)
             .await
@@ -128,6 +133,7 @@ impl SqliteDataset {
             kinds,
             key_kinds,
             what: format!("table {} in {url}", p.table),
+            trips: AtomicU64::new(0),
         };
         ds.refuse_null_keys(p).await?;
         Ok(ds)
@@ -213,6 +219,7 @@ impl SqliteDataset {
     /// 400-range statement again each time doubled the time of fine zooms
     /// for about 15 MB saved (docs/benchmarks.md).
     async fn fetch_all(&self, sql: String, binds: &[Value], what: &str) -> StoreResult<Vec<SqliteRow>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
         bind_all(sqlx::query(AssertSqlSafe(sql)), binds)?
             .fetch_all(&self.pool)
             .await
@@ -222,6 +229,10 @@ impl SqliteDataset {
 
 #[async_trait]
 impl Dataset for SqliteDataset {
+    fn round_trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+
     fn describe(&self) -> String {
         self.what.clone()
     }
@@ -372,6 +383,7 @@ impl Dataset for SqliteDataset {
     async fn upsert(&self, rows: &[DataRow]) -> StoreResult<u64> {
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         for (sql, binds) in self.upsert_statements(rows) {
+            self.trips.fetch_add(1, Ordering::Relaxed);
             bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?.execute(&mut *tx).await.map_err(|e| self.write_error(e))?;
         }
         tx.commit().await.map_err(|e| self.write_error(e))?;
@@ -382,6 +394,7 @@ impl Dataset for SqliteDataset {
         let mut tx = self.pool.begin().await.map_err(|e| self.write_error(e))?;
         let mut deleted = 0;
         for (sql, binds) in self.delete_statements(keys) {
+            self.trips.fetch_add(1, Ordering::Relaxed);
             deleted += bind_all(sqlx::query(AssertSqlSafe(sql)), &binds)?
                 .execute(&mut *tx)
                 .await

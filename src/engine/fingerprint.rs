@@ -85,11 +85,6 @@ impl HashScheme {
         self.in_rust().is_some()
     }
 
-    /// Whether the hash has cryptographic odds against crafted collisions.
-    pub fn is_cryptographic(self) -> bool {
-        matches!(self, HashScheme::Blake3 | HashScheme::Md5)
-    }
-
     /// The name shown in reports and logs.
     pub fn name(self) -> &'static str {
         match self {

@@ -41,8 +41,9 @@ pub const FILL_RANGE_ROWS: u64 = 20_000;
 
 impl Comparison<'_> {
     /// A target that holds no row at all (a first fill): the source is cut
-    /// into ranges of the first zoom level (at most [`FILL_RANGE_ROWS`] rows) by its index, fingerprinted
-    /// in one scan, and every range is filled; nothing is narrowed.
+    /// by its index into ranges of the first zoom level (at most
+    /// [`FILL_RANGE_ROWS`] rows), fingerprinted in one scan, and every
+    /// range is filled; nothing is narrowed.
     /// Returns false, having read one key, when the target holds rows.
     pub(super) async fn fill_if_target_empty(&mut self) -> Result<bool, EngineError> {
         let full = KeyRange::full();
@@ -64,11 +65,11 @@ impl Comparison<'_> {
         self.report.source_rows += fps.iter().map(|f| f.count).sum::<u64>();
         self.first_pass_done = true;
         self.progress.begin(&self.report.name, ranges.len() as u64);
-        let spans: Vec<Span> = ranges.into_iter().zip(fps).map(|(range, fp)| Span { range, counts: Some((fp, Fingerprint::EMPTY)) }).collect();
+        let mut spans = ranges.into_iter().zip(fps).map(|(range, fp)| Span { range, counts: Some((fp, Fingerprint::EMPTY)) }).peekable();
         // Fewer at once when each batch is a checkpoint: a killed run loses less.
         let per_batch = if self.options.checkpoint.is_some() { FILL_BATCH / 2 } else { FILL_BATCH };
-        for chunk in spans.chunks(per_batch) {
-            let chunk: Vec<Span> = chunk.iter().map(|s| Span { range: s.range.clone(), counts: s.counts }).collect();
+        while spans.peek().is_some() {
+            let chunk: Vec<Span> = spans.by_ref().take(per_batch).collect();
             let ranges: Vec<KeyRange> = chunk.iter().map(|s| s.range.clone()).collect();
             let rest = self.fill_empty(chunk).await?;
             debug_assert!(rest.iter().all(|s| s.counts.is_some_and(|(s, _)| s.count == 0)));

@@ -250,7 +250,7 @@ async fn a_pass_reads_its_snapshot_and_current_reads_see_writes(h: &dyn Harness,
     let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
     let full = [KeyRange::full()];
     let new_row = vec![Value::Int(5000), Value::Text("written in the pass".into()), Value::Null, Value::Null];
-    ds.begin_pass().await.unwrap();
+    ds.begin_pass(1).await.unwrap();
     // A stream dropped half read leaves the dataset readable.
     let first: Vec<_> = ds.row_hashes(&full[0]).take(5).collect().await;
     assert_eq!(first.len(), 5);

@@ -100,7 +100,7 @@ async fn snapshot_holds_while_a_writer_commits(engine: Engine, db: &str) {
     let whole = KeyRange::full();
     let cuts = [id(250), id(500), id(750)];
 
-    ds.begin_pass().await.unwrap();
+    ds.begin_pass(1).await.unwrap();
     let before = (ds.fingerprints(&full).await.unwrap(), ds.bucket_fingerprints(&whole, &cuts).await.unwrap(), pairs(ds.as_ref()).await);
     let splits = ds.split(&full, 100).await.unwrap();
     // Another connection commits an update, a delete and an insert (with
@@ -133,7 +133,7 @@ async fn snapshot_holds_while_a_writer_commits(engine: Engine, db: &str) {
     ds.end_pass().await;
 
     // A new pass, a new snapshot.
-    ds.begin_pass().await.unwrap();
+    ds.begin_pass(1).await.unwrap();
     let after = ds.fingerprints(&full).await.unwrap();
     ds.end_pass().await;
     assert_ne!(after, before.0);
@@ -150,6 +150,49 @@ async fn postgres_reads_a_pass_in_one_snapshot() {
 #[tokio::test]
 async fn mysql_reads_a_pass_in_one_snapshot() {
     snapshot_holds_while_a_writer_commits(Engine::My, "rs_test_my_snapshot").await;
+}
+
+/// `--jobs`: a pass read by four connections at once. Those opened after
+/// a writer committed (PostgreSQL imports the first one's snapshot) and
+/// those started together under a table lock (MySQL) all see the rows as
+/// they were when the pass began.
+async fn readers_share_the_snapshot(engine: Engine, db: &str) {
+    let url = engine.fresh_db(db).await;
+    engine.exec(&url, &engine.fill(2000)).await;
+    let store = open(&url, Access::Read).await;
+    let ds = live_dataset(store.as_ref()).await;
+    let full = [KeyRange::full()];
+    ds.begin_pass(4).await.unwrap();
+    let before = ds.fingerprints(&full).await.unwrap();
+    engine.exec(&url, "UPDATE live SET v = 'changed' WHERE id = 5; DELETE FROM live WHERE id = 10; INSERT INTO live VALUES (5000, 'new');").await;
+    let reads = (0..8).map(|_| ds.fingerprints(&full));
+    let during = futures_util::future::try_join_all(reads).await.unwrap();
+    assert!(during.iter().all(|fp| *fp == before), "{engine:?}: a reader saw a write committed after the pass began: {during:?} vs {before:?}");
+    if let Engine::Pg = engine {
+        let readers = pg::scalar(
+            &pg::url("postgres"),
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state = 'idle in transaction'"),
+        )
+        .await;
+        assert!(readers >= 2, "{engine:?}: the reads ran on {readers} connection(s) in the snapshot");
+    }
+    ds.end_pass().await;
+    // The next pass, read by as many, sees the write.
+    ds.begin_pass(4).await.unwrap();
+    let after = futures_util::future::try_join_all((0..4).map(|_| ds.fingerprints(&full))).await.unwrap();
+    ds.end_pass().await;
+    assert!(after.iter().all(|fp| *fp == after[0] && *fp != before), "{engine:?}: {after:?}");
+    assert_eq!(after[0][0].count, 2000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_readers_of_a_pass_share_its_snapshot() {
+    readers_share_the_snapshot(Engine::Pg, "rs_test_pg_readers").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_readers_of_a_pass_share_its_snapshot() {
+    readers_share_the_snapshot(Engine::My, "rs_test_my_readers").await;
 }
 
 /// The source, with a writer that commits at the moment the first rows
@@ -193,8 +236,8 @@ impl Dataset for WriterAtFetch {
         }
         self.inner.rows_page(range, limit).await
     }
-    async fn begin_pass(&self) -> StoreResult<()> {
-        self.inner.begin_pass().await
+    async fn begin_pass(&self, readers: usize) -> StoreResult<()> {
+        self.inner.begin_pass(readers).await
     }
     async fn end_pass(&self) {
         self.inner.end_pass().await

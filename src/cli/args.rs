@@ -367,6 +367,17 @@ pub struct CompareArgs {
     #[arg(long, value_enum, value_name = "MODE")]
     pub checksum: Option<ChecksumArg>,
 
+    /// Reads each side of a SQL server runs at once, each on its own
+    /// connection: the table's windows are fingerprinted N at a time. All of
+    /// a side's connections read one snapshot: PostgreSQL shares it
+    /// (pg_export_snapshot); MySQL/MariaDB readers start theirs together while
+    /// the table is locked for reading (LOCK TABLES ... READ, a few
+    /// milliseconds; without that privilege each reader's snapshot is its own,
+    /// and a warning says so). SQLite files and dumps read through one.
+    /// Default: 1, or the profile's jobs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub jobs: Option<u32>,
+
     /// How windows are compared.
     #[arg(long, value_enum, default_value_t = Verify::Count, help_heading = "Time series")]
     pub verify: Verify,
@@ -393,6 +404,7 @@ impl CompareArgs {
             tables: Vec::new(),
             zoom: None,
             checksum: None,
+            jobs: None,
             verify: Verify::Count,
             series,
             format,

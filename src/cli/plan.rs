@@ -88,6 +88,8 @@ pub struct Plan {
     pub print: bool,
     /// `--checksum`: how tables are hashed between stores of one engine.
     pub checksum: Checksum,
+    /// `--jobs`: reads each side of a table runs at once.
+    pub jobs: usize,
 }
 
 /// The environment variable giving `--checksum` where neither the command
@@ -268,8 +270,12 @@ impl Plan {
             if args.checksum.is_some() || profile.checksum.is_some() {
                 return Err(EngineError::Usage("--checksum (checksum in a profile) applies to SQL tables; time series are compared by counts (--verify)".into()));
             }
+            if args.jobs.is_some() || profile.jobs.is_some() {
+                return Err(EngineError::Usage("--jobs (jobs in a profile) applies to SQL tables; time series are read one window at a time".into()));
+            }
         }
         let checksum = checksum(args.checksum, profile.checksum)?;
+        let jobs = args.jobs.or(profile.jobs).unwrap_or(1) as usize;
         Ok(Plan {
             mode,
             source,
@@ -287,6 +293,7 @@ impl Plan {
             lite,
             print: false,
             checksum,
+            jobs,
         })
     }
 

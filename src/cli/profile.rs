@@ -34,6 +34,8 @@ pub struct ProfileFile {
     pub zoom: Option<Spanned<String>>,
     /// As `--checksum`: `fast` or `exact`.
     pub checksum: Option<Spanned<String>>,
+    /// As `--jobs N`.
+    pub jobs: Option<Spanned<i64>>,
     #[serde(default)]
     pub tables: Vec<TableRuleFile>,
     #[serde(default)]
@@ -177,6 +179,7 @@ pub struct Profile {
     pub lookback: Option<String>,
     pub zoom: Option<String>,
     pub checksum: Option<Checksum>,
+    pub jobs: Option<u32>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
     pub watch: Option<Watch>,
@@ -251,6 +254,13 @@ impl Profile {
             }),
             None => None,
         };
+        let jobs = match &raw.jobs {
+            Some(j) if !(1..=64).contains(j.get_ref()) => {
+                return Err(at.error(j.span(), "jobs", &format!("{} is not a number of readers from 1 to 64", j.get_ref())))
+            }
+            Some(j) => Some(*j.get_ref() as u32),
+            None => None,
+        };
         let watch = match raw.watch {
             Some(w) => Some(at.watch(w, env)?),
             None => None,
@@ -266,6 +276,7 @@ impl Profile {
             lookback: raw.lookback.map(Spanned::into_inner),
             zoom: raw.zoom.map(Spanned::into_inner),
             checksum,
+            jobs,
             tables,
             measurements,
             watch,

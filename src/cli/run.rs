@@ -264,7 +264,7 @@ async fn check_delete_limit(plan: &Plan, table: &TablePlan, source: &dyn Store, 
         Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
         None => plan.zoom.clone(),
     };
-    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None };
+    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None, jobs: plan.jobs };
     let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.on_target(&table.projection)).await?);
     let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
     crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)
@@ -430,7 +430,7 @@ async fn run_table(
         (Some(state), Mode::Sync { dry_run: false, .. }) => Some(Arc::new(DatasetState::load(state, name).await?)),
         _ => None,
     };
-    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint };
+    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint, jobs: plan.jobs };
     let mut applier;
     let mut report_only = ReportOnly;
     let mut printer;

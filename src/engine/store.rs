@@ -239,9 +239,11 @@ pub trait Dataset: Send + Sync {
     /// Starts a pass (one comparison of this dataset with another). A store
     /// that can reads everything until [`Dataset::end_pass`] in one
     /// consistent snapshot taken now, so concurrent writers cannot make a
-    /// range look different from what it ever was. The engine makes one
-    /// read at a time per dataset (a stream is closed before the next read).
-    async fn begin_pass(&self) -> StoreResult<()> {
+    /// range look different from what it ever was. The engine makes at
+    /// most `readers` reads at a time per dataset (`--jobs`); a store that
+    /// can serves them over that many connections in the one snapshot.
+    async fn begin_pass(&self, readers: usize) -> StoreResult<()> {
+        let _ = readers;
         Ok(())
     }
 

@@ -270,6 +270,9 @@ impl ServerDataset {
         if streaming {
             tracing::info!("{what}: rows are hashed by rangesync, not in the server (a column has no exact SQL rendering)");
         }
+        // The table a pass read by several connections locks while they
+        // start their snapshots (MySQL).
+        let locked = p.query.is_none().then(|| table_ident.clone());
         // A query read in place of the table keeps its name as alias.
         let table_ident = match &p.query {
             Some(q) => format!("({q}) AS {table_ident}"),
@@ -279,7 +282,7 @@ impl ServerDataset {
         stmts.hash = in_server.map(|sql| (p.hash, sql));
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));
-        let reads = SnapshotReads::new(pool.clone(), what.clone());
+        let reads = SnapshotReads::new(pool.clone(), what.clone(), locked);
         Ok(ServerDataset { pool, reads, stmts, streaming, scheme: p.hash, key_positions: p.key_positions(), what, trips: AtomicU64::new(0) })
     }
 
@@ -560,8 +563,8 @@ impl Dataset for ServerDataset {
         }
     }
 
-    async fn begin_pass(&self) -> StoreResult<()> {
-        self.reads.begin().await
+    async fn begin_pass(&self, readers: usize) -> StoreResult<()> {
+        self.reads.begin(readers).await
     }
 
     async fn end_pass(&self) {

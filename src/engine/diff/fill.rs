@@ -99,7 +99,7 @@ impl Comparison<'_> {
         }
         let outcome = self.sink.fill(&ranges, &mut self.report).await;
         if writes {
-            self.options.retry.run("begin a pass", || self.target.begin_pass()).await?;
+            self.options.retry.run("begin a pass", || self.target.begin_pass(self.options.jobs)).await?;
         }
         let ranges: Vec<KeyRange> = ranges.into_iter().map(|(r, _)| r).collect();
         match outcome? {

@@ -107,11 +107,14 @@ pub struct DiffOptions {
     /// Where a `sync` records the first-level ranges it finished, and which
     /// it finished before it was killed (skipped).
     pub checkpoint: Option<Arc<dyn Checkpoint>>,
+    /// Reads each side makes at once (`--jobs`): windows of the one-scan
+    /// pass fingerprinted ahead of the one being narrowed.
+    pub jobs: usize,
 }
 
 impl Default for DiffOptions {
     fn default() -> Self {
-        DiffOptions { zoom: Zoom::default(), diff_batch: DEFAULT_DIFF_BATCH, retry: RetryPolicy::default(), checkpoint: None }
+        DiffOptions { zoom: Zoom::default(), diff_batch: DEFAULT_DIFF_BATCH, retry: RetryPolicy::default(), checkpoint: None, jobs: 1 }
     }
 }
 
@@ -155,8 +158,8 @@ pub async fn compare(
     let trips_before = source.round_trips() + target.round_trips();
     let retry = options.retry;
     let begun = tokio::try_join!(
-        retry.run("begin a pass", || source.begin_pass()),
-        retry.run("begin a pass", || target.begin_pass()),
+        retry.run("begin a pass", || source.begin_pass(options.jobs)),
+        retry.run("begin a pass", || target.begin_pass(options.jobs)),
     );
     let outcome = match begun {
         Ok(_) => run.first_pass().await,
@@ -371,7 +374,7 @@ impl<'a> Comparison<'a> {
             }
             self.sink.apply(batch, &mut self.report).await?;
             if release {
-                self.options.retry.run("begin a pass", || self.target.begin_pass()).await?;
+                self.options.retry.run("begin a pass", || self.target.begin_pass(self.options.jobs)).await?;
             }
             match resume {
                 Some(rest) => range = rest,

@@ -14,8 +14,12 @@
 //! path: a bucket where the target holds many more rows than the source is
 //! cut again on the target, the others are compared as (key, hash) pairs.
 
+use futures_util::StreamExt;
+
 use super::{check_cuts, split_on, Comparison, Span};
 use crate::engine::error::{EngineError, StoreError};
+use crate::engine::retry::RetryPolicy;
+use crate::engine::store::Dataset;
 use crate::engine::fingerprint::Fingerprint;
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
@@ -31,54 +35,80 @@ impl Comparison<'_> {
         let retry = self.options.retry;
         let window_rows = first.max(finest.saturating_mul(BUCKETS_PER_SCAN));
         let full = KeyRange::full();
-        let windows = full.split_at(self.source_cuts(&full, window_rows).await?);
+        let windows = full.split_at(source_cuts(self.source, &full, window_rows, retry).await?);
         let windows = self.skip_finished(windows);
         self.progress.begin(&self.report.name, windows.len() as u64);
         self.first_pass_done = true;
         let group = (first / finest).max(1) as usize;
-        for window in windows {
-            let fine = self.source_cuts(&window, finest).await?;
-            let started = std::time::Instant::now();
-            let (src, tgt) = tokio::try_join!(
-                retry.run("fingerprints", || self.source.bucket_fingerprints(&window, &fine)),
-                retry.run("fingerprints", || self.target.bucket_fingerprints(&window, &fine)),
-            )?;
-            if src.len() != fine.len() + 1 || tgt.len() != fine.len() + 1 {
-                return Err(StoreError::Invalid(format!(
-                    "a store answered {} and {} fingerprints for {} buckets",
-                    src.len(),
-                    tgt.len(),
-                    fine.len() + 1
-                ))
-                .into());
+        let (source, target) = (self.source, self.target);
+        let scan = move |window: KeyRange| scan_window(source, target, window, finest, retry);
+        let jobs = self.options.jobs.max(1);
+        if jobs == 1 {
+            for window in windows {
+                let scanned = scan(window).await?;
+                self.settle_window(scanned, group).await?;
             }
-            self.report.source_rows += src.iter().map(|f| f.count).sum::<u64>();
-            self.report.target_rows += tgt.iter().map(|f| f.count).sum::<u64>();
-            let buckets = window.split_at(fine);
-            let mismatched = self.compare_groups(buckets, &src, &tgt, group);
-            let mismatched = self.fill_empty(mismatched).await?;
-            tracing::debug!(
-                table = %self.report.name, %window,
-                buckets = src.len(), mismatched = mismatched.len(), scan_time = ?started.elapsed(), "one-scan window"
-            );
-            // A bucket the target overfills (twice the finest size or
-            // more) is cut again on the target; the rest go to pairs.
-            let (small, big): (Vec<Span>, Vec<Span>) =
-                mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
-            self.narrow(levels.len(), merge_adjacent(small, PAIRS_PER_STREAM)).await?;
-            self.narrow(levels.len() - 1, big).await?;
-            self.checkpoint(std::slice::from_ref(&window)).await?;
-            self.progress.advance(1, self.report.differences());
+            return Ok(());
         }
-        Ok(())
+        // `--jobs N`: N windows are scanned while the one before them is
+        // narrowed (and, in a sync, repaired: a window's writes stay inside
+        // it, so the scans ahead read nothing they change). The scans are
+        // driven all the while (a read left unpolled would hold its
+        // connection, and a sync ending the target's pass would wait for it
+        // forever); a scan waits for a slot before it reads, so at most N
+        // windows are held ahead.
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(jobs + 1));
+        let scan = move |window: KeyRange| {
+            let slots = slots.clone();
+            async move {
+                let slot = slots.acquire_owned().await.expect("the window slots are never closed");
+                Ok::<_, EngineError>((scan(window).await?, slot))
+            }
+        };
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let produce = async move {
+            let mut scans = futures_util::stream::iter(windows).map(scan).buffered(jobs);
+            while let Some(scanned) = scans.next().await {
+                let failed = scanned.is_err();
+                if sender.send(scanned).is_err() || failed {
+                    return;
+                }
+            }
+        };
+        let settle = async {
+            let mut receiver = receiver;
+            while let Some(scanned) = receiver.recv().await {
+                let (scanned, _slot) = scanned?;
+                self.settle_window(scanned, group).await?;
+            }
+            Ok(())
+        };
+        tokio::join!(produce, settle).1
     }
 
-    /// The source's keys that cut `range` every `size` rows, checked.
-    async fn source_cuts(&self, range: &KeyRange, size: u64) -> Result<Vec<Key>, EngineError> {
-        let cuts = split_on(self.source, std::slice::from_ref(range), size, self.options.retry).await?;
-        let cuts = cuts.into_iter().next().unwrap_or_default();
-        check_cuts(range, &cuts)?;
-        Ok(cuts)
+    /// Compares a scanned window's buckets and narrows the mismatched ones.
+    async fn settle_window(&mut self, scanned: WindowScan, group: usize) -> Result<(), EngineError> {
+        let levels = self.options.zoom.fingerprint_levels();
+        let finest = levels[levels.len() - 1];
+        let WindowScan { window, fine, src, tgt, started } = scanned;
+        self.report.source_rows += src.iter().map(|f| f.count).sum::<u64>();
+        self.report.target_rows += tgt.iter().map(|f| f.count).sum::<u64>();
+        let buckets = window.split_at(fine);
+        let mismatched = self.compare_groups(buckets, &src, &tgt, group);
+        let mismatched = self.fill_empty(mismatched).await?;
+        tracing::debug!(
+            table = %self.report.name, %window,
+            buckets = src.len(), mismatched = mismatched.len(), scan_time = ?started.elapsed(), "one-scan window"
+        );
+        // A bucket the target overfills (twice the finest size or more) is
+        // cut again on the target; the rest go to pairs.
+        let (small, big): (Vec<Span>, Vec<Span>) =
+            mismatched.into_iter().partition(|s| s.larger_count().is_some_and(|n| n < 2 * finest));
+        self.narrow(levels.len(), merge_adjacent(small, PAIRS_PER_STREAM)).await?;
+        self.narrow(levels.len() - 1, big).await?;
+        self.checkpoint(std::slice::from_ref(&window)).await?;
+        self.progress.advance(1, self.report.differences());
+        Ok(())
     }
 
     /// Compares groups of `group` buckets by their summed fingerprints, then
@@ -105,8 +135,46 @@ impl Comparison<'_> {
     }
 }
 
+/// One window's finest cuts (from the source) and both sides' bucket
+/// fingerprints.
+struct WindowScan {
+    window: KeyRange,
+    fine: Vec<Key>,
+    src: Vec<Fingerprint>,
+    tgt: Vec<Fingerprint>,
+    started: std::time::Instant,
+}
+
+async fn scan_window(source: &dyn Dataset, target: &dyn Dataset, window: KeyRange, finest: u64, retry: RetryPolicy) -> Result<WindowScan, EngineError> {
+    let started = std::time::Instant::now();
+    let fine = source_cuts(source, &window, finest, retry).await?;
+    let (src, tgt) = tokio::try_join!(
+        retry.run("fingerprints", || source.bucket_fingerprints(&window, &fine)),
+        retry.run("fingerprints", || target.bucket_fingerprints(&window, &fine)),
+    )?;
+    if src.len() != fine.len() + 1 || tgt.len() != fine.len() + 1 {
+        return Err(StoreError::Invalid(format!(
+            "a store answered {} and {} fingerprints for {} buckets",
+            src.len(),
+            tgt.len(),
+            fine.len() + 1
+        ))
+        .into());
+    }
+    Ok(WindowScan { window, fine, src, tgt, started })
+}
+
+/// The source's keys that cut `range` every `size` rows, checked.
+async fn source_cuts(source: &dyn Dataset, range: &KeyRange, size: u64, retry: RetryPolicy) -> Result<Vec<Key>, EngineError> {
+    let cuts = split_on(source, std::slice::from_ref(range), size, retry).await?;
+    let cuts = cuts.into_iter().next().unwrap_or_default();
+    check_cuts(range, &cuts)?;
+    Ok(cuts)
+}
+
 /// Most rows (on the larger side) of adjacent mismatched buckets read as one
 /// stream of pairs.
+
 const PAIRS_PER_STREAM: u64 = 10_000;
 
 /// Joins runs of adjacent buckets into ranges of up to `most` rows (on

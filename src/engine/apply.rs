@@ -129,42 +129,42 @@ impl DiffSink for Applier<'_> {
         let deleted = self.guard.delete(self.target, &extra_keys).await?;
         report.deleted += deleted;
         let mut unresolved = 0;
-        let mut written_rows = Vec::new();
+        let (mut rows, mut keys, mut expected) = (Vec::new(), Vec::new(), Vec::new());
         if !copy_keys.is_empty() {
-            let rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
+            rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
             report.rows_fetched += rows.len() as u64;
             // A key the source no longer holds (a snapshot lost and read
             // again, or a store without snapshots and a live writer): the
             // next run settles it.
             unresolved += copy_keys.len() as u64 - rows.len() as u64;
             let written = self.guard.upsert(self.target, &rows).await?;
-            if written > 0 {
-                let keys: Vec<Key> = rows.iter().map(|r| self.key_of(r)).collect();
-                self.verify_written(&rows, &keys, report).await?;
-                // Compared with the source's current rows where the pass reads
-                // a snapshot. The hash of the row as written: rangesync's own
-                // where it can compute the scheme, else the one the
-                // comparison read (the same row, unless the snapshot was
-                // lost and the row read again in a new one).
-                let track = self.source.reads_in_snapshot();
-                for (row, key) in rows.iter().zip(keys) {
-                    let copied = to_copy.get(&key_bytes(&key));
-                    match copied {
-                        Some((DiffKind::Missing, _)) => report.inserted += 1,
-                        Some((DiffKind::Changed, _)) => report.updated += 1,
-                        _ => {}
-                    }
-                    if let (true, Some((_, read))) = (track, copied) {
-                        let written = self.scheme.in_rust().map_or(*read, |h| RowHash::of_values_with(h, row));
-                        written_rows.push((key, written));
-                    }
-                }
-            } else {
+            if written == 0 {
                 unresolved += rows.len() as u64;
+                rows.clear();
+            }
+            keys = rows.iter().map(|r| self.key_of(r)).collect();
+            // The hash of each row as written: rangesync's own where it
+            // can compute the scheme, else the one the comparison read (the
+            // same row, unless the snapshot was lost and the row read again
+            // in a new one).
+            for (row, key) in rows.iter().zip(&keys) {
+                let copied = to_copy.get(&key_bytes(key));
+                match copied {
+                    Some((DiffKind::Missing, _)) => report.inserted += 1,
+                    Some((DiffKind::Changed, _)) => report.updated += 1,
+                    _ => {}
+                }
+                let read = copied.map(|(_, h)| *h);
+                expected.push(self.scheme.in_rust().map(|h| RowHash::of_values_with(h, row)).or(read));
             }
         }
         let deleted_keys = if deleted > 0 { extra_keys } else { Vec::new() };
-        let moved = self.changed_since_snapshot(&written_rows, &deleted_keys, deleted, report).await?;
+        // The read-back check of the target and the source's current rows,
+        // at once.
+        let (checked, (moved, hashes)) =
+            tokio::try_join!(self.verify_written(&rows, &keys, &expected), self.changed_since_snapshot(&keys, &expected, &deleted_keys, deleted))?;
+        report.rows_fetched += checked.rows;
+        report.hashes_fetched += checked.hashes + hashes;
         report.changed_during_run += moved;
         report.remaining += unresolved + (extras - deleted) + moved;
         Ok(())
@@ -225,23 +225,23 @@ impl Applier<'_> {
     /// consistent but already old; the next pass settles them. Asked of the
     /// source's current rows only where the pass reads a snapshot (elsewhere
     /// the rows written were read moments ago, outside any snapshot).
+    /// Returns the count and the hashes read.
     async fn changed_since_snapshot(
         &self,
-        written: &[(Key, RowHash)],
+        written: &[Key],
+        expected: &[Option<RowHash>],
         deleted: &[Key],
         deleted_count: u64,
-        report: &mut DatasetReport,
-    ) -> Result<u64, EngineError> {
+    ) -> Result<(u64, u64), EngineError> {
         if !self.source.reads_in_snapshot() || (written.is_empty() && deleted.is_empty()) {
-            return Ok(0);
+            return Ok((0, 0));
         }
-        let keys: Vec<Key> = written.iter().map(|(k, _)| k.clone()).chain(deleted.iter().cloned()).collect();
+        let keys: Vec<Key> = written.iter().chain(deleted).cloned().collect();
         let current = self.guard.retry.run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
-        report.hashes_fetched += current.len() as u64;
+        let read = current.len() as u64;
         let now: HashMap<Vec<u8>, RowHash> = current.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
-        // The hash of the row as written: what matters is whether the
-        // target now holds the source's row.
-        let mut moved = written.iter().filter(|(k, h)| now.get(&key_bytes(k)) != Some(h)).count() as u64;
+        // What matters is whether the target now holds the source's row.
+        let mut moved = written.iter().zip(expected).filter(|(k, h)| now.get(&key_bytes(k)) != h.as_ref()).count() as u64;
         // Of keys another writer deleted from the target first, those the
         // source holds again are already counted as extras left.
         let back = deleted.iter().filter(|k| now.contains_key(&key_bytes(k))).count() as u64;
@@ -249,17 +249,32 @@ impl Applier<'_> {
         if moved > 0 {
             tracing::info!("{}: {moved} row(s) changed at the source after the pass's snapshot", self.source.describe());
         }
-        Ok(moved)
+        Ok((moved, read))
     }
 
-    /// Reads back what was just written and compares it with the source's
-    /// values. A target whose column cannot hold a value exactly (a shorter
-    /// text, a smaller scale, a timestamp of lower precision) may store
-    /// something else without an error; the run stops with the first such
-    /// value instead of reporting "in sync" and differing again next time.
-    async fn verify_written(&self, rows: &[Row], keys: &[Key], report: &mut DatasetReport) -> Result<(), EngineError> {
+    /// Checks that the target stored what was just written. A target whose
+    /// column cannot hold a value exactly (a shorter text, a smaller scale,
+    /// a timestamp of lower precision) may store something else without an
+    /// error; the run stops with the first such value instead of reporting
+    /// "in sync" and differing again next time. Where the target can hash
+    /// its current rows, their hashes are compared with those of the rows
+    /// written, and the rows are read back only when one differs (to name
+    /// the value); elsewhere the rows are read back.
+    async fn verify_written(&self, rows: &[Row], keys: &[Key], expected: &[Option<RowHash>]) -> Result<Checked, EngineError> {
+        let mut checked = Checked::default();
+        if keys.is_empty() {
+            return Ok(checked);
+        }
+        if self.target.reads_in_snapshot() && expected.iter().all(Option::is_some) {
+            let stored = self.guard.retry.run("read back written rows", || self.target.current_row_hashes(keys)).await?;
+            checked.hashes = stored.len() as u64;
+            let by_key: HashMap<Vec<u8>, RowHash> = stored.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
+            if keys.iter().zip(expected).all(|(k, h)| by_key.get(&key_bytes(k)) == h.as_ref()) {
+                return Ok(checked);
+            }
+        }
         let stored = self.guard.retry.run("read back written rows", || self.target.fetch_current_rows(keys)).await?;
-        report.rows_fetched += stored.len() as u64;
+        checked.rows = stored.len() as u64;
         let mut by_key: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(stored.len());
         for row in &stored {
             by_key.insert(key_bytes(&self.key_of(row)), row);
@@ -283,8 +298,15 @@ impl Applier<'_> {
                 .into());
             }
         }
-        Ok(())
+        Ok(checked)
     }
+}
+
+/// What the read-back check read.
+#[derive(Default)]
+struct Checked {
+    rows: u64,
+    hashes: u64,
 }
 
 /// The sink of `sync --dry-run --print`: the statements the sync would

@@ -153,6 +153,23 @@ impl Dialect for PgDialect {
         " OFFSET 0"
     }
 
+    /// `unnest` of one `text[]` per column, each element cast to the
+    /// column's type as a bound parameter would be.
+    fn upsert_from_arrays(&self, table: &str, columns: &[ServerColumn], keys: &[&str]) -> Option<String> {
+        let names: Vec<&str> = columns.iter().map(|c| c.ident.as_str()).collect();
+        let casts: Vec<String> = columns.iter().enumerate().map(|(i, c)| format!("u.c{i}::{}", c.sql_type)).collect();
+        let arrays: Vec<String> = (1..=columns.len()).map(|n| format!("${n}::text[]")).collect();
+        let aliases: Vec<String> = (0..columns.len()).map(|i| format!("c{i}")).collect();
+        Some(format!(
+            "INSERT INTO {table} ({}) SELECT {} FROM unnest({}) AS u({}) {}",
+            names.join(", "),
+            casts.join(", "),
+            arrays.join(", "),
+            aliases.join(", "),
+            self.upsert_tail(keys, &names)
+        ))
+    }
+
     fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String {
         let sets: Vec<String> = columns.iter().map(|c| format!("{c} = EXCLUDED.{c}")).collect();
         format!("ON CONFLICT ({}) DO UPDATE SET {}", keys.join(", "), sets.join(", "))

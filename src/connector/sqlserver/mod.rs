@@ -178,6 +178,14 @@ pub trait Dialect: Send + Sync {
     fn as_text(&self, x: &str) -> String;
     /// The tail of an upsert after `INSERT INTO t (cols) VALUES ...`.
     fn upsert_tail(&self, keys: &[&str], columns: &[&str]) -> String;
+    /// An upsert of rows bound as one text array per column, where the
+    /// engine has arrays: one short statement whatever the number of rows,
+    /// prepared once per connection, where a `VALUES` list of thousands of
+    /// parameters is parsed and planned anew for every batch.
+    fn upsert_from_arrays(&self, table: &str, columns: &[ServerColumn], keys: &[&str]) -> Option<String> {
+        let _ = (table, columns, keys);
+        None
+    }
     /// Whether a comparison of composite keys is spelled out column by
     /// column, for a planner that would not range an index on a row
     /// comparison.
@@ -601,6 +609,11 @@ impl Dataset for ServerDataset {
     }
 
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
+        if let Some(sql) = self.stmts.upsert_from_arrays() {
+            self.trips.fetch_add(1, Ordering::Relaxed);
+            self.pool.execute_with_arrays(&sql, self.stmts.columns_of(rows), &self.what).await?;
+            return Ok(rows.len() as u64);
+        }
         let statements = batched(rows, self.stmts.rows_per_statement(), |chunk, params| self.stmts.upsert(chunk, params));
         self.execute(statements).await?;
         Ok(rows.len() as u64)

@@ -118,6 +118,19 @@ impl ServerPool {
         .await)
     }
 
+    /// Runs one statement whose parameters are text arrays (PostgreSQL);
+    /// returns the rows affected.
+    pub async fn execute_with_arrays(&self, sql: &str, arrays: Vec<Vec<Option<String>>>, what: &str) -> StoreResult<u64> {
+        let ServerPool::Postgres(pool) = self else {
+            return Err(StoreError::Invalid(format!("{what}: MySQL has no array parameters")));
+        };
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+        for array in arrays {
+            q = q.bind(array);
+        }
+        Ok(q.execute(pool).await.map_err(|e| write_error(what, e))?.rows_affected())
+    }
+
     /// Runs the statements in one transaction; returns the rows affected.
     pub async fn execute_in_transaction(&self, statements: Vec<(String, Params)>, what: &str) -> StoreResult<u64> {
         Ok(match self {

@@ -401,6 +401,23 @@ impl Statements {
         )
     }
 
+    /// The dialect's upsert of one array per column, if it has one.
+    pub fn upsert_from_arrays(&self) -> Option<String> {
+        let keys: Vec<&str> = self.key.iter().map(|c| c.ident.as_str()).collect();
+        self.dialect.upsert_from_arrays(&self.table, &self.columns, &keys)
+    }
+
+    /// Rows as one array of bound texts per column.
+    pub fn columns_of(&self, rows: &[Row]) -> Vec<Vec<Option<String>>> {
+        let mut out = vec![Vec::with_capacity(rows.len()); self.columns.len()];
+        for row in rows {
+            for (column, v) in out.iter_mut().zip(row) {
+                column.push(self.dialect.render(v));
+            }
+        }
+        out
+    }
+
     pub fn delete(&self, keys: &[Key], params: &mut Params) -> String {
         format!("DELETE FROM {} WHERE {}", self.table, self.key_in(keys, params))
     }

@@ -362,45 +362,37 @@ impl<'a> Comparison<'a> {
     }
 
     /// Merges the two ordered (key, row hash) streams of `range`. When the
-    /// buffer of differences fills up, both streams are closed, the batch is
-    /// applied, and the range resumes after the last settled key.
+    /// buffer of differences fills up, the batch is applied and the merge
+    /// goes on with the pairs already read: the streams read in pages,
+    /// each a statement, and hold nothing between them, so the sink's
+    /// writes go through while they wait. A write only touches keys already
+    /// merged, and the pages after it are read later: they see the rows
+    /// the writes left, which the merge never returns to.
     async fn compare_pairs(&mut self, range: KeyRange) -> Result<(), EngineError> {
-        let mut range = range;
-        loop {
-            let (batch, resume) = self.merge_retried(&range).await?;
-            let release = self.sink.writes_target() && !batch.is_empty();
-            if release {
-                self.target.end_pass().await;
-            }
-            self.sink.apply(batch, &mut self.report).await?;
-            if release {
-                self.options.retry.run("begin a pass", || self.target.begin_pass(self.options.jobs)).await?;
-            }
-            match resume {
-                Some(rest) => range = rest,
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// [`Comparison::merge_until_full`], again from the range's start after
-    /// a transient failure (a lost connection, a snapshot ended by the
-    /// server): nothing of a failed merge was counted or applied.
-    async fn merge_retried(&mut self, range: &KeyRange) -> Result<(Vec<Difference>, Option<KeyRange>), EngineError> {
+        let mut rest = range;
         let mut attempt = 1;
         loop {
-            match self.merge_until_full(range).await {
+            let opened = rest.clone();
+            match self.merge_and_apply(&opened, &mut rest).await {
+                // Nothing merged since the last applied batch was counted:
+                // the merge goes on after that batch, in new streams.
                 Err(EngineError::Store(e)) => {
-                    attempt = self.options.retry.backoff(&format!("pairs of {range}"), attempt, e).await?;
+                    if rest != opened {
+                        attempt = 1;
+                    }
+                    attempt = self.options.retry.backoff(&format!("pairs of {rest}"), attempt, e).await?;
                 }
                 outcome => return outcome,
             }
         }
     }
 
-    async fn merge_until_full(&mut self, range: &KeyRange) -> Result<(Vec<Difference>, Option<KeyRange>), EngineError> {
-        let mut src = OrderedPairs::new(self.source, range);
-        let mut tgt = OrderedPairs::new(self.target, range);
+    /// Merges `range` to its end, applying a batch whenever it fills; `rest`
+    /// follows what is left after the last applied batch.
+    async fn merge_and_apply(&mut self, range: &KeyRange, rest: &mut KeyRange) -> Result<(), EngineError> {
+        let (source, target) = (self.source, self.target);
+        let mut src = OrderedPairs::new(source, range);
+        let mut tgt = OrderedPairs::new(target, range);
         let (mut a, mut b) = tokio::try_join!(src.next(), tgt.next())?;
         let mut batch = Vec::new();
         while a.is_some() || b.is_some() {
@@ -436,15 +428,32 @@ impl<'a> Comparison<'a> {
                 }
             }
             if batch.len() >= self.options.diff_batch && (a.is_some() || b.is_some()) {
-                // The pairs read ahead are read again when the range resumes.
-                src.read -= a.is_some() as u64;
-                tgt.read -= b.is_some() as u64;
+                // The pairs read ahead belong to the next batch's count.
+                let (ahead_src, ahead_tgt) = (a.is_some() as u64, b.is_some() as u64);
+                src.read -= ahead_src;
+                tgt.read -= ahead_tgt;
                 self.tally(&src, &tgt, &batch);
-                return Ok((batch, Some(range.after(settled_key))));
+                (src.read, tgt.read) = (ahead_src, ahead_tgt);
+                *rest = range.after(settled_key);
+                self.apply(std::mem::take(&mut batch)).await?;
             }
         }
         self.tally(&src, &tgt, &batch);
-        Ok((batch, None))
+        self.apply(batch).await
+    }
+
+    /// Hands a batch to the sink, the target's snapshot released around
+    /// its writes.
+    async fn apply(&mut self, batch: Vec<Difference>) -> Result<(), EngineError> {
+        let release = self.sink.writes_target() && !batch.is_empty();
+        if release {
+            self.target.end_pass().await;
+        }
+        self.sink.apply(batch, &mut self.report).await?;
+        if release {
+            self.options.retry.run("begin a pass", || self.target.begin_pass(self.options.jobs)).await?;
+        }
+        Ok(())
     }
 
     fn tally(&mut self, src: &OrderedPairs<'_>, tgt: &OrderedPairs<'_>, batch: &[Difference]) {

@@ -27,7 +27,7 @@
 #     the whole row and fails ("'<' not supported between instances of
 #     'NoneType' and 'str'") when a changed row has a NULL on one side; the
 #     differences are counted per key here, so their order does not matter;
-#   - the floor: SELECT count(*) FROM events on the source, then the target
+#   - the floors: SELECT count(*) FROM events on the source, then the target
 #     (two psql/mariadb calls), the cost of one scan of each side. On
 #     PostgreSQL that is an index-only scan of the primary key after the
 #     VACUUM (the plan is printed), cheaper than reading every column.
@@ -53,7 +53,14 @@
 # Other knobs: PAIRS="pg mysql" (which pairs), BENCH_DIR (bench-data: reladiff's
 # venv and the outputs of the last run), RANGESYNC_BIN (skip the cargo build),
 # RELADIFF_VERSION (0.6.0), DROP=1 (drop the four databases at the end),
-# REGEN=1 (regenerate even when the marker matches).
+# REGEN=1 (regenerate even when the marker matches), JOBS=2 (a second
+# rangesync run with --jobs JOBS; 1 to skip it).
+#
+# Besides count(*), a second floor: the fast hash rangesync's default
+# checksum computes (PostgreSQL: two seeded hash_record_extended lanes mixed
+# by hashint8extended; MariaDB: CRC32 and CRC32C of the row's text) summed
+# over each whole table, source then target: the hashing a comparison cannot
+# do without.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${ROWS:-10000000}
@@ -61,6 +68,7 @@ MY_ROWS=${MY_ROWS:-$ROWS}
 EVERY=${EVERY:-10000}
 RUNS=${RUNS:-3}
 PAIRS=${PAIRS:-pg mysql}
+export JOBS=${JOBS:-2}
 RELADIFF_VERSION=${RELADIFF_VERSION:-0.6.0}
 dir=${BENCH_DIR:-bench-data}
 SRC=rs_bench_src
@@ -246,6 +254,10 @@ for pair in $PAIRS; do
       src=$PG_BASE/$SRC; tgt=$PG_BASE/$TGT
       rsrc=postgresql://postgres@127.0.0.1:5432/$SRC; rtgt=postgresql://postgres@127.0.0.1:5432/$TGT
       count() { pg -d "$1" -Atc 'SELECT count(*) FROM events'; }
+      hashsum() {
+        local row='ROW(id, account COLLATE "C", amount, qty, created_at, payload COLLATE "C")'
+        pg -d "$1" -Atc "SELECT sum(hashint8extended(hash_record_extended($row, 1), 2)::numeric), sum(hashint8extended(hash_record_extended($row, 3), 4)::numeric) FROM events"
+      }
       warm() { pg -d "$1" -Atc 'SELECT count(payload), sum(qty) FROM events' >/dev/null; }
       echo "postgres: plan of the floor: $(pg -d "$SRC" -Atc 'EXPLAIN SELECT count(*) FROM events' | grep -o -m1 -E '(Parallel )?(Index Only|Seq) Scan' | head -1)"
       ;;
@@ -254,6 +266,10 @@ for pair in $PAIRS; do
       src=$MY_BASE/$SRC; tgt=$MY_BASE/$TGT
       rsrc=$src; rtgt=$tgt
       count() { my -D "$1" -e 'SELECT count(*) FROM events'; }
+      hashsum() {
+        local row='CONCAT_WS(0x1f, id, account, amount, qty, created_at, payload)'
+        my -D "$1" -e "SELECT sum(CRC32($row) * CRC32C($row)), sum((CRC32($row) << 32) | CRC32C($row)) FROM events"
+      }
       warm() { my -D "$1" -e 'SELECT count(payload), sum(qty) FROM events' >/dev/null; }
       ;;
     *) echo "unknown pair $pair (pg, mysql)" >&2; exit 2 ;;
@@ -263,7 +279,11 @@ for pair in $PAIRS; do
        "($missing missing, $extra extra, $changed changed)"
   warm "$SRC"; warm "$TGT"
   run "$pair" "floor" bash -c "set -e; $(declare -f pg my count); count $SRC >/dev/null; count $TGT >/dev/null"
+  run "$pair" "hashfloor" bash -c "set -e; $(declare -f pg my hashsum); hashsum $SRC >/dev/null; hashsum $TGT >/dev/null"
   run "$pair" "rangesync" "$bin" diff "$src" "$tgt" --table events --format json
+  if [ "$JOBS" -gt 1 ]; then
+    run "$pair" "rangesync jobs" "$bin" diff "$src" "$tgt" --table events --format json --jobs "$JOBS"
+  fi
   run "$pair" "reladiff" "$venv/bin/reladiff" "$rsrc" events "$rtgt" events \
     -k id -c account -c amount -c qty -c created_at -c payload --skip-sort-results --json
   # Untimed: its counters (rows_downloaded) are printed only with --stats.
@@ -275,7 +295,7 @@ mv "$out/expected.tsv.new" "$out/expected.tsv"
 
 status=0
 python3 - "$results" "$out/expected.tsv" "$out" <<'PY' || status=$?
-import json, statistics, sys
+import json, os, statistics, sys
 from collections import defaultdict
 
 results, expected_path, outdir = sys.argv[1:4]
@@ -318,7 +338,8 @@ for line in open(expected_path):
     bad = [r["err"] for r in runs[(pair, "floor")] if r["rc"] != 0]
     if bad:
         raise SystemExit(f"the count(*) floor failed: {open(bad[0]).read()[-2000:]}")
-    med = {t: statistics.median(r["wall"] for r in runs[(pair, t)]) for t in ("floor", "rangesync", "reladiff")}
+    tools = [t for t in ("floor", "hashfloor", "rangesync", "rangesync jobs", "reladiff") if runs[(pair, t)]]
+    med = {t: statistics.median(r["wall"] for r in runs[(pair, t)]) for t in tools}
     rss = {t: max(r["rss"] for r in runs[(pair, t)]) / 1024 for t in ("rangesync", "reladiff")}
     rs = [rangesync_counts(r) for r in runs[(pair, "rangesync")]]
     rl = [reladiff_counts(r) for r in runs[(pair, "reladiff")]]
@@ -329,13 +350,19 @@ for line in open(expected_path):
     except Exception as e:  # noqa: BLE001
         downloaded, st_counts = None, None
     print(f"\n**{name}: {rows:,} rows, {exp} differing rows ({em} missing, {ee} extra, {ec} changed)**\n")
-    print("| tool | wall (median) | vs. rangesync | vs. count(*) floor | peak RSS | hashes_fetched | rows_fetched | differences found (missing/extra/changed) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| tool | wall (median) | vs. rangesync | vs. count(*) floor | vs. fast-hash floor | peak RSS | hashes_fetched | rows_fetched | differences found (missing/extra/changed) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     def row(tool, wall, rss_s, hashes, fetched, found):
-        print(f"| {tool} | {wall:.2f} s | {wall / med['rangesync']:.2f}x | {wall / med['floor']:.2f}x | {rss_s} | {hashes} | {fetched} | {found} |")
+        print(f"| {tool} | {wall:.2f} s | {wall / med['rangesync']:.2f}x | {wall / med['floor']:.2f}x | {wall / med['hashfloor']:.2f}x | {rss_s} | {hashes} | {fetched} | {found} |")
     m, x, c, h, f = rs[0]
     row("rangesync diff", med["rangesync"], f"{rss['rangesync']:.0f} MB", h, f, f"{m + x + c} of {exp} ({m}/{x}/{c})")
     ok &= all((r[0], r[1], r[2]) == (em, ee, ec) for r in rs)
+    if "rangesync jobs" in med:
+        rj = [rangesync_counts(r) for r in runs[(pair, "rangesync jobs")]]
+        m, x, c, h, f = rj[0]
+        jrss = max(r["rss"] for r in runs[(pair, "rangesync jobs")]) / 1024
+        row(f"rangesync diff --jobs {os.environ.get('JOBS')}", med["rangesync jobs"], f"{jrss:.0f} MB", h, f, f"{m + x + c} of {exp} ({m}/{x}/{c})")
+        ok &= all((r[0], r[1], r[2]) == (em, ee, ec) for r in rj)
     m, x, c, lines = rl[0]
     fetched = f"~{2 * downloaded} (2 x {downloaded} downloaded)" if downloaded is not None else "?"
     row("reladiff (hashdiff, -j 1)", med["reladiff"], f"{rss['reladiff']:.0f} MB", "-", fetched,
@@ -345,6 +372,7 @@ for line in open(expected_path):
         print(f"\nreladiff --stats counted {st_counts} (missing/extra/changed)")
         ok = False
     row("floor: count(*) source, then target", med["floor"], "-", "-", "-", "-")
+    row("floor: fast hash (two lanes) summed over source, then target", med["hashfloor"], "-", "-", "-", "-")
 if not ok:
     print("\nA tool did not find the expected differences (see above).", file=sys.stderr)
     sys.exit(1)

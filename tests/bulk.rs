@@ -96,3 +96,78 @@ async fn an_empty_table_is_filled_across_engines_and_on_mariadb() {
     let cols = ["id", "t", "d", "f", "ts"];
     assert_eq!(my::rows_as_text(&src, "m", &cols, "id").await, my::rows_as_text(&tgt, "m", &cols, "id").await);
 }
+
+/// `copy` for tables: a missing table is created and filled without any
+/// comparison; a copy that was interrupted (the target holds a prefix of
+/// the source, in key order) resumes after the target's largest key; a dry
+/// run counts what it would copy. Checked with PostgreSQL's own rendering.
+#[tokio::test]
+async fn copy_fills_tables_and_resumes_after_the_last_key() {
+    let src = pg::fresh_db("rs_test_copy_pg_src").await;
+    let tgt = pg::fresh_db("rs_test_copy_pg_tgt").await;
+    pg::exec(&src, PG_ROWS).await;
+    pg::exec(&src, "CREATE TABLE pair (a int4, b text, v text, PRIMARY KEY (a, b)); \
+                    INSERT INTO pair SELECT i % 50, 'k' || i, repeat('x', i % 9) FROM generate_series(1, 3000) i;").await;
+
+    let dry = rangesync(&["copy", &src, &tgt, "--table", "b", "--dry-run", "--format", "json"]);
+    assert_eq!(dry.code, 0, "{}", dry.stderr);
+    assert_eq!(counts(&dry), (25_000, 0, 0, 0), "{}", dry.stdout);
+    assert_eq!(pg::scalar(&pg::url("postgres"), "SELECT count(*) FROM pg_database WHERE datname = 'rs_test_copy_pg_tgt'").await, 1);
+
+    let run = rangesync(&["copy", &src, &tgt, "--format", "json", "--batch-size", "4000"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let datasets = run.json()["datasets"].as_array().unwrap().clone();
+    let inserted: Vec<(String, u64, u64)> = datasets
+        .iter()
+        .map(|d| (d["name"].as_str().unwrap().to_string(), d["inserted"].as_u64().unwrap(), d["hashes_fetched"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(inserted, [("b".to_string(), 25_000, 0), ("pair".to_string(), 3000, 0)], "{}", run.stdout);
+    assert_eq!(pg::rows_as_text(&src, "b", "id").await, pg::rows_as_text(&tgt, "b", "id").await);
+    assert_eq!(pg::rows_as_text(&src, "pair", "a, b").await, pg::rows_as_text(&tgt, "pair", "a, b").await);
+
+    // Interrupted: the target kept the rows up to a key, in key order. The
+    // next copy writes only the rest (no conflict with what is there).
+    pg::exec(&tgt, "DELETE FROM b WHERE id > 17321; DELETE FROM pair WHERE (a, b) > (20, 'k1520');").await;
+    let left = pg::scalar(&src, "SELECT count(*) FROM pair WHERE (a, b) > (20, 'k1520')").await as u64;
+    let run = rangesync(&["copy", &src, &tgt, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = &run.json()["datasets"];
+    assert_eq!((d[0]["inserted"].as_u64(), d[1]["inserted"].as_u64()), (Some(25_000 - 17_321), Some(left)), "{}", run.stdout);
+    assert_eq!(pg::rows_as_text(&src, "b", "id").await, pg::rows_as_text(&tgt, "b", "id").await);
+    assert_eq!(pg::rows_as_text(&src, "pair", "a, b").await, pg::rows_as_text(&tgt, "pair", "a, b").await);
+    assert_eq!(rangesync(&["diff", &src, &tgt, "--checksum", "exact"]).code, 0);
+
+    // Copied whole: nothing left to copy.
+    let run = rangesync(&["copy", &src, &tgt, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"].as_u64(), Some(0), "{}", run.stdout);
+
+    // Flags of the other family are one sentence, exit 2.
+    common::assert_one_sentence(&rangesync(&["copy", &src, &tgt, "--chunk", "6h"]), 2, "--chunk and --order are for copying time series");
+}
+
+/// `copy` into SQLite files: a new file is created, filled, and a copy cut
+/// short resumes after its largest (composite, text) key.
+#[tokio::test]
+async fn copy_into_sqlite_creates_the_file_and_resumes() {
+    let dir = TempDir::new().unwrap();
+    let (src, tgt) = (dir.path().join("s.db"), dir.path().join("t.db"));
+    common::exec(
+        &src,
+        "CREATE TABLE c (k TEXT, n INTEGER, v REAL, PRIMARY KEY (k, n));
+         WITH RECURSIVE q(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM q WHERE i < 9000)
+         INSERT INTO c SELECT CASE i % 3 WHEN 0 THEN 'é' || (i % 7) WHEN 1 THEN 'A' || (i % 11) ELSE '' END, i, i / 4.0 FROM q;",
+    )
+    .await;
+    let run = rangesync(&["copy", &common::url(&src), &common::url(&tgt), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"].as_u64(), Some(9000), "{}", run.stdout);
+    assert_eq!(common::independent_diff(&src, &tgt, "c").await, (0, 0));
+
+    common::exec(&tgt, "DELETE FROM c WHERE (k, n) > ('A3', 5000)").await;
+    let left = 9000 - common::scalar(&tgt, "SELECT count(*) FROM c").await as u64;
+    let run = rangesync(&["copy", &common::url(&src), &common::url(&tgt), "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"].as_u64(), Some(left), "{}", run.stdout);
+    assert_eq!(common::independent_diff(&src, &tgt, "c").await, (0, 0));
+}

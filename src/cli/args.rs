@@ -81,9 +81,15 @@ pub enum Command {
     /// Compare, then write into TARGET only the rows that differ.
     #[command(after_help = EXAMPLES)]
     Sync(SyncArgs),
-    /// Bulk first fill of time series: copy every point of SOURCE in windows
-    /// of time, without diffing. A window whose counts already match on
-    /// TARGET is skipped, so an interrupted copy resumes where it stopped.
+    /// Bulk first fill without diffing; an interrupted copy resumes.
+    ///
+    /// Tables: every row, in key order, in
+    /// pages through TARGET's bulk path (PostgreSQL COPY), each page a
+    /// transaction, checked by one fingerprint per range; a table TARGET
+    /// already holds rows of is copied from after its largest key, so an
+    /// interrupted copy resumes where it stopped. Time series: every point,
+    /// in windows of time; a window whose counts already match on TARGET is
+    /// skipped.
     #[command(after_help = COPY_EXAMPLES)]
     Copy(CopyArgs),
     /// Create on TARGET the tables SOURCE has and TARGET lacks, across engines
@@ -146,6 +152,12 @@ Exit codes: 0 success, 2 bad input (a type with no counterpart on TARGET),
 
 const COPY_EXAMPLES: &str = "\
 Examples:
+  Fill an empty PostgreSQL database from another (tables created as needed):
+    rangesync copy postgres://app@db1/shop postgres://app@db2/shop
+
+  Run it again after it was interrupted: each table resumes after its last key.
+    rangesync copy postgres://app@db1/shop postgres://app@db2/shop --table orders
+
   Fill a new VictoriaMetrics from InfluxDB, newest data first:
     rangesync copy influxdb://127.0.0.1:8086/telegraf victoriametrics://127.0.0.1:8428
 
@@ -222,22 +234,34 @@ pub struct SeriesArgs {
 
 #[derive(Debug, Args)]
 pub struct CopyArgs {
-    /// Where the points come from; only read.
+    /// Where the rows or points come from; only read.
     pub source: String,
 
-    /// Where they are written.
+    /// Where they are written. Tables TARGET lacks are created from SOURCE's
+    /// definition (as sync --create-tables does).
     pub target: String,
+
+    /// Copy only this table (repeatable). Default: every table of SOURCE.
+    /// A table TARGET already holds rows of is copied from after its largest
+    /// key: a killed copy resumes where it stopped.
+    #[arg(long = "table", value_name = "NAME")]
+    pub tables: Vec<String>,
+
+    /// Rows per page and per transaction when copying tables (default 20000).
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: Option<u64>,
 
     #[command(flatten)]
     pub series: SeriesArgs,
 
-    /// The window of time copied at once.
-    #[arg(long, value_name = "DURATION", default_value = "1h")]
-    pub chunk: String,
+    /// The window of time copied at once (time series; default 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub chunk: Option<String>,
 
-    /// Which end of the time span is copied first.
-    #[arg(long, value_enum, default_value_t = Order::NewestFirst)]
-    pub order: Order,
+    /// Which end of the time span is copied first (time series; default
+    /// newest-first).
+    #[arg(long, value_enum)]
+    pub order: Option<Order>,
 
     /// Count what would be copied, write nothing.
     #[arg(long)]

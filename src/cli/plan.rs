@@ -145,22 +145,26 @@ impl Plan {
     }
 
     pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
-        let chunk = parse_duration(&args.chunk).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
+        let chunk_text = args.chunk.clone().unwrap_or_else(|| "1h".into());
+        let chunk = parse_duration(&chunk_text).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
         const DAY: i64 = 86_400_000_000_000;
         if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
-            return Err(EngineError::Usage(format!("--chunk {} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days", args.chunk)));
+            return Err(EngineError::Usage(format!("--chunk {chunk_text} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days")));
         }
-        let compare = CompareArgs::endpoints(args.source, args.target, args.series, args.format);
-        let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, None)?;
+        let compare = CompareArgs { tables: args.tables.clone(), ..CompareArgs::endpoints(args.source, args.target, args.series, args.format) };
+        let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, args.batch_size.map(|n| n as usize))?;
         match &mut plan.series {
             Some(series) => {
+                if !args.tables.is_empty() || args.batch_size.is_some() {
+                    return Err(EngineError::Usage("--table and --batch-size are for copying tables; time series take --measurement and --chunk".into()));
+                }
                 series.chunk = chunk;
-                series.order = args.order;
+                series.order = args.order.unwrap_or(Order::NewestFirst);
             }
             None => {
-                return Err(EngineError::Usage(
-                    "copy moves time series; for tables use `rangesync sync --create-tables`, which copies every row into an empty target".into(),
-                ))
+                if args.chunk.is_some() || args.order.is_some() {
+                    return Err(EngineError::Usage("--chunk and --order are for copying time series; tables are copied in key order, --batch-size rows at a time".into()));
+                }
             }
         }
         Ok(plan)
@@ -317,7 +321,7 @@ impl Plan {
 
     /// Whether tables missing on TARGET are to be created.
     pub fn creates_tables(&self) -> bool {
-        matches!(self.mode, Mode::Sync { create_tables: true, .. } | Mode::Schema { .. })
+        matches!(self.mode, Mode::Sync { create_tables: true, .. } | Mode::Schema { .. } | Mode::Copy { .. })
     }
 }
 

@@ -391,7 +391,8 @@ async fn run_table(
     let name = &table.source.name;
     let rule = plan.profile.table_rule(name);
     let guard = match plan.mode {
-        Mode::Diff | Mode::Schema { .. } | Mode::Copy { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
+        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
+        Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
         // A rule may keep a table from deletes; only --delete (or the
         // profile's delete = true) allows them.
         Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete && rule.and_then(|r| r.delete) != Some(false), retry },
@@ -440,7 +441,7 @@ async fn run_table(
             printer = Printer { source: src.as_ref(), target: tgt.as_ref(), allow_delete: guard.allow_delete, retry, out: &mut stdout };
             &mut printer
         }
-        Mode::Sync { dry_run: false, .. } => {
+        Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => {
             applier = Applier {
                 source: src.as_ref(),
                 target: tgt.as_ref(),
@@ -454,7 +455,10 @@ async fn run_table(
         }
         _ => &mut report_only,
     };
-    let mut report = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
+    let mut report = match plan.mode {
+        Mode::Copy { .. } => diff::copy(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?,
+        _ => diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?,
+    };
     // Repaired up to the source's largest value read before comparing:
     // the next --lite run starts there.
     // Not after a resumed run that skipped ranges: rows changed in them

@@ -36,6 +36,10 @@ impl Dataset for EmptyDataset {
         stream::empty().boxed()
     }
 
+    async fn last_key(&self) -> StoreResult<Option<Key>> {
+        Ok(None)
+    }
+
     async fn fetch_rows(&self, _keys: &[Key]) -> StoreResult<Vec<Row>> {
         Ok(Vec::new())
     }

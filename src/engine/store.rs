@@ -236,6 +236,15 @@ pub trait Dataset: Send + Sync {
         self.upsert(rows).await
     }
 
+    /// The largest key the dataset holds (inside its subset), `None` when it
+    /// holds no row: where `copy` resumes. Read in the pass's snapshot.
+    async fn last_key(&self) -> StoreResult<Option<Key>> {
+        Err(StoreError::Invalid(format!(
+            "{} cannot tell its largest key, so copy cannot resume into it; use sync, which compares",
+            self.describe()
+        )))
+    }
+
     /// Starts a pass (one comparison of this dataset with another). A store
     /// that can reads everything until [`Dataset::end_pass`] in one
     /// consistent snapshot taken now, so concurrent writers cannot make a

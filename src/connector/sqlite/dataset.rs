@@ -368,6 +368,16 @@ impl Dataset for SqliteDataset {
             .collect()
     }
 
+    async fn last_key(&self) -> StoreResult<Option<Key>> {
+        let mut binds = Vec::new();
+        let pred = self.sql.range_predicate(&KeyRange::full(), &mut binds);
+        let order: Vec<String> = self.sql.key_exprs.iter().map(|k| format!("{k} DESC")).collect();
+        let sql = format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT 1", self.sql.columns, self.sql.table, order.join(", "));
+        let Some(row) = self.fetch_all(sql, &binds, "the largest key").await?.into_iter().next() else { return Ok(None) };
+        let key = self.sql.key_positions.iter().map(|&i| decode(&row, i, self.kinds[i], &self.what)).collect::<Result<_, _>>()?;
+        Ok(Some(Key(key)))
+    }
+
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         let Some(i) = self.sql.column_names.iter().position(|c| c == column) else {
             return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));

@@ -21,6 +21,8 @@ pub struct TableSql {
     /// keys byte-wise like the engine does.
     pub key_exprs: Vec<String>,
     pub key_columns: Vec<String>,
+    /// Where each key column sits among the projected columns.
+    pub key_positions: Vec<usize>,
     pub column_names: Vec<String>,
     /// The projection's condition, parenthesised.
     pub filter: Option<String>,
@@ -45,6 +47,7 @@ impl TableSql {
             columns: p.columns.iter().map(|c| ident(c)).collect::<Vec<_>>().join(", "),
             key_exprs,
             key_columns: p.key.iter().map(|c| ident(c)).collect(),
+            key_positions: p.key_positions(),
             column_names: p.columns.clone(),
             filter: p.filter.as_ref().map(|f| format!("({f})")),
             since: p.since.as_ref().map(|(c, v)| (ident(c), v.clone())),

@@ -560,6 +560,15 @@ impl Dataset for ServerDataset {
         self.read(sql, params, &self.what).await?.iter().map(|row| self.full_row(row)).collect()
     }
 
+    async fn last_key(&self) -> StoreResult<Option<Key>> {
+        let mut params = Params::new();
+        let sql = self.stmts.last_key(&mut params);
+        match self.read(sql, params, &self.what).await?.first() {
+            Some(row) => Ok(Some(self.key_of(row, 0)?)),
+            None => Ok(None),
+        }
+    }
+
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         let Some(c) = self.stmts.columns.iter().find(|c| c.name == column) else {
             return Err(StoreError::Invalid(format!("{} has no column {column}", self.what)));

@@ -360,6 +360,13 @@ impl Statements {
     }
 
     /// The largest value of `c` as text (none for an empty table).
+    /// The largest key of the subset, as text.
+    pub fn last_key(&self, params: &mut Params) -> String {
+        let pred = self.range_predicate(&KeyRange::full(), params);
+        let order: Vec<String> = self.key.iter().map(|c| format!("{} DESC", self.dialect.order_expr(c))).collect();
+        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT 1", self.key_text(), self.table, order.join(", "))
+    }
+
     pub fn max_of(&self, c: &ServerColumn) -> String {
         format!("SELECT {} FROM {} WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1", self.dialect.text_expr(c), self.table, col = c.ident)
     }

@@ -40,10 +40,7 @@ const FILL_BATCH: usize = 16;
 pub const FILL_RANGE_ROWS: u64 = 20_000;
 
 impl Comparison<'_> {
-    /// A target that holds no row at all (a first fill): the source is cut
-    /// by its index into ranges of the first zoom level (at most
-    /// [`FILL_RANGE_ROWS`] rows), fingerprinted in one scan, and every
-    /// range is filled; nothing is narrowed.
+    /// A target that holds no row at all (a first fill) is filled whole.
     /// Returns false, having read one key, when the target holds rows.
     pub(super) async fn fill_if_target_empty(&mut self) -> Result<bool, EngineError> {
         let full = KeyRange::full();
@@ -52,13 +49,38 @@ impl Comparison<'_> {
             pair?;
             return Ok(false);
         }
+        self.fill_range(full).await?;
+        Ok(true)
+    }
+
+    /// `copy`: the source's rows after the target's largest key (all of
+    /// them into an empty target) are filled in key order, each page its
+    /// own transaction, so a copy that was killed left a prefix of the
+    /// source and the next run resumes after it. Nothing is compared.
+    pub(super) async fn copy_after_last_key(&mut self) -> Result<(), EngineError> {
+        let last = self.options.retry.run("the target's largest key", || self.target.last_key()).await?;
+        let range = match last {
+            Some(key) => {
+                tracing::info!(table = %self.report.name, "the target holds keys up to {key}: copying the source's rows after it");
+                KeyRange::full().after(key)
+            }
+            None => KeyRange::full(),
+        };
+        self.fill_range(range).await
+    }
+
+    /// Fills `range`, which the target holds nothing of: the source is cut
+    /// by its index into ranges of the first zoom level (at most
+    /// [`FILL_RANGE_ROWS`] rows), fingerprinted in one scan, and every
+    /// range is filled; nothing is narrowed.
+    async fn fill_range(&mut self, whole: KeyRange) -> Result<(), EngineError> {
         let retry = self.options.retry;
         // Ranges of the first level's size (what a checkpoint records), at
         // most FILL_RANGE_ROWS.
         let size = self.options.zoom.fingerprint_levels().first().map_or(FILL_RANGE_ROWS, |&first| first.min(FILL_RANGE_ROWS));
-        let cuts = super::split_on(self.source, std::slice::from_ref(&full), size, retry).await?.pop().unwrap_or_default();
-        super::check_cuts(&full, &cuts)?;
-        let ranges = full.split_at(cuts);
+        let cuts = super::split_on(self.source, std::slice::from_ref(&whole), size, retry).await?.pop().unwrap_or_default();
+        super::check_cuts(&whole, &cuts)?;
+        let ranges = whole.split_at(cuts);
         let ranges = self.skip_finished(ranges);
         let fps = retry.run("fingerprints", || self.source.fingerprints(&ranges)).await?;
         self.report.ranges_compared += ranges.len() as u64;
@@ -76,7 +98,7 @@ impl Comparison<'_> {
             self.checkpoint(&ranges).await?;
             self.progress.advance(ranges.len() as u64, self.report.differences());
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Fills the spans whose target side is empty (adjacent ones joined up

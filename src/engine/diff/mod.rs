@@ -144,6 +144,32 @@ pub async fn compare(
     sink: &mut dyn DiffSink,
     progress: &dyn Progress,
 ) -> Result<DatasetReport, EngineError> {
+    pass(name, source, target, options, sink, progress, false).await
+}
+
+/// `copy`: hands the sink every source row after the target's largest key
+/// (all of them when it holds none), in key order, to fill; compares
+/// nothing but the fingerprints of the filled ranges, the copy's check.
+pub async fn copy(
+    name: &str,
+    source: &dyn Dataset,
+    target: &dyn Dataset,
+    options: &DiffOptions,
+    sink: &mut dyn DiffSink,
+    progress: &dyn Progress,
+) -> Result<DatasetReport, EngineError> {
+    pass(name, source, target, options, sink, progress, true).await
+}
+
+async fn pass(
+    name: &str,
+    source: &dyn Dataset,
+    target: &dyn Dataset,
+    options: &DiffOptions,
+    sink: &mut dyn DiffSink,
+    progress: &dyn Progress,
+    copy: bool,
+) -> Result<DatasetReport, EngineError> {
     let mut run = Comparison {
         source,
         target,
@@ -162,6 +188,7 @@ pub async fn compare(
         retry.run("begin a pass", || target.begin_pass(options.jobs)),
     );
     let outcome = match begun {
+        Ok(_) if copy => run.copy_after_last_key().await,
         Ok(_) => run.first_pass().await,
         Err(e) => Err(e.into()),
     };

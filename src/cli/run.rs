@@ -455,10 +455,8 @@ async fn run_table(
         }
         _ => &mut report_only,
     };
-    let mut report = match plan.mode {
-        Mode::Copy { .. } => diff::copy(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?,
-        _ => diff::compare(name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?,
-    };
+    let pass = if matches!(plan.mode, Mode::Copy { .. }) { diff::Pass::Copy } else { diff::Pass::Compare };
+    let mut report = diff::run_pass(pass, name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
     // Repaired up to the source's largest value read before comparing:
     // the next --lite run starts there.
     // Not after a resumed run that skipped ranges: rows changed in them

@@ -144,31 +144,29 @@ pub async fn compare(
     sink: &mut dyn DiffSink,
     progress: &dyn Progress,
 ) -> Result<DatasetReport, EngineError> {
-    pass(name, source, target, options, sink, progress, false).await
+    run_pass(Pass::Compare, name, source, target, options, sink, progress).await
 }
 
-/// `copy`: hands the sink every source row after the target's largest key
-/// (all of them when it holds none), in key order, to fill; compares
-/// nothing but the fingerprints of the filled ranges, the copy's check.
-pub async fn copy(
+/// What a pass over one dataset pair does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Compare and hand the differences to the sink.
+    Compare,
+    /// `copy`: hand the sink every source row after the target's largest
+    /// key (all of them when it holds none), in key order, to fill; nothing
+    /// is compared but the fingerprints of the filled ranges, the copy's
+    /// check.
+    Copy,
+}
+
+pub async fn run_pass(
+    pass: Pass,
     name: &str,
     source: &dyn Dataset,
     target: &dyn Dataset,
     options: &DiffOptions,
     sink: &mut dyn DiffSink,
     progress: &dyn Progress,
-) -> Result<DatasetReport, EngineError> {
-    pass(name, source, target, options, sink, progress, true).await
-}
-
-async fn pass(
-    name: &str,
-    source: &dyn Dataset,
-    target: &dyn Dataset,
-    options: &DiffOptions,
-    sink: &mut dyn DiffSink,
-    progress: &dyn Progress,
-    copy: bool,
 ) -> Result<DatasetReport, EngineError> {
     let mut run = Comparison {
         source,
@@ -188,7 +186,7 @@ async fn pass(
         retry.run("begin a pass", || target.begin_pass(options.jobs)),
     );
     let outcome = match begun {
-        Ok(_) if copy => run.copy_after_last_key().await,
+        Ok(_) if pass == Pass::Copy => run.copy_after_last_key().await,
         Ok(_) => run.first_pass().await,
         Err(e) => Err(e.into()),
     };

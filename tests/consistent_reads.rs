@@ -17,7 +17,7 @@ use rangesync::connector::{self, Access, Endpoint};
 use rangesync::engine::apply::{Applier, WriteGuard};
 use rangesync::engine::diff::{self, DiffOptions};
 use rangesync::engine::progress::NoProgress;
-use rangesync::engine::store::{Dataset, Projection, Row, Store, StoreResult};
+use rangesync::engine::store::{BulkRows, Dataset, Projection, Row, Store, StoreResult};
 use rangesync::engine::{Fingerprint, Key, KeyRange, RowHash, Value};
 
 #[derive(Clone, Copy, Debug)]
@@ -236,6 +236,16 @@ impl Dataset for WriterAtFetch {
         }
         self.inner.rows_page(range, limit).await
     }
+    fn bulk_format(&self) -> Option<String> {
+        self.inner.bulk_format()
+    }
+    async fn export_range(&self, range: &KeyRange) -> StoreResult<BulkRows> {
+        let writer = self.writer.lock().unwrap().take();
+        if let Some(w) = writer {
+            w.await;
+        }
+        self.inner.export_range(range).await
+    }
     async fn begin_pass(&self, readers: usize) -> StoreResult<()> {
         self.inner.begin_pass(readers).await
     }
@@ -323,6 +333,40 @@ async fn postgres_rows_changed_after_the_snapshot_are_counted_and_the_next_pass_
 #[tokio::test]
 async fn mysql_rows_changed_after_the_snapshot_are_counted_and_the_next_pass_settles_them() {
     changed_after_the_snapshot_are_counted(Engine::My, "rs_test_my_moved").await;
+}
+
+/// Two PostgreSQL tables of one type pass COPY's text unparsed; a key
+/// another writer puts into the target while its range is copied makes the
+/// COPY fail whole, and the range is copied by rows instead (the source's
+/// row replaces the intruder).
+#[tokio::test]
+async fn postgres_a_key_written_into_a_range_being_copied_falls_back_to_rows() {
+    let src = pg::fresh_db("rs_test_pg_through_src").await;
+    let tgt = pg::fresh_db("rs_test_pg_through_tgt").await;
+    pg::exec(&src, &Engine::Pg.fill(5000)).await;
+    pg::exec(&tgt, "CREATE TABLE live (id int8 PRIMARY KEY, v varchar(40));").await;
+    let (source_store, target_store) = (open(&src, Access::Read).await, open(&tgt, Access::Write).await);
+    let intruder = tgt.clone();
+    let source = WriterAtFetch {
+        inner: live_dataset(source_store.as_ref()).await,
+        writer: Mutex::new(Some(Box::pin(async move { pg::exec(&intruder, "INSERT INTO live VALUES (2500, 'intruder')").await }))),
+    };
+    let target = live_dataset(target_store.as_ref()).await;
+    assert!(source.bulk_format().is_some() && source.bulk_format() == target.bulk_format());
+    let mut applier = Applier {
+        source: &source,
+        target: target.as_ref(),
+        guard: WriteGuard { dry_run: false, allow_delete: false, retry: Default::default() },
+        scheme: rangesync::engine::fingerprint::HashScheme::Md5,
+        key_positions: vec![0],
+        column_names: vec!["id".into(), "v".into()],
+        fill_page: rangesync::engine::apply::FILL_PAGE,
+    };
+    let report = diff::compare("live", &source, target.as_ref(), &DiffOptions::default(), &mut applier, &NoProgress).await.unwrap();
+    assert!(source.writer.lock().unwrap().is_none(), "the writer ran at the export");
+    assert_eq!((report.missing, report.inserted, report.remaining), (5000, 5000, 0), "{report:?}");
+    drop((source, target, source_store, target_store));
+    assert_eq!(Engine::Pg.rows(&src).await, Engine::Pg.rows(&tgt).await);
 }
 
 const LIVE_ROWS: u32 = 40_000;

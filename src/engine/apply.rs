@@ -16,7 +16,7 @@ use super::retry::RetryPolicy;
 use super::series::store::{Measurement, SeriesStore};
 use super::series::{Sample, Series, Window};
 use super::range::KeyRange;
-use super::store::{Dataset, Row, Store};
+use super::store::{BulkRows, Dataset, Row, Store};
 
 /// Rows per page (and per transaction) when a range the target lacks is
 /// copied, by default.
@@ -46,6 +46,16 @@ impl WriteGuard {
             return Ok(0);
         }
         Ok(self.retry.run("insert", || target.insert_new(rows)).await?)
+    }
+
+    /// Writes rows exported by a dataset of the target's bulk format into a
+    /// range it held none of; `Some(0)` in a dry run, `None` when a key
+    /// appeared meanwhile (nothing written).
+    pub async fn import_rows(&self, target: &dyn Dataset, rows: &BulkRows) -> Result<Option<u64>, EngineError> {
+        if self.dry_run || rows.rows == 0 {
+            return Ok(Some(0));
+        }
+        Ok(self.retry.run("import", || target.import_rows(rows)).await?)
     }
 
     /// Deletes `keys` when `--delete` was given; returns how many were removed.
@@ -170,13 +180,23 @@ impl DiffSink for Applier<'_> {
         Ok(())
     }
 
-    /// Copies the ranges page by page, the next page (of this range or
-    /// the next) read while the last one is written.
     async fn fill(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
         if self.guard.dry_run {
             report.remaining += ranges.iter().map(|(_, n)| n).sum::<u64>();
             return Ok(Filled::Counted);
         }
+        let same_format = matches!((self.source.bulk_format(), self.target.bulk_format()), (Some(a), Some(b)) if a == b);
+        if same_format && ranges.iter().all(|(_, n)| *n <= self.fill_page as u64) {
+            return self.fill_through(ranges, report).await;
+        }
+        self.fill_by_rows(ranges, report).await
+    }
+}
+
+impl Applier<'_> {
+    /// Copies the ranges page by page, the next page (of this range or
+    /// the next) read while the last one is written.
+    async fn fill_by_rows(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
         let (source, retry, per_page) = (self.source, self.guard.retry, self.fill_page);
         let read = move |page: KeyRange| async move { retry.run("read rows", || source.rows_page(&page, per_page)).await };
         let mut pending = ranges.iter().cloned();
@@ -208,6 +228,41 @@ impl DiffSink for Applier<'_> {
                 // A page resumed after a key keeps its range's end, so it
                 // serves as the range from here on.
                 (Some(page), Some(f)) => (range, batch) = (page, f),
+                _ => return Ok(Filled::Written),
+            }
+        }
+    }
+
+    /// Between two datasets of one bulk format (two PostgreSQL tables of
+    /// the same column types), each range is exported and imported whole,
+    /// unparsed, the next one exported while the last is imported. A range
+    /// another writer put a key into meanwhile is copied by rows instead.
+    async fn fill_through(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
+        let (source, retry) = (self.source, self.guard.retry);
+        let export = move |range: KeyRange| async move { retry.run("export rows", || source.export_range(&range)).await };
+        let mut pending = ranges.iter();
+        let Some(first) = pending.next() else { return Ok(Filled::Written) };
+        let (mut current, mut rows) = (first.clone(), export(first.0.clone()).await?);
+        loop {
+            report.rows_fetched += rows.rows;
+            let next = pending.next();
+            let (imported, following) = match next {
+                Some(n) => {
+                    let (i, f) = tokio::try_join!(self.guard.import_rows(self.target, &rows), async { Ok(export(n.0.clone()).await?) })?;
+                    (i, Some(f))
+                }
+                None => (self.guard.import_rows(self.target, &rows).await?, None),
+            };
+            match imported {
+                Some(n) => report.inserted += n,
+                None => {
+                    tracing::info!("{}: a key appeared in {} while it was copied; copying it by rows", self.target.describe(), current.0);
+                    report.rows_fetched -= rows.rows;
+                    self.fill_by_rows(std::slice::from_ref(&current), report).await?;
+                }
+            }
+            match (next, following) {
+                (Some(n), Some(f)) => (current, rows) = (n.clone(), f),
                 _ => return Ok(Filled::Written),
             }
         }

@@ -236,6 +236,30 @@ pub trait Dataset: Send + Sync {
         self.upsert(rows).await
     }
 
+    /// The format of [`Dataset::export_range`] and [`Dataset::import_rows`],
+    /// where the store has a bulk format of its own (PostgreSQL's COPY
+    /// text): the engine and the columns' declared types. Two datasets of
+    /// one format pass rows unparsed.
+    fn bulk_format(&self) -> Option<String> {
+        None
+    }
+
+    /// Every row of `range` in the dataset's bulk format, read in the pass's
+    /// snapshot.
+    async fn export_range(&self, range: &KeyRange) -> StoreResult<BulkRows> {
+        let _ = range;
+        Err(StoreError::Invalid(format!("{} has no bulk format", self.describe())))
+    }
+
+    /// Writes rows exported by a dataset of its bulk format into a range it
+    /// held none of; returns how many, or `None` when another writer added
+    /// one of their keys meanwhile (nothing was written: the caller writes
+    /// the range by rows instead).
+    async fn import_rows(&self, rows: &BulkRows) -> StoreResult<Option<u64>> {
+        let _ = rows;
+        Err(StoreError::Invalid(format!("{} has no bulk format", self.describe())))
+    }
+
     /// The largest key the dataset holds (inside its subset), `None` when it
     /// holds no row: where `copy` resumes. Read in the pass's snapshot.
     async fn last_key(&self) -> StoreResult<Option<Key>> {
@@ -300,6 +324,13 @@ pub trait Dataset: Send + Sync {
     async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
         Err(StoreError::Invalid(format!("{} cannot tell the largest {column}", self.describe())))
     }
+}
+
+/// Rows in a store's own bulk format, passed unparsed between two datasets
+/// of that format.
+pub struct BulkRows {
+    pub data: Vec<u8>,
+    pub rows: u64,
 }
 
 /// The cuts of each range in key order, from (row number, key) pairs in

@@ -270,6 +270,7 @@ mod tests {
             name: name.into(),
             ident: format!("`{name}`"),
             sql_type: sql_type.into(),
+            declared: sql_type.into(),
             class,
             single: false,
             utf8: true,

@@ -158,6 +158,7 @@ impl MyStore {
                 name: name.clone(),
                 ident: ident(&name),
                 sql_type: column_type.clone(),
+                declared: column_type.clone(),
                 class,
                 single: data_type.eq_ignore_ascii_case("float"),
                 utf8,

@@ -112,6 +112,7 @@ impl PgStore {
                 name: name.clone(),
                 ident: ident(&name),
                 sql_type: base_type,
+                declared: sql_type.clone(),
                 class,
                 single: typname == "float4",
                 utf8: self.utf8,

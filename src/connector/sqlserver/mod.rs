@@ -22,7 +22,7 @@ use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::{KeyRange, Lower};
-use crate::engine::store::{bucket_pairs, cuts_in_order, Dataset, Projection, Row, StoreResult, TypeClass};
+use crate::engine::store::{bucket_pairs, cuts_in_order, BulkRows, Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
 pub use pool::ServerPool;
@@ -146,6 +146,8 @@ pub struct ServerColumn {
     /// or precision modifiers, so the server's own assignment checks still
     /// apply; on MySQL the full `column_type` (its casts are spelled by class).
     pub sql_type: String,
+    /// The declared type, modifiers included (`numeric(12,2)`).
+    pub declared: String,
     pub class: TypeClass,
     /// Single-precision float: parsed as f32 so its text reads back exactly.
     pub single: bool,
@@ -558,6 +560,37 @@ impl Dataset for ServerDataset {
         let mut params = Params::new();
         let sql = self.stmts.rows_in_range(range, limit as u64, &mut params);
         self.read(sql, params, &self.what).await?.iter().map(|row| self.full_row(row)).collect()
+    }
+
+    fn bulk_format(&self) -> Option<String> {
+        match self.pool {
+            ServerPool::Postgres(_) => Some(format!("PostgreSQL COPY text of {}", self.stmts.declared_types())),
+            ServerPool::Mysql(_) => None,
+        }
+    }
+
+    /// `COPY (SELECT ...) TO STDOUT` of the range; COPY takes no bound
+    /// parameters, so the range's keys are inlined as literals.
+    async fn export_range(&self, range: &KeyRange) -> StoreResult<BulkRows> {
+        let mut params = Params::new();
+        let select = self.stmts.raw_rows_in_range(range, &mut params);
+        let select = statements::inline_pg_params(&select, &params)
+            .ok_or_else(|| StoreError::Invalid(format!("{}: cannot inline the parameters of a COPY statement", self.what)))?;
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        let data = self.reads.copy_out(&format!("COPY ({select}) TO STDOUT"), &self.what).await?;
+        // COPY's text format escapes newlines inside values: one per row.
+        let rows = data.iter().filter(|&&b| b == b'\n').count() as u64;
+        Ok(BulkRows { data, rows })
+    }
+
+    async fn import_rows(&self, rows: &BulkRows) -> StoreResult<Option<u64>> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        match self.pool.copy_in(&self.stmts.copy_into(), rows.data.clone()).await {
+            Some(Ok(n)) => Ok(Some(n)),
+            Some(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("23505") => Ok(None),
+            Some(Err(e)) => Err(pool::write_error(&self.what, e)),
+            None => Err(StoreError::Invalid(format!("{} has no bulk format", self.what))),
+        }
     }
 
     async fn last_key(&self) -> StoreResult<Option<Key>> {

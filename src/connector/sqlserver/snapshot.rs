@@ -256,6 +256,48 @@ impl SnapshotReads {
         }
     }
 
+    /// The whole output of a PostgreSQL `COPY ... TO STDOUT`, read in the
+    /// pass's snapshot (through the pool outside a pass).
+    pub async fn copy_out(&self, sql: &str, what: &str) -> StoreResult<Vec<u8>> {
+        use futures_util::TryStreamExt;
+        async fn drain(c: &mut PgConnection, sql: &str) -> Result<Vec<u8>, sqlx::Error> {
+            let mut out = Vec::new();
+            let mut stream = c.copy_out_raw(sql).await?;
+            while let Some(chunk) = stream.try_next().await? {
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        }
+        let ServerPool::Postgres(pool) = &self.pool else {
+            return Err(crate::engine::error::StoreError::Invalid(format!("{what}: COPY is PostgreSQL's")));
+        };
+        if !self.state.lock().await.in_pass {
+            let mut c = pool.acquire().await.map_err(|e| read_error(what, e))?;
+            return drain(&mut c, sql).await.map_err(|e| read_error(what, e));
+        }
+        let Ok(_permit) = self.readers.acquire().await else {
+            unreachable!("the readers' semaphore is never closed")
+        };
+        let Some((mut held, generation)) = self.take().await? else {
+            let mut c = pool.acquire().await.map_err(|e| read_error(what, e))?;
+            return drain(&mut c, sql).await.map_err(|e| read_error(what, e));
+        };
+        let result = match &mut held {
+            Held::Postgres(c) => drain(c, sql).await,
+            Held::Mysql(_) => unreachable!("a MySQL snapshot on a PostgreSQL pool"),
+        };
+        let mut state = self.state.lock().await;
+        match result {
+            Ok(data) => {
+                if state.generation == generation {
+                    state.idle.push(held);
+                }
+                Ok(data)
+            }
+            Err(e) => Err(self.lost(&mut state, generation, what, e)),
+        }
+    }
+
     /// A connection of the pass's snapshot (`None` once the pass ended),
     /// opening one if none is idle:
     /// a PostgreSQL reader importing the exported snapshot, or a new

@@ -355,11 +355,25 @@ impl Statements {
     }
 
     /// The first `limit` whole rows (as text) of a range, in key order.
+    /// Every row of a range, its columns as stored, in key order: what a
+    /// bulk export (`COPY (...) TO STDOUT`) reads.
+    pub fn raw_rows_in_range(&self, range: &KeyRange, params: &mut Params) -> String {
+        let cols: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
+        let pred = self.range_predicate(range, params);
+        format!("SELECT {} FROM {} WHERE {pred} ORDER BY {}", cols.join(", "), self.table, self.order_by())
+    }
+
+    /// What identifies the bulk format of these columns: their declared
+    /// types, modifiers included (a numeric(12,2) exported into a
+    /// numeric(10,1) would be rounded without an error).
+    pub fn declared_types(&self) -> String {
+        self.columns.iter().map(|c| c.declared.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
     pub fn rows_in_range(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         format!("SELECT {} FROM {} ORDER BY {}", self.all_text(), self.first_rows(range, limit, params), self.order_by())
     }
 
-    /// The largest value of `c` as text (none for an empty table).
     /// The largest key of the subset, as text.
     pub fn last_key(&self, params: &mut Params) -> String {
         let pred = self.range_predicate(&KeyRange::full(), params);
@@ -367,6 +381,7 @@ impl Statements {
         format!("SELECT {} FROM {} WHERE {pred} ORDER BY {} LIMIT 1", self.key_text(), self.table, order.join(", "))
     }
 
+    /// The largest value of `c` as text (none for an empty table).
     pub fn max_of(&self, c: &ServerColumn) -> String {
         format!("SELECT {} FROM {} WHERE {col} IS NOT NULL ORDER BY {col} DESC LIMIT 1", self.dialect.text_expr(c), self.table, col = c.ident)
     }
@@ -430,6 +445,82 @@ impl Statements {
     }
 }
 
+/// `sql` with each PostgreSQL placeholder (`$1`, `$2`, ...) replaced by its
+/// value as an escape-string literal (`E'...'`, or NULL), for statements
+/// that take no parameters (COPY). Placeholders inside quoted literals,
+/// quoted identifiers and dollar-quoted strings are left alone; `None`
+/// when a placeholder has no value.
+pub fn inline_pg_params(sql: &str, params: &Params) -> Option<String> {
+    let bytes = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len() + params.values.len() * 16);
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'\'' | b'"' => {
+                // Copied up to the closing quote (a doubled quote stays inside).
+                let mut j = i + 1;
+                while j < bytes.len() {
+                    if bytes[j] == b && bytes.get(j + 1) == Some(&b) {
+                        j += 2;
+                    } else if bytes[j] == b {
+                        break;
+                    } else {
+                        j += 1;
+                    }
+                }
+                let end = (j + 1).min(bytes.len());
+                out.push_str(&sql[i..end]);
+                i = end;
+            }
+            b'$' if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                let mut j = i + 1;
+                while j < bytes.len() && bytes[j].is_ascii_digit() {
+                    j += 1;
+                }
+                let n: usize = sql[i + 1..j].parse().ok()?;
+                match params.values.get(n.checked_sub(1)?)? {
+                    None => out.push_str("NULL"),
+                    Some(text) => {
+                        out.push_str("E'");
+                        for c in text.chars() {
+                            match c {
+                                '\'' => out.push_str("''"),
+                                '\\' => out.push_str("\\\\"),
+                                c => out.push(c),
+                            }
+                        }
+                        out.push('\'');
+                    }
+                }
+                i = j;
+            }
+            b'$' => {
+                // A dollar-quoted string ($tag$ ... $tag$) is copied whole.
+                let tag_end = sql[i + 1..].find('$').map(|k| i + 1 + k);
+                match tag_end.filter(|&e| sql[i + 1..e].chars().all(|c| c.is_alphanumeric() || c == '_')) {
+                    Some(e) => {
+                        let tag = &sql[i..=e];
+                        let close = sql[e + 1..].find(tag).map_or(sql.len(), |k| e + 1 + k + tag.len());
+                        out.push_str(&sql[i..close]);
+                        i = close;
+                    }
+                    None => {
+                        out.push('$');
+                        i += 1;
+                    }
+                }
+            }
+            _ => {
+                let next = sql[i..].find(['\'', '"', '$']).map_or(sql.len(), |k| i + k.max(1));
+                out.push_str(&sql[i..next]);
+                i = next;
+            }
+        }
+    }
+    Some(out)
+}
+
 /// A value's text escaped for COPY's text format.
 fn copy_escape(text: &str, out: &mut Vec<u8>) {
     for b in text.bytes() {
@@ -440,5 +531,23 @@ fn copy_escape(text: &str, out: &mut Vec<u8>) {
             b'\r' => out.extend_from_slice(b"\\r"),
             _ => out.push(b),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_inlined_as_escape_strings_outside_quotes() {
+        let params = Params { values: vec![Some("it's a \\ test".into()), None, Some("10".into())] };
+        let sql = r#"SELECT "a$1" FROM t WHERE x = '$2' AND y >= $1::text AND z = $2 AND w < $3::int8 AND v = $q$ $1 $q$ AND u = $$ $3 $$"#;
+        let inlined = inline_pg_params(sql, &params).unwrap();
+        assert_eq!(
+            inlined,
+            r#"SELECT "a$1" FROM t WHERE x = '$2' AND y >= E'it''s a \\ test'::text AND z = NULL AND w < E'10'::int8 AND v = $q$ $1 $q$ AND u = $$ $3 $$"#
+        );
+        assert_eq!(inline_pg_params("WHERE a = $4", &params), None, "a placeholder without a value");
+        assert_eq!(inline_pg_params("WHERE a = 'unterminated $1", &params).as_deref(), Some("WHERE a = 'unterminated $1"));
     }
 }

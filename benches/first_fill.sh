@@ -11,8 +11,11 @@
 #     primary key);
 #   - MariaDB -> MariaDB: `rangesync sync --create-tables`, then
 #     `mariadb-dump --single-transaction rs_bench_src events | mariadb`;
+#   - the same two by `rangesync copy` (no comparison at all);
 #   - PostgreSQL -> MariaDB and MariaDB -> PostgreSQL: `rangesync sync
 #     --create-tables` (no dump pipe crosses engines): rows per second;
+#   - PostgreSQL -> a new SQLite file, then that file -> PostgreSQL, by
+#     `rangesync copy`: rows per second;
 #   - a 10% drift of the PostgreSQL copy (every 10th row deleted, every
 #     20th changed, 5% extra keys), repaired by `rangesync sync --delete`:
 #     the ratio to the first fill.
@@ -39,6 +42,7 @@ fresh_my() { my -e "DROP DATABASE IF EXISTS rs_fill_tgt; CREATE DATABASE rs_fill
 # timed CMD... -> seconds on stdout
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); secs "$t0" "$t1"; }
 rs_fill() { "$bin" sync "$1" "$2" --table events --create-tables -q; }
+rs_copy() { "$bin" copy "$1" "$2" --table events -q; }
 check() { # SRC TGT what
   "$bin" diff "$1" "$2" --table events -q || { echo "first_fill: $3 left differences" >&2; exit 1; }
 }
@@ -46,33 +50,52 @@ check() { # SRC TGT what
 rows=$(pg -d rs_bench_src -Atc "SELECT count(*) FROM events")
 echo "commit $(git rev-parse --short HEAD), $rows rows, $(nproc) cores"
 echo
-echo "| fill | rangesync sync | dump pipe | rangesync / dump | rows/s (rangesync) |"
-echo "|---|---|---|---|---|"
+echo "| fill | rangesync sync | rangesync copy | dump pipe | sync / dump | copy / dump | rows/s (sync) |"
+echo "|---|---|---|---|---|---|---|"
+ratio() { python3 -c "print(f'{$1/$2:.2f}x')"; }
 
 fresh_pg
 t_rs=$(timed rs_fill "$PG_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt")
 check "$PG_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt" "PG->PG"
 pg_fill=$t_rs
 fresh_pg
+t_copy=$(timed rs_copy "$PG_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt")
+check "$PG_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt" "PG->PG copy"
+fresh_pg
 t_dump=$(timed bash -c "pg_dump -h 127.0.0.1 -U postgres -t events rs_bench_src | psql -h 127.0.0.1 -U postgres -X -q rs_fill_tgt")
-echo "| PostgreSQL -> PostgreSQL | ${t_rs} s | ${t_dump} s | $(python3 -c "print(f'{$t_rs/$t_dump:.2f}x')") | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
+echo "| PostgreSQL -> PostgreSQL | ${t_rs} s | ${t_copy} s | ${t_dump} s | $(ratio $t_rs $t_dump) | $(ratio $t_copy $t_dump) | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
 
 fresh_my
 t_rs=$(timed rs_fill "$MY_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt")
 check "$MY_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt" "MariaDB->MariaDB"
 fresh_my
+t_copy=$(timed rs_copy "$MY_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt")
+check "$MY_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt" "MariaDB->MariaDB copy"
+fresh_my
 t_dump=$(timed bash -c "mariadb-dump -h 127.0.0.1 -u root --single-transaction rs_bench_src events | mariadb -h 127.0.0.1 -u root rs_fill_tgt")
-echo "| MariaDB -> MariaDB | ${t_rs} s | ${t_dump} s | $(python3 -c "print(f'{$t_rs/$t_dump:.2f}x')") | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
+echo "| MariaDB -> MariaDB | ${t_rs} s | ${t_copy} s | ${t_dump} s | $(ratio $t_rs $t_dump) | $(ratio $t_copy $t_dump) | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
 
 fresh_my
 t_rs=$(timed rs_fill "$PG_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt")
 check "$PG_BASE/rs_bench_src" "$MY_BASE/rs_fill_tgt" "PG->MariaDB"
-echo "| PostgreSQL -> MariaDB | ${t_rs} s | - | - | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
+echo "| PostgreSQL -> MariaDB | ${t_rs} s | - | - | - | - | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
 
 fresh_pg
 t_rs=$(timed rs_fill "$MY_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt")
 check "$MY_BASE/rs_bench_src" "$PG_BASE/rs_fill_tgt" "MariaDB->PG"
-echo "| MariaDB -> PostgreSQL | ${t_rs} s | - | - | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
+echo "| MariaDB -> PostgreSQL | ${t_rs} s | - | - | - | - | $(python3 -c "print(f'{$rows/$t_rs:,.0f}')") |"
+
+# Through a SQLite file, by copy.
+lite_dir=$(mktemp -d)
+lite="sqlite://$lite_dir/events.db"
+t_copy=$(timed rs_copy "$PG_BASE/rs_bench_src" "$lite")
+check "$PG_BASE/rs_bench_src" "$lite" "PG->SQLite"
+echo "| PostgreSQL -> SQLite (new file) | - | ${t_copy} s | - | - | - | $(python3 -c "print(f'{$rows/$t_copy:,.0f}')") (copy) |"
+fresh_pg
+t_copy=$(timed rs_copy "$lite" "$PG_BASE/rs_fill_tgt")
+check "$lite" "$PG_BASE/rs_fill_tgt" "SQLite->PG"
+echo "| SQLite -> PostgreSQL | - | ${t_copy} s | - | - | - | $(python3 -c "print(f'{$rows/$t_copy:,.0f}')") (copy) |"
+rm -rf "$lite_dir"
 
 # 10% drift of a PostgreSQL copy, repaired.
 fresh_pg

@@ -38,8 +38,11 @@ use crate::engine::retry::RetryPolicy;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Chunks at least this big are cut by skipping index entries rather than
-/// by numbering every row.
-const MIN_ROWS_TO_SKIP: u64 = 50_000;
+/// by numbering every row: a statement per cut, each reading `size` index
+/// entries, where numbering reads and sorts the whole range. A first fill's
+/// 10,000-row ranges of 1,000,000 rows were cut in 1.72 s by numbering on
+/// MariaDB (a window function over the table), in 0.3 s by skipping.
+const MIN_ROWS_TO_SKIP: u64 = 10_000;
 /// Rows per page of a pair or row stream: about 1 MB of keys and hashes.
 const PAGE_ROWS: u64 = 10_000;
 

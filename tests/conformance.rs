@@ -222,6 +222,30 @@ async fn row_hashes_page_through_large_ranges(h: &dyn Harness, pick: Pick) {
     assert_eq!(from_pairs, whole, "pair hashes and fingerprints agree");
 }
 
+/// Several ranges read as one stream of pairs: what each range's own
+/// stream gives, one range after the other, across pages (the third range
+/// holds more than a server's page of 10,000 rows); and the largest key.
+async fn row_hashes_of_many_ranges_are_each_ranges_pairs_in_order(h: &dyn Harness, pick: Pick) {
+    let store = h.store_with_rows(24_999).await;
+    let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
+    let range = |lo: i64, hi: Option<i64>| KeyRange::new(Lower::Included(k(lo)), hi.map(k));
+    let ranges = vec![
+        KeyRange::new(Lower::Unbounded, Some(k(30))),
+        KeyRange::new(Lower::Excluded(k(300)), Some(k(303))),
+        range(3000, Some(3 * 14_000)),
+        range(3 * 14_001, Some(3 * 14_002)),
+        range(3 * 24_990, None),
+    ];
+    let mut each = Vec::new();
+    for r in &ranges {
+        each.extend(all_pairs(ds.as_ref(), r).await);
+    }
+    let together: Vec<(Key, RowHash)> = ds.row_hashes_in(&ranges).map(|p| p.unwrap()).collect().await;
+    assert_eq!(each.len(), 9 + 0 + 13_000 + 1 + 10);
+    assert!(together == each, "{} pairs together, {} range by range", together.len(), each.len());
+    assert_eq!(ds.last_key().await.unwrap(), Some(k(3 * 24_999)));
+}
+
 async fn upsert_and_delete_are_idempotent(h: &dyn Harness, pick: Pick) {
     let store = h.store_with_rows(20).await;
     let ds = store.dataset(&projection_with(pick(store.as_ref()))).await.unwrap();
@@ -286,6 +310,7 @@ async fn run_suite(h: &dyn Harness, pick: Pick) {
     fingerprints_compose_and_match_rust_side_hashing(h, pick).await;
     row_hashes_come_in_key_order_within_the_range(h, pick).await;
     row_hashes_page_through_large_ranges(h, pick).await;
+    row_hashes_of_many_ranges_are_each_ranges_pairs_in_order(h, pick).await;
     upsert_and_delete_are_idempotent(h, pick).await;
 }
 

@@ -61,6 +61,16 @@ impl KeyRange {
     }
 }
 
+/// What is left of sorted, disjoint `ranges` after key `k`: the ranges
+/// wholly at or below it dropped, the one holding it cut after it.
+pub fn ranges_after(ranges: &[KeyRange], k: &Key) -> Vec<KeyRange> {
+    ranges
+        .iter()
+        .filter(|r| r.hi.as_ref().is_none_or(|hi| hi > k))
+        .map(|r| if r.contains(k) { r.after(k.clone()) } else { r.clone() })
+        .collect()
+}
+
 impl fmt::Display for KeyRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.lo {

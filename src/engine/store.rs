@@ -2,7 +2,7 @@
 //! traits; the engine sees nothing else of them.
 
 use async_trait::async_trait;
-use futures_util::stream::BoxStream;
+use futures_util::stream::{BoxStream, StreamExt};
 
 use super::error::StoreError;
 use super::fingerprint::{Fingerprint, HashScheme, RowHash};
@@ -219,6 +219,14 @@ pub trait Dataset: Send + Sync {
 
     /// (key, row hash) of every row in the range, in key order.
     fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>>;
+
+    /// (key, row hash) of every row of these sorted, disjoint ranges, in key
+    /// order: by default each range's stream after the last; a server reads
+    /// many ranges per statement, so the mismatched ranges of a level cost
+    /// a few round trips, not one or more per range.
+    fn row_hashes_in<'a>(&'a self, ranges: &'a [KeyRange]) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        futures_util::stream::iter(ranges).flat_map(move |r| self.row_hashes(r)).boxed()
+    }
 
     /// The full rows of these keys (any order; absent keys are skipped).
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>>;

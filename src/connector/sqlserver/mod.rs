@@ -21,7 +21,7 @@ use crate::connector::text_values;
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
-use crate::engine::range::{KeyRange, Lower};
+use crate::engine::range::{ranges_after, KeyRange, Lower};
 use crate::engine::store::{bucket_pairs, cuts_in_order, BulkRows, Dataset, Projection, Row, StoreResult, TypeClass};
 use crate::engine::value::Value;
 
@@ -553,6 +553,44 @@ impl Dataset for ServerDataset {
             return self.hashed_rows(range);
         }
         self.paged(range, |stmts, page, params| stmts.pairs(page, PAGE_ROWS, params), Self::server_pair)
+    }
+
+    /// Pages of many ranges at once: each statement reads the first
+    /// [`PAGE_ROWS`] rows of up to [`Statements::ranges_per_statement`]
+    /// ranges; the next resumes after its last key.
+    fn row_hashes_in<'a>(&'a self, ranges: &'a [KeyRange]) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        if self.streaming || ranges.len() == 1 {
+            return futures_util::stream::iter(ranges).flat_map(move |r| self.row_hashes(r)).boxed();
+        }
+        async_stream::stream! {
+            let mut rest = ranges.to_vec();
+            while !rest.is_empty() {
+                let n = rest.len().min(self.stmts.ranges_per_statement());
+                let mut params = Params::new();
+                let sql = self.stmts.pairs_in(&rest[..n], PAGE_ROWS, &mut params);
+                let rows = match self.read(sql, params, &self.what).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        yield Err(e);
+                        return;
+                    }
+                };
+                let full = rows.len() as u64 >= PAGE_ROWS;
+                let mut last = None;
+                for row in rows {
+                    let pair = self.server_pair(&row);
+                    if let Ok((key, _)) = &pair {
+                        last = Some(key.clone());
+                    }
+                    yield pair;
+                }
+                rest = match last {
+                    Some(key) if full => ranges_after(&rest, &key),
+                    _ => rest.split_off(n),
+                };
+            }
+        }
+        .boxed()
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {

@@ -57,8 +57,13 @@ impl Statements {
     /// Ranges in chunks that fit one statement, with the index of each
     /// chunk's first range.
     pub fn chunks<'r>(&self, ranges: &'r [KeyRange]) -> impl Iterator<Item = (usize, &'r [KeyRange])> {
-        let per = MAX_TERMS.min(MAX_PARAMS / (2 * self.params_per_key())).max(1);
+        let per = self.ranges_per_statement();
         ranges.chunks(per).enumerate().map(move |(i, c)| (i * per, c))
+    }
+
+    /// Most ranges one statement reads (a term and two keys' parameters each).
+    pub fn ranges_per_statement(&self) -> usize {
+        MAX_TERMS.min(MAX_PARAMS / (2 * self.params_per_key())).max(1)
     }
 
     pub fn keys_per_statement(&self) -> usize {
@@ -334,6 +339,28 @@ impl Statements {
     /// (key text..., row hash cells) of the first `limit` rows of a range, in key order.
     pub fn pairs(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
         format!("SELECT {}, {} FROM {} ORDER BY {}", self.key_text(), self.pair_hash(), self.first_rows(range, limit, params), self.order_by())
+    }
+
+    /// (key text..., row hash cells) of the first `limit` rows of several
+    /// sorted, disjoint ranges together, in key order: each range's first
+    /// rows read through the index (a `UNION ALL` of bounded reads, which
+    /// both engines plan as index ranges), then merged.
+    pub fn pairs_in(&self, ranges: &[KeyRange], limit: u64, params: &mut Params) -> String {
+        let cols: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
+        let order = self.order_by();
+        let parts: Vec<String> = ranges
+            .iter()
+            .map(|r| {
+                let pred = self.range_predicate(r, params);
+                format!("(SELECT {} FROM {} WHERE {pred} ORDER BY {order} LIMIT {limit})", cols.join(", "), self.table)
+            })
+            .collect();
+        format!(
+            "SELECT {}, {} FROM ({}) AS rangesync_r ORDER BY {order} LIMIT {limit}",
+            self.key_text(),
+            self.pair_hash(),
+            parts.join(" UNION ALL ")
+        )
     }
 
     /// The first `limit` rows of a range, raw, as a derived table whose

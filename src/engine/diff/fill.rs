@@ -126,9 +126,7 @@ impl Comparison<'_> {
         let ranges: Vec<KeyRange> = ranges.into_iter().map(|(r, _)| r).collect();
         match outcome? {
             Filled::NotFilled => {
-                for range in ranges {
-                    self.compare_pairs(range).await?;
-                }
+                self.compare_pairs(ranges).await?;
                 return Ok(rest);
             }
             Filled::Counted => {}
@@ -152,7 +150,7 @@ impl Comparison<'_> {
     async fn repair_filled(&mut self, range: KeyRange) -> Result<(), EngineError> {
         let name = self.report.name.clone();
         let outer = std::mem::replace(&mut self.report, DatasetReport { name, ..Default::default() });
-        let outcome = self.compare_pairs(range).await;
+        let outcome = self.compare_pairs(vec![range]).await;
         let check = std::mem::replace(&mut self.report, outer);
         outcome?;
         let r = &mut self.report;

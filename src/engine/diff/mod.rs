@@ -33,7 +33,7 @@ use super::error::{EngineError, StoreError};
 use super::fingerprint::{Fingerprint, RowHash};
 use super::key::Key;
 use super::progress::Progress;
-use super::range::KeyRange;
+use super::range::{ranges_after, KeyRange};
 use super::report::{DatasetReport, SampleDifference};
 use super::retry::RetryPolicy;
 use super::state::{is_finished, Checkpoint};
@@ -229,10 +229,10 @@ impl<'a> Comparison<'a> {
             let parents = self.fill_empty(parents).await?;
             let levels = self.options.zoom.fingerprint_levels();
             if level == levels.len() {
-                for span in parents {
-                    self.compare_pairs(span.range).await?;
-                }
-                return Ok(());
+                // Compared together: a server reads the pairs of many
+                // ranges per statement.
+                let ranges: Vec<KeyRange> = parents.into_iter().map(|s| s.range).collect();
+                return self.compare_pairs(ranges).await;
             }
             let size = levels[level];
             // A chunk already no bigger than this level's size gains nothing
@@ -386,17 +386,22 @@ impl<'a> Comparison<'a> {
         })
     }
 
-    /// Merges the two ordered (key, row hash) streams of `range`. When the
+    /// Merges the two ordered (key, row hash) streams of `ranges` (sorted,
+    /// disjoint, read as one stream per side). When the
     /// buffer of differences fills up, the batch is applied and the merge
     /// goes on with the pairs already read: the streams read in pages,
     /// each a statement, and hold nothing between them, so the sink's
     /// writes go through while they wait. A write only touches keys already
     /// merged, and the pages after it are read later: they see the rows
     /// the writes left, which the merge never returns to.
-    async fn compare_pairs(&mut self, range: KeyRange) -> Result<(), EngineError> {
-        let mut rest = range;
+    async fn compare_pairs(&mut self, ranges: Vec<KeyRange>) -> Result<(), EngineError> {
+        // Disjoint, but not always in key order (a level's children cut on
+        // the target come after those cut on the source): one stream needs
+        // them sorted.
+        let mut rest = ranges;
+        rest.sort_by(|a, b| lower_key(a).cmp(&lower_key(b)));
         let mut attempt = 1;
-        loop {
+        while !rest.is_empty() {
             let opened = rest.clone();
             match self.merge_and_apply(&opened, &mut rest).await {
                 // Nothing merged since the last applied batch was counted:
@@ -405,19 +410,21 @@ impl<'a> Comparison<'a> {
                     if rest != opened {
                         attempt = 1;
                     }
-                    attempt = self.options.retry.backoff(&format!("pairs of {rest}"), attempt, e).await?;
+                    let what = format!("pairs of {} range(s) from {}", rest.len(), rest[0]);
+                    attempt = self.options.retry.backoff(&what, attempt, e).await?;
                 }
                 outcome => return outcome,
             }
         }
+        Ok(())
     }
 
     /// Merges `range` to its end, applying a batch whenever it fills; `rest`
     /// follows what is left after the last applied batch.
-    async fn merge_and_apply(&mut self, range: &KeyRange, rest: &mut KeyRange) -> Result<(), EngineError> {
+    async fn merge_and_apply(&mut self, ranges: &[KeyRange], rest: &mut Vec<KeyRange>) -> Result<(), EngineError> {
         let (source, target) = (self.source, self.target);
-        let mut src = OrderedPairs::new(source, range);
-        let mut tgt = OrderedPairs::new(target, range);
+        let mut src = OrderedPairs::new(source, ranges);
+        let mut tgt = OrderedPairs::new(target, ranges);
         let (mut a, mut b) = tokio::try_join!(src.next(), tgt.next())?;
         let mut batch = Vec::new();
         while a.is_some() || b.is_some() {
@@ -459,7 +466,7 @@ impl<'a> Comparison<'a> {
                 tgt.read -= ahead_tgt;
                 self.tally(&src, &tgt, &batch);
                 (src.read, tgt.read) = (ahead_src, ahead_tgt);
-                *rest = range.after(settled_key);
+                *rest = ranges_after(ranges, &settled_key);
                 self.apply(std::mem::take(&mut batch)).await?;
             }
         }
@@ -563,6 +570,14 @@ fn out_of_order(what: &str, before: &Key, after: &Key) -> StoreError {
     ))
 }
 
+/// Where a range starts, for sorting disjoint ranges (`None` first).
+fn lower_key(r: &KeyRange) -> Option<&Key> {
+    match &r.lo {
+        super::range::Lower::Unbounded => None,
+        super::range::Lower::Included(k) | super::range::Lower::Excluded(k) => Some(k),
+    }
+}
+
 /// A pair stream that counts what it reads and checks the key order.
 struct OrderedPairs<'a> {
     stream: futures_util::stream::BoxStream<'a, Result<(Key, RowHash), StoreError>>,
@@ -572,8 +587,8 @@ struct OrderedPairs<'a> {
 }
 
 impl<'a> OrderedPairs<'a> {
-    fn new(side: &'a dyn Dataset, range: &'a KeyRange) -> Self {
-        OrderedPairs { stream: side.row_hashes(range), last: None, read: 0, what: side.describe() }
+    fn new(side: &'a dyn Dataset, ranges: &'a [KeyRange]) -> Self {
+        OrderedPairs { stream: side.row_hashes_in(ranges), last: None, read: 0, what: side.describe() }
     }
 
     async fn next(&mut self) -> Result<Option<(Key, RowHash)>, StoreError> {

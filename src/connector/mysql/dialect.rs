@@ -285,7 +285,7 @@ mod tests {
         let key = |x: i64, y: i64| Key(vec![Value::Int(x), Value::Int(y)]);
         let range = KeyRange::new(Lower::Included(key(1, 2)), Some(key(3, 4)));
         let mut params = Params::new();
-        let sql = stmts.pairs(&range, 100, &mut params);
+        let sql = stmts.pairs_in(std::slice::from_ref(&range), 100, &mut params);
         let s = "CAST(? AS SIGNED)";
         let expected = format!(
             "WHERE (`a` > {s} OR (`a` = {s} AND (`b` >= {s}))) AND (`a` < {s} OR (`a` = {s} AND (`b` < {s}))) ORDER BY `a`, `b` LIMIT 100"

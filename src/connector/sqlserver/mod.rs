@@ -371,8 +371,8 @@ impl ServerDataset {
     }
 
     /// Rows of a range in key order, hashed here (the streaming fallback).
-    fn hashed_rows<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
-        self.paged(range, |stmts, page, params| stmts.rows_in_range(page, PAGE_ROWS, params), Self::hash_row)
+    fn hashed_rows<'a>(&'a self, ranges: &[KeyRange]) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
+        self.paged(ranges.to_vec(), 1, |stmts, page, params| stmts.rows_in_range(&page[0], PAGE_ROWS, params), Self::hash_row)
     }
 
     /// A range read page by page in key order, each page a statement of at
@@ -382,15 +382,17 @@ impl ServerDataset {
     /// the connection at its next use), and no read waits on a stream.
     fn paged<'a>(
         &'a self,
-        range: &'a KeyRange,
-        sql: impl Fn(&Statements, &KeyRange, &mut Params) -> String + Send + 'a,
+        ranges: Vec<KeyRange>,
+        per_statement: usize,
+        sql: impl Fn(&Statements, &[KeyRange], &mut Params) -> String + Send + 'a,
         decode: fn(&Self, &[Option<String>]) -> StoreResult<(Key, RowHash)>,
     ) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
         async_stream::stream! {
-            let mut page = range.clone();
-            loop {
+            let mut rest = ranges;
+            while !rest.is_empty() {
+                let n = rest.len().min(per_statement.max(1));
                 let mut params = Params::new();
-                let statement = sql(&self.stmts, &page, &mut params);
+                let statement = sql(&self.stmts, &rest[..n], &mut params);
                 let rows = match self.read(statement, params, &self.what).await {
                     Ok(rows) => rows,
                     Err(e) => {
@@ -407,10 +409,10 @@ impl ServerDataset {
                     }
                     yield pair;
                 }
-                match last {
-                    Some(key) if full => page = range.after(key),
-                    _ => return,
-                }
+                rest = match last {
+                    Some(key) if full => ranges_after(&rest, &key),
+                    _ => rest.split_off(n),
+                };
             }
         }
         .boxed()
@@ -501,7 +503,7 @@ impl Dataset for ServerDataset {
         if self.streaming {
             let mut out = Vec::with_capacity(ranges.len());
             for r in ranges {
-                out.extend(bucket_pairs(self.hashed_rows(r), &[]).await?);
+                out.extend(bucket_pairs(self.hashed_rows(std::slice::from_ref(r)), &[]).await?);
             }
             return Ok(out);
         }
@@ -523,7 +525,7 @@ impl Dataset for ServerDataset {
 
     async fn bucket_fingerprints(&self, range: &KeyRange, cuts: &[Key]) -> StoreResult<Vec<Fingerprint>> {
         if self.streaming {
-            return bucket_pairs(self.hashed_rows(range), cuts).await;
+            return bucket_pairs(self.hashed_rows(std::slice::from_ref(range)), cuts).await;
         }
         let mut out = Vec::with_capacity(cuts.len() + 1);
         let (mut lo, mut rest) = (range.lo.clone(), cuts);
@@ -549,48 +551,18 @@ impl Dataset for ServerDataset {
     }
 
     fn row_hashes<'a>(&'a self, range: &'a KeyRange) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
-        if self.streaming {
-            return self.hashed_rows(range);
-        }
-        self.paged(range, |stmts, page, params| stmts.pairs(page, PAGE_ROWS, params), Self::server_pair)
+        self.row_hashes_in(std::slice::from_ref(range))
     }
 
     /// Pages of many ranges at once: each statement reads the first
     /// [`PAGE_ROWS`] rows of up to [`Statements::ranges_per_statement`]
-    /// ranges; the next resumes after its last key.
+    /// ranges; the next resumes after its last key. Streamed rows are
+    /// read a range at a time.
     fn row_hashes_in<'a>(&'a self, ranges: &'a [KeyRange]) -> BoxStream<'a, StoreResult<(Key, RowHash)>> {
-        if self.streaming || ranges.len() == 1 {
-            return futures_util::stream::iter(ranges).flat_map(move |r| self.row_hashes(r)).boxed();
+        if self.streaming {
+            return self.hashed_rows(ranges);
         }
-        async_stream::stream! {
-            let mut rest = ranges.to_vec();
-            while !rest.is_empty() {
-                let n = rest.len().min(self.stmts.ranges_per_statement());
-                let mut params = Params::new();
-                let sql = self.stmts.pairs_in(&rest[..n], PAGE_ROWS, &mut params);
-                let rows = match self.read(sql, params, &self.what).await {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        yield Err(e);
-                        return;
-                    }
-                };
-                let full = rows.len() as u64 >= PAGE_ROWS;
-                let mut last = None;
-                for row in rows {
-                    let pair = self.server_pair(&row);
-                    if let Ok((key, _)) = &pair {
-                        last = Some(key.clone());
-                    }
-                    yield pair;
-                }
-                rest = match last {
-                    Some(key) if full => ranges_after(&rest, &key),
-                    _ => rest.split_off(n),
-                };
-            }
-        }
-        .boxed()
+        self.paged(ranges.to_vec(), self.stmts.ranges_per_statement(), |stmts, page, params| stmts.pairs_in(page, PAGE_ROWS, params), Self::server_pair)
     }
 
     async fn fetch_rows(&self, keys: &[Key]) -> StoreResult<Vec<Row>> {
@@ -626,7 +598,7 @@ impl Dataset for ServerDataset {
 
     async fn import_rows(&self, rows: &BulkRows) -> StoreResult<Option<u64>> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        match self.pool.copy_in(&self.stmts.copy_into(), rows.data.clone()).await {
+        match self.pool.copy_in(&self.stmts.copy_into(), &rows.data).await {
             Some(Ok(n)) => Ok(Some(n)),
             Some(Err(sqlx::Error::Database(e))) if e.code().as_deref() == Some("23505") => Ok(None),
             Some(Err(e)) => Err(pool::write_error(&self.what, e)),
@@ -707,7 +679,7 @@ impl Dataset for ServerDataset {
     /// copy fails whole on it and the rows are upserted instead.
     async fn insert_new(&self, rows: &[Row]) -> StoreResult<u64> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        if let Some(copied) = self.pool.copy_in(&self.stmts.copy_into(), self.stmts.copy_text(rows)).await {
+        if let Some(copied) = self.pool.copy_in(&self.stmts.copy_into(), &self.stmts.copy_text(rows)).await {
             match copied {
                 Ok(n) => return Ok(n),
                 Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {

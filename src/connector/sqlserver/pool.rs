@@ -104,7 +104,7 @@ impl ServerPool {
     /// format, one statement and so one transaction; returns the rows
     /// copied, `None` on MySQL. The driver's error is returned as is, for
     /// the caller to tell a key conflict from the rest.
-    pub async fn copy_in(&self, sql: &str, data: Vec<u8>) -> Option<Result<u64, sqlx::Error>> {
+    pub async fn copy_in(&self, sql: &str, data: &[u8]) -> Option<Result<u64, sqlx::Error>> {
         use sqlx::postgres::PgPoolCopyExt;
         let ServerPool::Postgres(pool) = self else { return None };
         Some(async {

@@ -182,7 +182,7 @@ impl SnapshotReads {
     /// `imported` one; exports its snapshot when asked.
     async fn open_pg(&self, state: &mut State, imported: Option<&str>, export: bool) -> StoreResult<Held> {
         let failed = |e| read_error(&format!("{} (starting a consistent snapshot)", self.what), e);
-        let mut c = match self.spare(state) {
+        let mut c = match state.spare.pop() {
             Some(Held::Postgres(c)) => c,
             _ => match &self.pool {
                 ServerPool::Postgres(pool) => pool.acquire().await.map_err(failed)?.detach(),
@@ -210,7 +210,7 @@ impl SnapshotReads {
 
     async fn open_my(&self, state: &mut State) -> StoreResult<Held> {
         let failed = |e| read_error(&format!("{} (starting a consistent snapshot)", self.what), e);
-        let mut c = match self.spare(state) {
+        let mut c = match state.spare.pop() {
             Some(Held::Mysql(c)) => c,
             _ => match &self.pool {
                 ServerPool::Mysql(pool) => pool.acquire().await.map_err(failed)?.detach(),
@@ -223,10 +223,6 @@ impl SnapshotReads {
             .await
             .map_err(failed)?;
         Ok(Held::Mysql(c))
-    }
-
-    fn spare(&self, state: &mut State) -> Option<Held> {
-        state.spare.pop()
     }
 
     pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {

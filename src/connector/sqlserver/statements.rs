@@ -336,11 +336,6 @@ impl Statements {
         out
     }
 
-    /// (key text..., row hash cells) of the first `limit` rows of a range, in key order.
-    pub fn pairs(&self, range: &KeyRange, limit: u64, params: &mut Params) -> String {
-        format!("SELECT {}, {} FROM {} ORDER BY {}", self.key_text(), self.pair_hash(), self.first_rows(range, limit, params), self.order_by())
-    }
-
     /// (key text..., row hash cells) of the first `limit` rows of several
     /// sorted, disjoint ranges together, in key order: each range's first
     /// rows read through the index (a `UNION ALL` of bounded reads, which

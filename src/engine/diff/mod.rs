@@ -17,6 +17,7 @@
 //! When both stores fingerprint many buckets in one scan (SQL servers),
 //! the first pass is [`one_scan`]'s instead: the finest level at once.
 
+mod even_cuts;
 mod fill;
 mod one_scan;
 

@@ -16,6 +16,7 @@
 
 use futures_util::StreamExt;
 
+use super::even_cuts::even_cuts;
 use super::{check_cuts, split_on, Comparison, Span};
 use crate::engine::error::{EngineError, StoreError};
 use crate::engine::retry::RetryPolicy;
@@ -36,12 +37,17 @@ impl Comparison<'_> {
         let window_rows = first.max(finest.saturating_mul(BUCKETS_PER_SCAN));
         let full = KeyRange::full();
         let windows = full.split_at(source_cuts(self.source, &full, window_rows, retry).await?);
+        let buckets = window_rows / finest.max(1);
         let windows = self.skip_finished(windows);
         self.progress.begin(&self.report.name, windows.len() as u64);
         self.first_pass_done = true;
         let group = (first / finest).max(1) as usize;
         let (source, target) = (self.source, self.target);
-        let scan = move |window: KeyRange| scan_window(source, target, window, finest, retry);
+        let cut = move |window: &KeyRange| even_cuts(window, buckets);
+        let scan = move |window: KeyRange| {
+            let fine = cut(&window);
+            scan_window(source, target, window, fine, finest, retry)
+        };
         let jobs = self.options.jobs.max(1);
         if jobs == 1 {
             for window in windows {
@@ -145,9 +151,21 @@ struct WindowScan {
     started: std::time::Instant,
 }
 
-async fn scan_window(source: &dyn Dataset, target: &dyn Dataset, window: KeyRange, finest: u64, retry: RetryPolicy) -> Result<WindowScan, EngineError> {
+/// `fine`: the window's cuts when they are known without reading (see
+/// [`even_cuts`]); otherwise the source's key every `finest` rows.
+async fn scan_window(
+    source: &dyn Dataset,
+    target: &dyn Dataset,
+    window: KeyRange,
+    fine: Option<Vec<Key>>,
+    finest: u64,
+    retry: RetryPolicy,
+) -> Result<WindowScan, EngineError> {
     let started = std::time::Instant::now();
-    let fine = source_cuts(source, &window, finest, retry).await?;
+    let fine = match fine {
+        Some(fine) => fine,
+        None => source_cuts(source, &window, finest, retry).await?,
+    };
     let (src, tgt) = tokio::try_join!(
         retry.run("fingerprints", || source.bucket_fingerprints(&window, &fine)),
         retry.run("fingerprints", || target.bucket_fingerprints(&window, &fine)),

@@ -29,7 +29,7 @@ if [ "$#" -eq 0 ]; then
   echo "== the SQL suites again with RANGESYNC_CHECKSUM=exact =="
   RANGESYNC_CHECKSUM=exact cargo test --locked --no-fail-fast \
     --test conformance --test sqlite_sync --test postgres_sync --test mysql_sync \
-    --test cross_engine --test consistent_reads --test bulk --test jobs --test checksums --test key_spread 2>&1 | tee -a "$log"
+    --test cross_engine --test consistent_reads --test bulk --test jobs --test checksums --test key_spread --test dead_server 2>&1 | tee -a "$log"
   exact=${PIPESTATUS[0]}
   [ "$status" -eq 0 ] && status=$exact
 fi

@@ -6,6 +6,7 @@
 pub mod my;
 pub mod ts;
 pub mod pg;
+pub mod proxy;
 pub mod recorded;
 
 use std::path::{Path, PathBuf};

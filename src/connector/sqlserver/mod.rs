@@ -85,7 +85,7 @@ where
 {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(4)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(pool::ACQUIRE_TIMEOUT)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 sqlx::Executor::execute(&mut *conn, session).await?;

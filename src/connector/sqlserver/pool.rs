@@ -18,6 +18,35 @@ pub enum ServerPool {
 
 pub use crate::engine::error::first_line;
 
+/// How long a statement waits for a connection of the pool, opening one
+/// included. sqlx retries a refused connection silently until then and
+/// reports only that the pool timed out; with 5 attempts of the retry
+/// policy a server that went away ends the run in about 12 s, and one back
+/// within that time is used again.
+pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A connection of `pool`; when none came within [`ACQUIRE_TIMEOUT`], the
+/// reason a direct connection attempt gives (connection refused, the
+/// database starting up) instead of the pool's timeout, so the user reads
+/// the cause. A server that accepts the direct attempt was only busy.
+pub async fn acquire<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
+    use sqlx::{ConnectOptions, Connection};
+    match pool.acquire().await {
+        Err(sqlx::Error::PoolTimedOut) => {
+            let options = pool.connect_options();
+            match tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect()).await {
+                Ok(Err(cause)) => Err(cause),
+                Ok(Ok(conn)) => {
+                    let _ = conn.close().await;
+                    Err(sqlx::Error::PoolTimedOut)
+                }
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Connection trouble, deadlocks and serialization failures are worth a
 /// retry; SQL errors (a missing table, a value out of range) are not.
 pub fn is_transient(e: &sqlx::Error) -> bool {
@@ -77,7 +106,8 @@ macro_rules! bound {
 macro_rules! in_transaction {
     ($pool:expr, $statements:expr, $what:expr) => {{
         let mut affected = 0;
-        let mut tx = $pool.begin().await.map_err(|e| write_error($what, e))?;
+        let mut conn = acquire($pool).await.map_err(|e| write_error($what, e))?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(|e| write_error($what, e))?;
         for (sql, params) in $statements {
             affected += bound!(sql, params).execute(&mut *tx).await.map_err(|e| write_error($what, e))?.rows_affected();
         }
@@ -90,11 +120,13 @@ impl ServerPool {
     pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
         match self {
             ServerPool::Postgres(pool) => {
-                let rows = bound!(sql, params).fetch_all(pool).await.map_err(|e| read_error(what, e))?;
+                let mut c = acquire(pool).await.map_err(|e| read_error(what, e))?;
+                let rows = bound!(sql, params).fetch_all(&mut *c).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(pg_text).collect()
             }
             ServerPool::Mysql(pool) => {
-                let rows = bound!(sql, params).fetch_all(pool).await.map_err(|e| read_error(what, e))?;
+                let mut c = acquire(pool).await.map_err(|e| read_error(what, e))?;
+                let rows = bound!(sql, params).fetch_all(&mut *c).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(my_text).collect()
             }
         }
@@ -105,10 +137,10 @@ impl ServerPool {
     /// copied, `None` on MySQL. The driver's error is returned as is, for
     /// the caller to tell a key conflict from the rest.
     pub async fn copy_in(&self, sql: &str, data: &[u8]) -> Option<Result<u64, sqlx::Error>> {
-        use sqlx::postgres::PgPoolCopyExt;
         let ServerPool::Postgres(pool) = self else { return None };
         Some(async {
-            let mut copy = pool.copy_in_raw(sql).await?;
+            let mut c = acquire(pool).await?;
+            let mut copy = c.copy_in_raw(sql).await?;
             if let Err(e) = copy.send(data).await {
                 let _ = copy.abort("rangesync stopped the copy").await;
                 return Err(e);
@@ -128,7 +160,8 @@ impl ServerPool {
         for array in arrays {
             q = q.bind(array);
         }
-        Ok(q.execute(pool).await.map_err(|e| write_error(what, e))?.rows_affected())
+        let mut c = acquire(pool).await.map_err(|e| write_error(what, e))?;
+        Ok(q.execute(&mut *c).await.map_err(|e| write_error(what, e))?.rows_affected())
     }
 
     /// Runs the statements in one transaction; returns the rows affected.

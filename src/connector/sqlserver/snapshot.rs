@@ -29,7 +29,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::pool::{first_line, is_transient, my_text, pg_text, read_error, ServerPool, TextRow};
+use super::pool::{self, first_line, is_transient, my_text, pg_text, read_error, ServerPool, TextRow};
 use super::Params;
 use crate::engine::store::StoreResult;
 
@@ -185,7 +185,7 @@ impl SnapshotReads {
         let mut c = match state.spare.pop() {
             Some(Held::Postgres(c)) => c,
             _ => match &self.pool {
-                ServerPool::Postgres(pool) => pool.acquire().await.map_err(failed)?.detach(),
+                ServerPool::Postgres(pool) => pool::acquire(pool).await.map_err(failed)?.detach(),
                 ServerPool::Mysql(_) => unreachable!("a PostgreSQL snapshot on a MySQL pool"),
             },
         };
@@ -213,7 +213,7 @@ impl SnapshotReads {
         let mut c = match state.spare.pop() {
             Some(Held::Mysql(c)) => c,
             _ => match &self.pool {
-                ServerPool::Mysql(pool) => pool.acquire().await.map_err(failed)?.detach(),
+                ServerPool::Mysql(pool) => pool::acquire(pool).await.map_err(failed)?.detach(),
                 ServerPool::Postgres(_) => unreachable!("a MySQL snapshot on a PostgreSQL pool"),
             },
         };
@@ -268,14 +268,14 @@ impl SnapshotReads {
             return Err(crate::engine::error::StoreError::Invalid(format!("{what}: COPY is PostgreSQL's")));
         };
         if !self.state.lock().await.in_pass {
-            let mut c = pool.acquire().await.map_err(|e| read_error(what, e))?;
+            let mut c = pool::acquire(pool).await.map_err(|e| read_error(what, e))?;
             return drain(&mut c, sql).await.map_err(|e| read_error(what, e));
         }
         let Ok(_permit) = self.readers.acquire().await else {
             unreachable!("the readers' semaphore is never closed")
         };
         let Some((mut held, generation)) = self.take().await? else {
-            let mut c = pool.acquire().await.map_err(|e| read_error(what, e))?;
+            let mut c = pool::acquire(pool).await.map_err(|e| read_error(what, e))?;
             return drain(&mut c, sql).await.map_err(|e| read_error(what, e));
         };
         let result = match &mut held {
@@ -325,7 +325,9 @@ impl SnapshotReads {
     /// as they come back).
     fn lost(&self, state: &mut State, generation: u64, what: &str, e: sqlx::Error) -> crate::engine::error::StoreError {
         if is_transient(&e) {
-            tracing::warn!("{}: the consistent snapshot was lost ({e}); reads go on in a new one", self.what);
+            // Shown with -v, beside the retries: a run that recovers reads
+            // on in a new snapshot, one that does not ends with the cause.
+            tracing::info!("{}: the consistent snapshot was lost ({e}); reads go on in a new one", self.what);
         }
         if state.generation == generation {
             state.generation += 1;
@@ -339,7 +341,7 @@ impl SnapshotReads {
 /// A connection holding `LOCK TABLES <table> READ`, waiting at most 10 s
 /// for writers that hold the table.
 async fn lock_table(pool: &sqlx::MySqlPool, table: &str) -> Result<MySqlConnection, sqlx::Error> {
-    let mut c = pool.acquire().await?.detach();
+    let mut c = pool::acquire(pool).await?.detach();
     sqlx::raw_sql(AssertSqlSafe(format!("SET SESSION lock_wait_timeout = 10; LOCK TABLES {table} READ"))).execute(&mut c).await?;
     Ok(c)
 }

@@ -44,9 +44,16 @@ impl Comparison<'_> {
     /// Returns false, having read one key, when the target holds rows.
     pub(super) async fn fill_if_target_empty(&mut self) -> Result<bool, EngineError> {
         let full = KeyRange::full();
-        let first: Vec<_> = self.target.row_hashes(&full).take(1).collect().await;
-        if let Some(pair) = first.into_iter().next() {
-            pair?;
+        let target = self.target;
+        let holds_rows = self
+            .options
+            .retry
+            .run("the target's first row", || async {
+                let first: Vec<_> = target.row_hashes(&full).take(1).collect().await;
+                first.into_iter().next().transpose().map(|pair| pair.is_some())
+            })
+            .await?;
+        if holds_rows {
             return Ok(false);
         }
         self.fill_range(full).await?;

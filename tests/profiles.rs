@@ -136,7 +136,17 @@ async fn bad_profiles_get_one_sentence_naming_file_line_and_key() {
     assert_one_sentence(&rangesync(&["diff", "--profile", &env]), 2, "line 2, key target: environment variable RS_TEST_UNSET_PASSWORD is not set");
     assert_one_sentence(&rangesync(&["diff", "--profile", "/nonexistent/p.toml"]), 2, "profile /nonexistent/p.toml: cannot be read");
     let family = write(dir.path(), "family.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\n[[measurements]]\nname = \"cpu\"\n");
-    assert_one_sentence(&rangesync(&["diff", "--profile", &family]), 2, "[[measurements]] rules are for time series");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &family]), 2, &format!("profile {family} line 4: [[measurements]] rules are for time series"));
+    // Values are blamed on the profile's line and key, not on a flag.
+    let zoom = write(dir.path(), "zoom.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\nzoom = \"abc\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &zoom]), 2, &format!("profile {zoom} line 3, key zoom: zoom level 'abc'"));
+    let rule_zoom = write(dir.path(), "rule_zoom.toml", "source = \"sqlite://a.db\"\ntarget = \"sqlite://b.db\"\n[[tables]]\nname = \"t\"\nzoom = \"10,100\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &rule_zoom]), 2, &format!("profile {rule_zoom} line 5, key zoom: "));
+    let lookback = write(dir.path(), "lookback.toml", "source = \"influxdb://127.0.0.1:1/a\"\ntarget = \"influxdb://127.0.0.1:1/b\"\nlookback = \"1x\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &lookback]), 2, &format!("profile {lookback} line 3, key lookback: "));
+    let series_zoom = write(dir.path(), "series_zoom.toml", "source = \"influxdb://127.0.0.1:1/a\"\ntarget = \"influxdb://127.0.0.1:1/b\"\nzoom = \"10,100\"\n");
+    assert_one_sentence(&rangesync(&["diff", "--profile", &series_zoom]), 2, &format!("profile {series_zoom} line 3, key zoom: "));
+    assert_one_sentence(&rangesync(&["diff", "sqlite://a.db", "sqlite://b.db", "--zoom", "abc"]), 2, "--zoom: zoom level 'abc'");
     let a = dir.path().join("a.db");
     exec(&a, "CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
     let column = write(dir.path(), "column.toml", &format!("source = \"{}\"\ntarget = \"sqlite://b.db\"\n[[tables]]\nname = \"t\"\ncolumns = [\"nope\"]\n", url(&a)));
@@ -157,12 +167,13 @@ fn every_example_profile_parses() {
         let env = |name: &str| Some(format!("value-of-{name}"));
         let p = Profile::parse(&text, &path.display().to_string(), &env).unwrap_or_else(|e| panic!("{e}"));
         assert!(p.source.is_some() && p.target.is_some(), "{} names both endpoints", path.display());
-        // Zoom levels as the run will read them: rows for tables, durations
-        // for measurements.
+        // The rules' zoom levels were parsed with the profile (rows for
+        // tables, durations for measurements); the top-level one is read
+        // as the family of the endpoints says.
         let sql = p.source.as_deref().unwrap().starts_with("postgres") || p.source.as_deref().unwrap().starts_with("sqlite");
-        for zoom in p.zoom.iter().chain(p.tables.iter().filter_map(|t| t.zoom.as_ref())).chain(p.measurements.iter().filter_map(|m| m.zoom.as_ref())) {
-            let parsed = if sql { zoom.parse::<Zoom>().map(drop) } else { zoom.parse::<TimeZoom>().map(drop) };
-            parsed.unwrap_or_else(|e| panic!("{}: zoom {zoom}: {e}", path.display()));
+        if let Some(zoom) = &p.zoom {
+            let parsed = if sql { zoom.value.parse::<Zoom>().map(drop) } else { zoom.value.parse::<TimeZoom>().map(drop) };
+            parsed.unwrap_or_else(|e| panic!("{}: zoom {}: {e}", path.display(), zoom.value));
         }
         assert!(sql || p.tables.is_empty(), "{}: [[tables]] in a time-series profile", path.display());
         assert!(!sql || p.measurements.is_empty(), "{}: [[measurements]] in a SQL profile", path.display());

@@ -8,7 +8,10 @@ use crate::engine::zoom::Zoom;
 
 use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
 use crate::engine::fingerprint::Checksum;
-use super::profile::Profile;
+use super::profile::{Located, Profile};
+
+/// `--lookback` when neither the flag nor the profile gives it: an hour.
+const DEFAULT_LOOKBACK: i64 = 3_600_000_000_000;
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -170,7 +173,7 @@ impl Plan {
         Ok(plan)
     }
 
-    fn build(mut args: CompareArgs, mut mode: Mode, batch_size: Option<usize>) -> Result<Plan, EngineError> {
+    fn build(args: CompareArgs, mut mode: Mode, batch_size: Option<usize>) -> Result<Plan, EngineError> {
         let profile = match &args.profile {
             Some(path) => Profile::load(path)?,
             None => Profile::default(),
@@ -184,9 +187,11 @@ impl Plan {
         if let Mode::Sync { delete, .. } = &mut mode {
             *delete |= profile.delete == Some(true);
         }
-        if args.zoom.is_none() {
-            args.zoom = profile.zoom.clone();
-        }
+        // --zoom, or the profile's zoom (its errors name the file and line).
+        let zoom_given = match &args.zoom {
+            Some(z) => Some(Located { value: z.clone(), at: "--zoom".into() }),
+            None => profile.zoom.clone(),
+        };
         let source = Endpoint::parse(&source_url)
             .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
             .with_password_from(SOURCE_PASSWORD_VAR);
@@ -215,7 +220,7 @@ impl Plan {
             }
         }
         let mut series = match (source.is_time_series(), target.is_time_series()) {
-            (true, true) => Some(series_plan(&args, &tables)?),
+            (true, true) => Some(series_plan(&args, &tables, zoom_given.as_ref())?),
             (false, false) => {
                 series_flags_unused(&args.series, args.verify)?;
                 None
@@ -234,25 +239,18 @@ impl Plan {
                 ));
             }
         }
-        let zoom = match (&series, &args.zoom) {
-            (None, Some(z)) => z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?,
+        let zoom = match (&series, &zoom_given) {
+            (None, Some(z)) => z.value.parse::<Zoom>().map_err(|e| z.error(&e))?,
             _ => Zoom::default(),
         };
-        if series.is_some() && !profile.tables.is_empty() {
-            return Err(EngineError::Usage("the profile's [[tables]] rules are for SQL tables; time series take [[measurements]]".into()));
-        }
-        if series.is_none() && !profile.measurements.is_empty() {
-            return Err(EngineError::Usage("the profile's [[measurements]] rules are for time series; SQL tables take [[tables]]".into()));
-        }
-        for rule in &profile.tables {
-            if let Some(z) = &rule.zoom {
-                z.parse::<Zoom>().map_err(|e| EngineError::Usage(format!("zoom of the profile's rule for {}: {e}", rule.names)))?;
+        match (&series, &profile.tables_at, &profile.measurements_at) {
+            (Some(_), Some(at), _) => {
+                return Err(EngineError::Usage(format!("{at}: [[tables]] rules are for SQL tables; time series take [[measurements]]")))
             }
-        }
-        for rule in &profile.measurements {
-            if let Some(z) = &rule.zoom {
-                z.parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("zoom of the profile's rule for {}: {e}", rule.names)))?;
+            (None, _, Some(at)) => {
+                return Err(EngineError::Usage(format!("{at}: [[measurements]] rules are for time series; SQL tables take [[tables]]")))
             }
+            _ => {}
         }
         let state = args.state.clone().or_else(|| {
             let profile_path = args.profile.as_ref()?;
@@ -263,8 +261,10 @@ impl Plan {
             })
         });
         if let Some(sp) = series.as_mut() {
-            let lookback = args.lookback.clone().or_else(|| profile.lookback.clone()).unwrap_or_else(|| "1h".into());
-            sp.lookback = parse_duration(&lookback).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?;
+            sp.lookback = match &args.lookback {
+                Some(l) => parse_duration(l).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?,
+                None => profile.lookback.unwrap_or(DEFAULT_LOOKBACK),
+            };
             if args.lite_column.is_some() {
                 return Err(EngineError::Usage("--lite-column names a SQL column; time series are compared by time (--lookback)".into()));
             }
@@ -325,7 +325,7 @@ impl Plan {
     }
 }
 
-fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, EngineError> {
+fn series_plan(args: &CompareArgs, tables: &[String], zoom: Option<&Located>) -> Result<SeriesPlan, EngineError> {
     if !tables.is_empty() {
         return Err(EngineError::Usage("--table names SQL tables; pick time series with --measurement REGEX".into()));
     }
@@ -363,7 +363,10 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
             return Err(EngineError::Usage(format!("--start ({}) must come before --end ({})", a.start.as_deref().unwrap_or_default(), a.end.as_deref().unwrap_or_default())));
         }
     }
-    let zoom = args.zoom.as_deref().unwrap_or(DEFAULT_TIME_ZOOM).parse::<TimeZoom>().map_err(|e| EngineError::Usage(format!("--zoom: {e}")))?;
+    let zoom = match zoom {
+        Some(z) => z.value.parse::<TimeZoom>().map_err(|e| z.error(&e))?,
+        None => DEFAULT_TIME_ZOOM.parse::<TimeZoom>().expect("the default zoom parses"),
+    };
     if a.separator.is_empty() {
         return Err(EngineError::Usage("--separator needs at least one character".into()));
     }
@@ -382,7 +385,7 @@ fn series_plan(args: &CompareArgs, tables: &[String]) -> Result<SeriesPlan, Engi
         target_db: a.target_db.clone(),
         target_rp: a.target_rp.clone(),
         db_label: a.db_label.clone(),
-        lookback: 3_600_000_000_000,
+        lookback: DEFAULT_LOOKBACK,
     })
 }
 

@@ -12,6 +12,9 @@ use toml::Spanned;
 
 use crate::engine::error::EngineError;
 use crate::engine::fingerprint::Checksum;
+use crate::engine::series::window::parse_duration;
+use crate::engine::series::TimeZoom;
+use crate::engine::zoom::Zoom;
 
 /// A profile as written, before the command line is laid over it.
 #[derive(Debug, Default, Deserialize)]
@@ -145,8 +148,7 @@ impl Names {
 pub struct TableRule {
     pub names: Names,
     pub skip: bool,
-    /// Zoom levels, as written (parsed by the plan for the family).
-    pub zoom: Option<String>,
+    pub zoom: Option<Zoom>,
     pub condition: Option<String>,
     pub delete: Option<bool>,
     pub columns: Option<Vec<String>>,
@@ -162,7 +164,7 @@ pub struct TableRule {
 pub struct MeasurementRule {
     pub names: Names,
     pub skip: bool,
-    pub zoom: Option<String>,
+    pub zoom: Option<TimeZoom>,
     pub delete: Option<bool>,
     pub condition: Option<String>,
 }
@@ -176,13 +178,34 @@ pub struct Profile {
     pub max_delete: Option<f64>,
     pub state: Option<String>,
     pub lite_column: Option<String>,
-    pub lookback: Option<String>,
-    pub zoom: Option<String>,
+    /// Nanoseconds.
+    pub lookback: Option<i64>,
+    /// Zoom levels as written: rows for tables, durations for time series,
+    /// told apart once the plan knows the family; with where it was written.
+    pub zoom: Option<Located>,
     pub checksum: Option<Checksum>,
     pub jobs: Option<u32>,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
+    /// Where the first `[[tables]]` and `[[measurements]]` rules are, for
+    /// a plan that finds them in a profile of the other family.
+    pub tables_at: Option<String>,
+    pub measurements_at: Option<String>,
     pub watch: Option<Watch>,
+}
+
+/// A profile value the plan checks, with its place in the file
+/// ("profile F line N, key K"), so its error names the file, not a flag.
+#[derive(Clone, Debug)]
+pub struct Located {
+    pub value: String,
+    pub at: String,
+}
+
+impl Located {
+    pub fn error(&self, what: &str) -> EngineError {
+        EngineError::Usage(format!("{}: {what}", self.at))
+    }
 }
 
 impl Profile {
@@ -198,6 +221,11 @@ impl Profile {
         let at = Locator { text, file };
         let raw: ProfileFile = toml::from_str(text).map_err(|e| at.toml_error(&e))?;
         let mut tables = Vec::new();
+        let rule_at = |name: &Option<Spanned<String>>, pattern: &Option<Spanned<String>>| {
+            name.as_ref().or(pattern.as_ref()).map(|s| format!("profile {file} line {}", at.line(s.span().start)))
+        };
+        let tables_at = raw.tables.first().and_then(|t| rule_at(&t.name, &t.pattern));
+        let measurements_at = raw.measurements.first().and_then(|m| rule_at(&m.name, &m.pattern));
         for (i, t) in raw.tables.into_iter().enumerate() {
             let names = at.names("tables", i, t.name, t.pattern)?;
             if t.columns.is_some() && t.exclude.is_some() {
@@ -212,7 +240,7 @@ impl Profile {
             tables.push(TableRule {
                 names,
                 skip: t.skip,
-                zoom: t.zoom.map(Spanned::into_inner),
+                zoom: at.parsed(t.zoom, "zoom")?,
                 condition: t.condition.map(Spanned::into_inner),
                 delete: t.delete,
                 columns: t.columns.map(Spanned::into_inner),
@@ -239,7 +267,8 @@ impl Profile {
                     return Err(at.error(c.span(), "where", "the condition is empty"));
                 }
             }
-            measurements.push(MeasurementRule { names, skip: m.skip, zoom: m.zoom.map(Spanned::into_inner), delete: m.delete, condition: m.condition.map(Spanned::into_inner) });
+            let zoom = at.parsed(m.zoom, "zoom")?;
+            measurements.push(MeasurementRule { names, skip: m.skip, zoom, delete: m.delete, condition: m.condition.map(Spanned::into_inner) });
         }
         if let Some(m) = &raw.max_delete {
             if !(0.0..=100.0).contains(m.get_ref()) {
@@ -273,12 +302,17 @@ impl Profile {
             max_delete: raw.max_delete.map(Spanned::into_inner),
             state: raw.state,
             lite_column: raw.lite_column,
-            lookback: raw.lookback.map(Spanned::into_inner),
-            zoom: raw.zoom.map(Spanned::into_inner),
+            lookback: match &raw.lookback {
+                Some(l) => Some(parse_duration(l.get_ref()).map_err(|e| at.error(l.span(), "lookback", &e))?),
+                None => None,
+            },
+            zoom: raw.zoom.map(|z| Located { at: at.place(z.span(), "zoom"), value: z.into_inner() }),
             checksum,
             jobs,
             tables,
             measurements,
+            tables_at,
+            measurements_at,
             watch,
         })
     }
@@ -303,8 +337,17 @@ impl Locator<'_> {
         self.text[..offset.min(self.text.len())].matches('\n').count() + 1
     }
 
+    fn place(&self, span: Range<usize>, key: &str) -> String {
+        format!("profile {} line {}, key {key}", self.file, self.line(span.start))
+    }
+
     fn error(&self, span: Range<usize>, key: &str, what: &str) -> EngineError {
-        EngineError::Usage(format!("profile {} line {}, key {key}: {what}", self.file, self.line(span.start)))
+        EngineError::Usage(format!("{}: {what}", self.place(span, key)))
+    }
+
+    /// A value parsed where it is read, its error placed in the file.
+    fn parsed<T: std::str::FromStr<Err = String>>(&self, value: Option<Spanned<String>>, key: &str) -> Result<Option<T>, EngineError> {
+        value.map(|v| v.get_ref().parse::<T>().map_err(|e| self.error(v.span(), key, &e))).transpose()
     }
 
     /// toml's own message (unknown field, invalid type, missing field), on
@@ -428,7 +471,7 @@ zoom = "1d,1h"
         assert_eq!(orders.delete, Some(false));
         assert!(p.table_rule("audit_log").unwrap().skip);
         assert!(p.table_rule("customers").is_none());
-        assert_eq!(p.measurement_rule("cpu_load").unwrap().zoom.as_deref(), Some("1d,1h"));
+        assert_eq!(p.measurement_rule("cpu_load").unwrap().zoom, Some("1d,1h".parse().unwrap()));
     }
 
     #[test]
@@ -447,6 +490,12 @@ zoom = "1d,1h"
         assert_eq!(neither, "profile p.toml: entry 1 of [[tables]] has neither name nor pattern");
         let checksum = parse("source = \"sqlite://a.db\"\nchecksum = \"quick\"\n").unwrap_err();
         assert_eq!(checksum, "profile p.toml line 2, key checksum: 'quick' is not a checksum mode (fast or exact)");
+        let zoom = parse("[[tables]]\nname = \"t\"\nzoom = \"10,100\"\n").unwrap_err();
+        assert!(zoom.starts_with("profile p.toml line 3, key zoom: "), "{zoom}");
+        let zoom = parse("[[measurements]]\nname = \"cpu\"\nzoom = \"1x\"\n").unwrap_err();
+        assert!(zoom.starts_with("profile p.toml line 3, key zoom: "), "{zoom}");
+        let lookback = parse("source = \"sqlite://a.db\"\nlookback = \"1x\"\n").unwrap_err();
+        assert!(lookback.starts_with("profile p.toml line 2, key lookback: "), "{lookback}");
         let syntax = parse("source = \n").unwrap_err();
         assert!(syntax.starts_with("profile p.toml line 1"), "{syntax}");
         assert!(!syntax.contains('\n'), "{syntax}");

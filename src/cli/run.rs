@@ -260,10 +260,7 @@ async fn check_delete_limit(plan: &Plan, table: &TablePlan, source: &dyn Store, 
     if !deletes || table.target.is_none() || plan.lite.is_some() {
         return Ok(());
     }
-    let zoom = match rule.and_then(|r| r.zoom.as_deref()) {
-        Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
-        None => plan.zoom.clone(),
-    };
+    let zoom = rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| plan.zoom.clone());
     let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None, jobs: plan.jobs };
     let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.on_target(&table.projection)).await?);
     let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
@@ -420,11 +417,7 @@ async fn run_table(
         (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
         _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
     };
-    let zoom = match rule.and_then(|r| r.zoom.as_deref()) {
-        // Checked when the plan was built.
-        Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of table {name}: {e}")))?,
-        None => plan.zoom.clone(),
-    };
+    let zoom = rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| plan.zoom.clone());
     // Only a sync that writes finishes ranges; a diff or a dry run
     // reports, and its report would lack what a resumed part skipped.
     let checkpoint: Option<Arc<dyn Checkpoint>> = match (state.clone(), plan.mode) {

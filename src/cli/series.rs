@@ -260,11 +260,7 @@ async fn compare_pair(
     // profile's delete = true) allows them.
     let guard_of = |m: &Measurement| WriteGuard { allow_delete: guard.allow_delete && plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false), ..guard };
     let options_of = |m: &Measurement| -> Result<SeriesOptions, EngineError> {
-        let zoom = match plan.profile.measurement_rule(&m.name).and_then(|r| r.zoom.as_deref()) {
-            // Checked when the plan was built.
-            Some(z) => z.parse().map_err(|e| EngineError::Usage(format!("zoom of measurement {}: {e}", m.name)))?,
-            None => series.zoom.clone(),
-        };
+        let zoom = plan.profile.measurement_rule(&m.name).and_then(|r| r.zoom.clone()).unwrap_or_else(|| series.zoom.clone());
         let print: Option<diff::LinePrinter> = plan.print.then(|| std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout())) as diff::LinePrinter);
         Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry, print, progressed: None })
     };

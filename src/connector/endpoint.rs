@@ -90,7 +90,13 @@ impl HttpUrl {
         let mut concurrency = 1;
         for (k, v) in full.query_pairs() {
             match k.as_ref() {
-                "tls" => tls = matches!(v.as_ref(), "true" | "1" | "yes"),
+                "tls" => {
+                    tls = match v.as_ref() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        _ => return Err(format!("'{}' has tls={v}: write tls=true or tls=false", redact(raw))),
+                    }
+                }
                 "rp" if needs_database => retention_policy = Some(v.into_owned()),
                 "token" => token = Some(v.into_owned()),
                 "concurrency" => {
@@ -414,6 +420,9 @@ mod tests {
         assert_eq!((u.database.as_str(), u.retention_policy.as_deref()), ("telegraf", Some("week")));
         assert_eq!(u.authorization().unwrap(), format!("Basic {}", base64(b"bob:hunter2")));
         assert_eq!(base64(b"bob:hunter2"), "Ym9iOmh1bnRlcjI=");
+        let maybe = Endpoint::parse("victoriametrics://h?tls=maybe").unwrap_err();
+        assert_eq!(maybe, "'victoriametrics://h?tls=maybe' has tls=maybe: write tls=true or tls=false");
+        assert!(Endpoint::parse("opentsdb://h?tls=false").is_ok());
         let t = Endpoint::parse("influxdb://h/db?token=abc&tls=true").unwrap();
         assert_eq!(t.to_string(), "influxdb://h:8086/db?token=***&tls=true");
         let Endpoint::Influx(u) = &t else { panic!() };

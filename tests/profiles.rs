@@ -476,3 +476,16 @@ async fn a_profile_query_syncs_exactly_its_rows() {
     let bad = write(dir.path(), "bad.toml", &format!("source = \"{src}\"\ntarget = \"sqlite://{}\"\n\n[[tables]]\nname = \"lines\"\nquery = \"DELETE FROM lines\"\n", dev.display()));
     assert_one_sentence(&rangesync(&["diff", "--profile", &bad]), 2, "line 6, key query: write a SELECT");
 }
+
+/// A condition the server refuses: its own message, without the server's
+/// source line sqlx appends ("at line 3651").
+#[tokio::test]
+async fn a_where_the_server_refuses_gets_its_message_alone() {
+    let db = pg::fresh_db("rs_test_profile_bad_where").await;
+    pg::exec(&db, "CREATE TABLE t (id int PRIMARY KEY, v text)").await;
+    let dir = TempDir::new().unwrap();
+    let profile = write(dir.path(), "where.toml", &format!("source = \"{db}\"\ntarget = \"{db}\"\n[[tables]]\nname = \"t\"\nwhere = \"nope > 1\"\n"));
+    let run = rangesync(&["diff", "--profile", &profile]);
+    assert_one_sentence(&run, 3, "failed: column \"nope\" does not exist");
+    assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
+}

@@ -58,7 +58,7 @@ impl MyStore {
     /// that the server's own reason reaches the user, then opens a pool.
     pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
         let options = MySqlConnectOptions::from_str(full_url)
-            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::first_line(&e.to_string()))))?;
+            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::reason(&e))))?;
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
         let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")

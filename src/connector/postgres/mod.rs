@@ -50,7 +50,7 @@ impl PgStore {
     /// with backoff; a wrong password or unknown database fails at once.
     pub async fn open(full_url: &str, shown: &str) -> StoreResult<Self> {
         let options = PgConnectOptions::from_str(full_url)
-            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::first_line(&e.to_string()))))?;
+            .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::reason(&e))))?;
         // One direct connection first, so the user sees the server's own
         // reason (refused, unknown database) rather than a pool timeout,
         // retried with backoff when it is transient.

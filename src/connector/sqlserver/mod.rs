@@ -63,7 +63,7 @@ where
                 }
                 Ok(Err(e)) => Err(StoreError::Connect {
                     endpoint: shown.to_string(),
-                    reason: pool::first_line(&e.to_string()),
+                    reason: pool::reason(&e),
                     retryable: pool::is_transient(&e),
                 }),
                 Err(_) => Err(StoreError::Connect {

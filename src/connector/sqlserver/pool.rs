@@ -70,11 +70,48 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
 }
 
 pub fn read_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e) }
 }
 
 pub fn write_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: first_line(&e.to_string()) }
+    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e) }
+}
+
+/// The driver's error as the user reads it: the server's own message,
+/// without what only a driver developer needs (sqlx appends PostgreSQL's
+/// source line, "at line 948", to server errors and its own module and
+/// line, "(sqlx_postgres::connection::tls:95)", to protocol errors).
+pub fn reason(e: &sqlx::Error) -> String {
+    let text = match e {
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
+    };
+    let line = first_line(&text);
+    match line.rsplit_once(" (") {
+        Some((message, place)) if is_source_place(place) => message.to_string(),
+        _ => line,
+    }
+}
+
+/// `sqlx_postgres::connection::tls:95)`: a Rust module path and a line.
+fn is_source_place(place: &str) -> bool {
+    let Some((path, line)) = place.strip_suffix(')').and_then(|p| p.rsplit_once(':')) else { return false };
+    path.contains("::") && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::reason;
+
+    #[test]
+    fn driver_places_are_left_out_of_reasons() {
+        let e = sqlx::Error::Protocol("server does not support TLS (sqlx_postgres::connection::tls:95)".into());
+        assert_eq!(reason(&e), "encountered unexpected or invalid data: server does not support TLS");
+        let e = sqlx::Error::Protocol("unexpected (parenthesis) here".into());
+        assert!(reason(&e).ends_with("unexpected (parenthesis) here"));
+        let e = sqlx::Error::Protocol("two\nlines".into());
+        assert!(reason(&e).ends_with("two"));
+    }
 }
 
 pub fn pg_text(row: &PgRow) -> StoreResult<TextRow> {

@@ -29,7 +29,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection};
 use tokio::sync::{Mutex, Semaphore};
 
-use super::pool::{self, first_line, is_transient, my_text, pg_text, read_error, ServerPool, TextRow};
+use super::pool::{self, is_transient, my_text, pg_text, read_error, ServerPool, TextRow};
 use super::Params;
 use crate::engine::store::StoreResult;
 
@@ -143,7 +143,7 @@ impl SnapshotReads {
                             tracing::warn!(
                                 "{}: cannot lock the table while {readers} readers start their snapshots ({}); each reader's snapshot is its own",
                                 self.what,
-                                first_line(&e.to_string())
+                                pool::reason(&e)
                             );
                             None
                         }

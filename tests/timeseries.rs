@@ -453,6 +453,8 @@ async fn a_profile_condition_selects_the_points_of_a_measurement() {
     let vm = dir.path().join("vm.toml");
     std::fs::write(&vm, format!("source = \"{}\"\ntarget = \"{}\"\n\n[[measurements]]\nname = \"cpu\"\nwhere = \"host = 'web1'\"\n", influx_url(src), vm_url())).unwrap();
     assert_one_sentence(&rangesync(&["diff", "--profile", &vm.display().to_string()]), 2, "cannot select the points of cpu by a condition");
+    // Refused for bad input: no state store is left beside the profile.
+    assert!(!dir.path().join("vm.state.sqlite").exists() && !dir.path().join("vm.state.sqlite.lock").exists());
     drop_influx(src).await;
     drop_influx(tgt).await;
 }

@@ -284,4 +284,6 @@ async fn bad_watch_input_gets_one_sentence() {
     let port = taken.local_addr().unwrap().port();
     let busy = write("busy.toml", format!("source = \"{}\"\ntarget = \"{}\"\n[watch]\ninterval = \"1m\"\nlisten = \"127.0.0.1:{port}\"\n", url(&a), url(&dir.path().join("b.db"))));
     assert_one_sentence(&rangesync(&["watch", "--profile", &busy]), 2, &format!("cannot listen on 127.0.0.1:{port}"));
+    let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("busy.state")).collect();
+    assert!(left.is_empty(), "a refused daemon left {left:?}");
 }

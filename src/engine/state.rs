@@ -277,6 +277,17 @@ impl StateStore {
 
     /// Closes the run with its outcome: `done` (its report kept) or `failed`
     /// (resumed by the next run).
+    /// Closes a store this run created and removes it with its lock (and
+    /// SQLite's -wal/-shm files): a run refused for bad input leaves
+    /// nothing behind, as if it had not started.
+    pub async fn discard(&self) {
+        self.pool.close().await;
+        let path = self.path.display().to_string();
+        for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm"), format!("{path}.lock")] {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+
     pub async fn finish(&self, report: Option<&str>) -> Result<(), EngineError> {
         sqlx::query("UPDATE runs SET status = ?, finished = ?, report = ? WHERE id = ?")
             .bind(if report.is_some() { "done" } else { "failed" })

@@ -295,7 +295,7 @@ async fn changed_after_the_snapshot_are_counted(engine: Engine, prefix: &str) {
         }))),
     };
     let target = live_dataset(target_store.as_ref()).await;
-    let guard = WriteGuard { dry_run: false, allow_delete: true, retry: Default::default() };
+    let guard = WriteGuard::new(false, true);
     let mut applier = Applier {
         source: &source,
         target: target.as_ref(),
@@ -356,7 +356,7 @@ async fn postgres_a_key_written_into_a_range_being_copied_falls_back_to_rows() {
     let mut applier = Applier {
         source: &source,
         target: target.as_ref(),
-        guard: WriteGuard { dry_run: false, allow_delete: false, retry: Default::default() },
+        guard: WriteGuard::new(false, false),
         scheme: rangesync::engine::fingerprint::HashScheme::Md5,
         key_positions: vec![0],
         column_names: vec!["id".into(), "v".into()],

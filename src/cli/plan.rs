@@ -28,6 +28,19 @@ pub enum Mode {
     Copy { dry_run: bool },
 }
 
+impl Mode {
+    /// The writes this mode allows: none for diff, deletes only for sync
+    /// --delete, nothing at all in a dry run.
+    pub fn write_guard(self) -> crate::engine::apply::WriteGuard {
+        use crate::engine::apply::WriteGuard;
+        match self {
+            Mode::Sync { delete, dry_run, .. } => WriteGuard::new(dry_run, delete),
+            Mode::Copy { dry_run } => WriteGuard::new(dry_run, false),
+            Mode::Diff | Mode::Schema { .. } => WriteGuard::read_only(),
+        }
+    }
+}
+
 /// What a run over time series needs beyond the endpoints.
 #[derive(Debug)]
 pub struct SeriesPlan {

@@ -106,7 +106,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
     let (source, target) = open_both(plan).await?;
     let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
     let target = reopen_for_writing(plan, target).await?;
-    let guard = WriteGuard { dry_run: plan.dry_run(), allow_delete: false, retry: RetryPolicy::default() };
+    let guard = WriteGuard::new(plan.dry_run(), false);
     let mut actions = Vec::new();
     for table in &tables {
         let name = &table.source.name;
@@ -387,13 +387,9 @@ async fn run_table(
     let retry = RetryPolicy::default();
     let name = &table.source.name;
     let rule = plan.profile.table_rule(name);
-    let guard = match plan.mode {
-        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
-        Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
-        // A rule may keep a table from deletes; only --delete (or the
-        // profile's delete = true) allows them.
-        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete && rule.and_then(|r| r.delete) != Some(false), retry },
-    };
+    // A rule may keep a table from deletes; only --delete (or the
+    // profile's delete = true) allows them.
+    let guard = plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false));
     let lite = match &plan.lite {
         Some(default) => lite_since(plan, table, rule.and_then(|r| r.lite_column.clone()).or(default.clone()), source, target, state.as_deref(), notes).await?,
         None => None,
@@ -402,9 +398,9 @@ async fn run_table(
     // A row TARGET holds above the watermark and SOURCE below it is not
     // gone from SOURCE: --lite never deletes.
     let guard = match projection.since {
-        Some(_) if guard.allow_delete => {
+        Some(_) if guard.allows_delete() => {
             notes.push(format!("table {name}: --lite does not delete (a row missing from SOURCE's recent rows may exist there, older); run without --lite to delete"));
-            WriteGuard { allow_delete: false, ..guard }
+            guard.deletes_only_if(false)
         }
         _ => guard,
     };
@@ -431,7 +427,7 @@ async fn run_table(
     let mut stdout = std::io::stdout();
     let sink: &mut dyn DiffSink = match plan.mode {
         Mode::Sync { dry_run: true, .. } if plan.print => {
-            printer = Printer { source: src.as_ref(), target: tgt.as_ref(), allow_delete: guard.allow_delete, retry, out: &mut stdout };
+            printer = Printer { source: src.as_ref(), target: tgt.as_ref(), allow_delete: guard.allows_delete(), retry, out: &mut stdout };
             &mut printer
         }
         Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => {

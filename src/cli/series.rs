@@ -244,11 +244,7 @@ async fn compare_pair(
         }
     }
     let retry = RetryPolicy::default();
-    let guard = match plan.mode {
-        Mode::Sync { delete, dry_run, .. } => WriteGuard { dry_run, allow_delete: delete, retry },
-        Mode::Copy { dry_run } => WriteGuard { dry_run, allow_delete: false, retry },
-        Mode::Diff | Mode::Schema { .. } => WriteGuard { dry_run: true, allow_delete: false, retry },
-    };
+    let guard = plan.mode.write_guard();
     let compared: Vec<&Measurement> = compared.iter().filter(|m| !m.fields.is_empty() && !plan.profile.measurement_rule(&m.name).is_some_and(|r| r.skip)).collect();
     for &m in &compared {
         if let Some(condition) = plan.profile.measurement_rule(&m.name).and_then(|r| r.condition.as_deref()) {
@@ -258,7 +254,7 @@ async fn compare_pair(
     }
     // A rule may keep a measurement from deletes; only --delete (or the
     // profile's delete = true) allows them.
-    let guard_of = |m: &Measurement| WriteGuard { allow_delete: guard.allow_delete && plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false), ..guard };
+    let guard_of = |m: &Measurement| guard.deletes_only_if(plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false));
     let options_of = |m: &Measurement| -> Result<SeriesOptions, EngineError> {
         let zoom = plan.profile.measurement_rule(&m.name).and_then(|r| r.zoom.clone()).unwrap_or_else(|| series.zoom.clone());
         let print: Option<diff::LinePrinter> = plan.print.then(|| std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout())) as diff::LinePrinter);
@@ -268,8 +264,8 @@ async fn compare_pair(
         // Every measurement is checked before any is written.
         for &m in &compared {
             let guard = guard_of(m);
-            if guard.allow_delete && !guard.dry_run {
-                let dry = WriteGuard { dry_run: true, ..guard };
+            if guard.deletes() {
+                let dry = guard.dry();
                 let would = diff::compare(m, precision, source, target, &options_of(m)?, &dry, progress).await?.report;
                 let dataset = format!("measurement {}{}", pair.prefix, m.name);
                 crate::engine::apply::within_delete_limit(&dataset, would.extra, would.target_rows, "points", &target_url.to_string(), limit)?;
@@ -435,7 +431,9 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         Err(e) => return Err(e.into()),
     };
     let mut actions = Vec::new();
-    let verb = |done: &'static str| if plan.dry_run() { "would create" } else { done };
+    // The database and policies are written through the guard, as rows are.
+    let guard = WriteGuard::new(plan.dry_run(), false);
+    let verb = |done: &'static str| if guard.dry_run() { "would create" } else { done };
     let target = match existing {
         Some(t) => {
             actions.push(TableAction { name: format!("database {}", tgt.database), action: "exists", statements: Vec::new() });
@@ -443,9 +441,11 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         }
         None => {
             let statement = format!("CREATE DATABASE {}", influxql::ident(&tgt.database));
+            let server = InfluxStore::server(tgt)?;
+            let created = guard.define("creating the database", || server.command(&statement, "creating the database")).await?;
             actions.push(TableAction { name: format!("database {}", tgt.database), action: verb("created"), statements: vec![statement] });
-            // Opening for writing creates it; a dry run stops here.
-            if plan.dry_run() { None } else { Some(InfluxStore::open(tgt, Access::Write).await?) }
+            // A dry run stops here.
+            if created { Some(InfluxStore::open(tgt, Access::Read).await?) } else { None }
         }
     };
     let have: Vec<String> = match &target {
@@ -462,9 +462,8 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         }
         let statement = rp.create_statement(&tgt.database).map_err(EngineError::Usage)?;
         if let Some(t) = &target {
-            if !plan.dry_run() {
-                t.command(&statement, &format!("creating {name}")).await?;
-            }
+            let context = format!("creating {name}");
+            guard.define(&context, || t.command(&statement, &context)).await?;
         }
         actions.push(TableAction { name, action: verb("created"), statements: vec![statement] });
     }

@@ -22,15 +22,69 @@ use super::store::{BulkRows, Dataset, Row, Store};
 /// copied, by default.
 pub const FILL_PAGE: usize = 20_000;
 
-/// The single gate in front of every write.
+/// The single gate in front of every write: built by [`WriteGuard::new`]
+/// only, narrowed (never widened) by the methods that return a copy.
 #[derive(Clone, Copy, Debug)]
 pub struct WriteGuard {
-    pub dry_run: bool,
-    pub allow_delete: bool,
-    pub retry: RetryPolicy,
+    dry_run: bool,
+    allow_delete: bool,
+    retry: RetryPolicy,
 }
 
 impl WriteGuard {
+    /// Writes unless `dry_run`; deletes only when `allow_delete` too.
+    pub fn new(dry_run: bool, allow_delete: bool) -> Self {
+        WriteGuard { dry_run, allow_delete, retry: RetryPolicy::default() }
+    }
+
+    /// A guard that lets nothing through (diff, and the counting runs of
+    /// `--max-delete`).
+    pub fn read_only() -> Self {
+        WriteGuard::new(true, false)
+    }
+
+    /// This guard, writing nothing.
+    pub fn dry(self) -> Self {
+        WriteGuard { dry_run: true, ..self }
+    }
+
+    /// This guard, deleting only where `allowed` too (a rule's delete =
+    /// false, a `--lite` run).
+    pub fn deletes_only_if(self, allowed: bool) -> Self {
+        WriteGuard { allow_delete: self.allow_delete && allowed, ..self }
+    }
+
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Whether deletes go through (not in a dry run).
+    pub fn deletes(&self) -> bool {
+        self.allow_delete && !self.dry_run
+    }
+
+    /// Whether deletes were asked for (a dry run reports what they would be).
+    pub fn allows_delete(&self) -> bool {
+        self.allow_delete
+    }
+
+    pub fn retry(&self) -> RetryPolicy {
+        self.retry
+    }
+
+    /// Runs a schema statement (a database, a retention policy): `false`
+    /// and nothing sent in a dry run.
+    pub async fn define<F, Fut>(&self, what: &str, op: F) -> Result<bool, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<(), crate::engine::error::StoreError>>,
+    {
+        if self.dry_run {
+            return Ok(false);
+        }
+        self.retry.run(what, op).await?;
+        Ok(true)
+    }
     /// Upserts `rows`; returns how many were written (0 in a dry run).
     pub async fn upsert(&self, target: &dyn Dataset, rows: &[Row]) -> Result<u64, EngineError> {
         if self.dry_run || rows.is_empty() {
@@ -116,7 +170,7 @@ pub struct Applier<'a> {
 #[async_trait]
 impl DiffSink for Applier<'_> {
     fn writes_target(&self) -> bool {
-        !self.guard.dry_run
+        !self.guard.dry_run()
     }
 
     async fn apply(&mut self, batch: Vec<Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
@@ -141,7 +195,7 @@ impl DiffSink for Applier<'_> {
         let mut unresolved = 0;
         let (mut rows, mut keys, mut expected) = (Vec::new(), Vec::new(), Vec::new());
         if !copy_keys.is_empty() {
-            rows = self.guard.retry.run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
+            rows = self.guard.retry().run("fetch rows", || self.source.fetch_rows(&copy_keys)).await?;
             report.rows_fetched += rows.len() as u64;
             // A key the source no longer holds (a snapshot lost and read
             // again, or a store without snapshots and a live writer): the
@@ -181,7 +235,7 @@ impl DiffSink for Applier<'_> {
     }
 
     async fn fill(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
-        if self.guard.dry_run {
+        if self.guard.dry_run() {
             report.remaining += ranges.iter().map(|(_, n)| n).sum::<u64>();
             return Ok(Filled::Counted);
         }
@@ -197,7 +251,7 @@ impl Applier<'_> {
     /// Copies the ranges page by page, the next page (of this range or
     /// the next) read while the last one is written.
     async fn fill_by_rows(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
-        let (source, retry, per_page) = (self.source, self.guard.retry, self.fill_page);
+        let (source, retry, per_page) = (self.source, self.guard.retry(), self.fill_page);
         let read = move |page: KeyRange| async move { retry.run("read rows", || source.rows_page(&page, per_page)).await };
         let mut pending = ranges.iter().cloned();
         let Some((first, mut left)) = pending.next() else { return Ok(Filled::Written) };
@@ -238,7 +292,7 @@ impl Applier<'_> {
     /// unparsed, the next one exported while the last is imported. A range
     /// another writer put a key into meanwhile is copied by rows instead.
     async fn fill_through(&mut self, ranges: &[(KeyRange, u64)], report: &mut DatasetReport) -> Result<Filled, EngineError> {
-        let (source, retry) = (self.source, self.guard.retry);
+        let (source, retry) = (self.source, self.guard.retry());
         let export = move |range: KeyRange| async move { retry.run("export rows", || source.export_range(&range)).await };
         let mut pending = ranges.iter();
         let Some(first) = pending.next() else { return Ok(Filled::Written) };
@@ -292,7 +346,7 @@ impl Applier<'_> {
             return Ok((0, 0));
         }
         let keys: Vec<Key> = written.iter().chain(deleted).cloned().collect();
-        let current = self.guard.retry.run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
+        let current = self.guard.retry().run("read the source's current rows", || self.source.current_row_hashes(&keys)).await?;
         let read = current.len() as u64;
         let now: HashMap<Vec<u8>, RowHash> = current.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
         // What matters is whether the target now holds the source's row.
@@ -321,14 +375,14 @@ impl Applier<'_> {
             return Ok(checked);
         }
         if self.target.reads_in_snapshot() && expected.iter().all(Option::is_some) {
-            let stored = self.guard.retry.run("read back written rows", || self.target.current_row_hashes(keys)).await?;
+            let stored = self.guard.retry().run("read back written rows", || self.target.current_row_hashes(keys)).await?;
             checked.hashes = stored.len() as u64;
             let by_key: HashMap<Vec<u8>, RowHash> = stored.into_iter().map(|(k, h)| (key_bytes(&k), h)).collect();
             if keys.iter().zip(expected).all(|(k, h)| by_key.get(&key_bytes(k)) == h.as_ref()) {
                 return Ok(checked);
             }
         }
-        let stored = self.guard.retry.run("read back written rows", || self.target.fetch_current_rows(keys)).await?;
+        let stored = self.guard.retry().run("read back written rows", || self.target.fetch_current_rows(keys)).await?;
         checked.rows = stored.len() as u64;
         let mut by_key: HashMap<Vec<u8>, &Row> = HashMap::with_capacity(stored.len());
         for row in &stored {

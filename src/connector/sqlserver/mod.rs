@@ -86,6 +86,8 @@ where
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(4)
         .acquire_timeout(pool::ACQUIRE_TIMEOUT)
+        // A slow acquire is a server coming back: the retries say so with -v.
+        .acquire_slow_level(log::LevelFilter::Debug)
         .after_connect(move |conn, _| {
             Box::pin(async move {
                 sqlx::Executor::execute(&mut *conn, session).await?;

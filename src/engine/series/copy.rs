@@ -132,7 +132,7 @@ pub async fn copy(
         }
         let end = (start.div_euclid(options.chunk) + 1).saturating_mul(options.chunk).min(options.span.end);
         copied.report.missing += points_estimate(counts);
-        if guard.dry_run {
+        if guard.dry_run() {
             copied.report.remaining += points_estimate(counts);
         }
         todo.push((Window::new(start, end), BTreeSet::<Series>::new(), counts.iter().map(|c| c.count).sum()));

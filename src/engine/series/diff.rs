@@ -427,10 +427,10 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     findings.collapsed += outcome.collapsed;
     let room = crate::engine::diff::SAMPLE_SIZE.saturating_sub(r.sample.len());
     r.sample.extend(outcome.sample.into_iter().take(room));
-    if guard.dry_run {
+    if guard.dry_run() {
         r.remaining += outcome.missing + outcome.extra + outcome.changed;
         if let Some(print) = print {
-            let deleting = guard.allow_delete && target.capabilities().can_delete;
+            let deleting = guard.allows_delete() && target.capabilities().can_delete;
             let deletes = if deleting { outcome.deletes.as_slice() } else { &[] };
             let mut samples = outcome.writes;
             if deleting {
@@ -447,7 +447,7 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     // Changed points whose target holds a field the source lacks: only a
     // delete of the whole point settles them.
     let extra_fields = outcome.needs_delete - outcome.extra;
-    let deleting = guard.allow_delete && target.capabilities().can_delete;
+    let deleting = guard.allows_delete() && target.capabilities().can_delete;
     if deleting && !outcome.deletes.is_empty() {
         guard.delete_points(target, m, &outcome.deletes).await?;
         guard.write_samples(target, m, &outcome.rewrites).await?;

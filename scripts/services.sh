@@ -132,16 +132,24 @@ CONF
 }
 
 ensure_victoriametrics() {
-  if http_ok "http://127.0.0.1:$vm_port/health"; then return 0; fi
+  if http_ok "http://127.0.0.1:$vm_port/health"; then
+    # One started by an older script lacks deduplication: restarted.
+    if curl -fsS "http://127.0.0.1:$vm_port/flags" | grep -q dedup.minScrapeInterval; then return 0; fi
+    say "restarting VictoriaMetrics with -dedup.minScrapeInterval=1ms"
+    pkill -f "httpListenAddr=127.0.0.1:$vm_port" || true
+    sleep 1
+  fi
   command -v victoria-metrics >/dev/null || { say "installing victoria-metrics"; apt_install victoria-metrics; }
   local dir=$services_dir/victoria-metrics
   mkdir -p "$dir"
   say "starting VictoriaMetrics on 127.0.0.1:$vm_port (OpenTSDB HTTP on 127.0.0.1:$vm_otsdb_port)"
   # -search.latencyOffset=0: points are queryable as soon as written (the
   # tests read back what they just wrote). -retentionPeriod=100y keeps
-  # test points from the 1970s and 2000s.
+  # test points from the 1970s and 2000s. -dedup.minScrapeInterval=1ms
+  # keeps one sample per series and millisecond, so a sample written twice
+  # is one sample (docs/timeseries.md: what a VictoriaMetrics target needs).
   nohup victoria-metrics -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$vm_port" \
-    -opentsdbHTTPListenAddr="127.0.0.1:$vm_otsdb_port" -retentionPeriod=100y \
+    -opentsdbHTTPListenAddr="127.0.0.1:$vm_otsdb_port" -retentionPeriod=100y -dedup.minScrapeInterval=1ms \
     -search.latencyOffset=0 -search.disableCache -loggerLevel=ERROR >"$dir/victoria-metrics.log" 2>&1 &
   wait_for VictoriaMetrics 30 http_ok "http://127.0.0.1:$vm_port/health"
 }

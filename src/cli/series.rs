@@ -215,6 +215,9 @@ async fn compare_pair(
         Some(t) => t,
         None => connector::open_series(&pair.target, Access::Write, &series.settings).await?,
     };
+    if plan.writes() {
+        opened_target.warn_before_writes().await;
+    }
     let labeled = pair.label.as_ref().map(|(l, v)| {
         (Labeled::new(opened_source.as_ref(), l, v, Role::Adding), Labeled::new(opened_target.as_ref(), l, v, Role::Selecting))
     });

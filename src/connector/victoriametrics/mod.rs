@@ -69,6 +69,20 @@ impl VmStore {
         api::strings(&body).map_err(|e| self.http.failed(Op::Read, "listing metrics", e, false))
     }
 
+    /// A target that keeps every sample written, duplicates included (no
+    /// `-dedup.minScrapeInterval`), counts a sample written twice twice:
+    /// rangesync writes only what is missing, but a write retried after a
+    /// dropped connection lands twice. Said once, as a warning.
+    async fn warn_unless_deduplicating(&self) {
+        let Ok(flags) = self.http.text(self.http.get("/flags"), Op::Read, "reading its flags").await else { return };
+        if !flags.contains("-dedup.minScrapeInterval") {
+            tracing::warn!(
+                "{} runs without -dedup.minScrapeInterval: a sample written twice (a write retried) is kept twice and counted as an extra point; start it with -dedup.minScrapeInterval=1ms",
+                self.http.shown
+            );
+        }
+    }
+
     /// The metric holding one field of a measurement.
     fn metric(&self, m: &Measurement, field: &str) -> String {
         metric_name::metric(&m.name, field, &self.separator)
@@ -233,6 +247,10 @@ impl SeriesStore for VmStore {
     async fn render_writes(&self, m: &Measurement, _deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
         // Nothing is deleted here (a time range cannot be).
         Ok(self.import_bodies(m, samples)?.iter().flat_map(|b| b.lines().map(str::to_string).collect::<Vec<_>>()).collect())
+    }
+
+    async fn warn_before_writes(&self) {
+        self.warn_unless_deduplicating().await
     }
 
     async fn flush(&self) -> StoreResult<()> {

@@ -111,6 +111,10 @@ pub trait SeriesStore: Send + Sync {
     /// and time replaces its value). Idempotent.
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()>;
 
+    /// Says (as a warning) what would make writes here go wrong, before a
+    /// run writes: a VictoriaMetrics without deduplication.
+    async fn warn_before_writes(&self) {}
+
     /// Makes everything written so far visible to reads (VictoriaMetrics
     /// buffers writes for about a second). Called once, at the end of a
     /// run that wrote.

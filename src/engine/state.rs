@@ -275,8 +275,6 @@ impl StateStore {
         Ok(())
     }
 
-    /// Closes the run with its outcome: `done` (its report kept) or `failed`
-    /// (resumed by the next run).
     /// Closes a store this run created and removes it with its lock (and
     /// SQLite's -wal/-shm files): a run refused for bad input leaves
     /// nothing behind, as if it had not started.
@@ -288,6 +286,8 @@ impl StateStore {
         }
     }
 
+    /// Closes the run with its outcome: `done` (its report kept) or `failed`
+    /// (resumed by the next run).
     pub async fn finish(&self, report: Option<&str>) -> Result<(), EngineError> {
         sqlx::query("UPDATE runs SET status = ?, finished = ?, report = ? WHERE id = ?")
             .bind(if report.is_some() { "done" } else { "failed" })

@@ -82,8 +82,10 @@ pub fn write_error(context: &str, e: sqlx::Error) -> StoreError {
 /// source line, "at line 948", to server errors and its own module and
 /// line, "(sqlx_postgres::connection::tls:95)", to protocol errors).
 pub fn reason(e: &sqlx::Error) -> String {
+    // PostgreSQL's message alone (its Display adds the server's source
+    // line); MySQL's Display keeps the error number users search for.
     let text = match e {
-        sqlx::Error::Database(db) => db.message().to_string(),
+        sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() => db.message().to_string(),
         other => other.to_string(),
     };
     let line = first_line(&text);
@@ -96,7 +98,8 @@ pub fn reason(e: &sqlx::Error) -> String {
 /// `sqlx_postgres::connection::tls:95)`: a Rust module path and a line.
 fn is_source_place(place: &str) -> bool {
     let Some((path, line)) = place.strip_suffix(')').and_then(|p| p.rsplit_once(':')) else { return false };
-    path.contains("::") && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+    // A path starts with a name: "(::1:5432)" is an address, kept.
+    path.starts_with(|c: char| c.is_ascii_alphabetic()) && path.contains("::") && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

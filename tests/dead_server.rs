@@ -64,6 +64,19 @@ fn dies_then_comes_back(src: &str, tgt: &str) {
     assert_eq!(report(&run), report(&undisturbed));
 }
 
+/// A server that takes longer than the pool's quick wait (2 s) to answer
+/// each new connection is slow, not dead: the run ends as an undisturbed
+/// one does.
+fn slow_to_connect(src: &str, tgt: &str) {
+    let (template, upstream) = Proxy::split(tgt);
+    let undisturbed = diff(src, tgt);
+    assert_eq!(undisturbed.code, 1, "{}", undisturbed.stderr);
+    let slow = Proxy::slow(&upstream, Duration::from_millis(2500));
+    let run = diff(src, &slow.url(&template));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(report(&run), report(&undisturbed));
+}
+
 #[tokio::test]
 async fn postgres_server_that_goes_away() {
     let src = pg::fresh_db("rs_test_dead_pg_src").await;
@@ -74,6 +87,7 @@ async fn postgres_server_that_goes_away() {
     pg::exec(&tgt, table).await;
     pg::exec(&tgt, "UPDATE d SET v = 'changed' WHERE id % 5000 = 0; DELETE FROM d WHERE id % 7001 = 0;").await;
     dies_then_comes_back(&src, &tgt);
+    slow_to_connect(&src, &tgt);
 }
 
 #[tokio::test]
@@ -86,4 +100,5 @@ async fn mysql_server_that_goes_away() {
     my::exec(&tgt, table).await;
     my::exec(&tgt, "UPDATE d SET v = 'changed' WHERE id % 5000 = 0; DELETE FROM d WHERE id % 7001 = 0;").await;
     dies_then_comes_back(&src, &tgt);
+    slow_to_connect(&src, &tgt);
 }

@@ -19,11 +19,9 @@ use super::plan::Plan;
 /// profile's lock until the run ends, and resumes a killed run).
 pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineError> {
     let Some(path) = &plan.state else { return passes(plan, None, progress).await };
-    let created = !path.exists();
     let state = Arc::new(StateStore::open(path, &run_key(plan)).await?);
     let outcome = passes(plan, Some(state.clone()), progress).await;
-    if created && outcome.as_ref().is_err_and(|e| e.exit_code() == 2) {
-        state.discard().await;
+    if outcome.as_ref().is_err_and(|e| e.exit_code() == 2) && state.discard_if_unused().await {
         return outcome;
     }
     let report = outcome.as_ref().ok().map(|r| serde_json::to_string(r).unwrap_or_default());

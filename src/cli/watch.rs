@@ -90,15 +90,12 @@ const RUNS_KEPT: usize = 50;
 /// first.
 pub async fn run(plan: Plan, recent: Plan, watch: Watch, state: std::path::PathBuf) -> Result<(), EngineError> {
     // One daemon per profile: its state store's lock, held until it stops.
-    let created = !state.exists();
     let lock = crate::engine::state::StateStore::open(&state, "watch").await?;
     let listener = match tokio::net::TcpListener::bind(watch.listen).await {
         Ok(listener) => listener,
         Err(e) => {
             // Refused before it began: no state store is left behind.
-            if created {
-                lock.discard().await;
-            }
+            lock.discard_if_unused().await;
             return Err(EngineError::Usage(format!("cannot listen on {}: {e}", watch.listen)));
         }
     };

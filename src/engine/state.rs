@@ -79,6 +79,9 @@ pub struct StateStore {
     path: PathBuf,
     /// Held while the run lasts; released by the OS if the process dies.
     _lock: File,
+    /// This run made the file: a run refused before it recorded anything
+    /// removes it again ([`StateStore::discard_if_unused`]).
+    created: bool,
     pub run: i64,
     pass: std::sync::atomic::AtomicI64,
     /// The run was started before and did not finish: its finished ranges
@@ -94,6 +97,7 @@ impl StateStore {
     /// with other settings never takes over another's finished ranges.
     pub async fn open(path: &Path, command: &str) -> Result<StateStore, EngineError> {
         let lock = take_lock(path)?;
+        let created = !path.exists();
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -129,7 +133,7 @@ impl StateStore {
                 (done.last_insert_rowid(), 1, false)
             }
         };
-        Ok(StateStore { pool, path: path.to_path_buf(), _lock: lock, run, pass: pass.into(), resumed })
+        Ok(StateStore { pool, path: path.to_path_buf(), _lock: lock, created, run, pass: pass.into(), resumed })
     }
 
     /// The ranges of `dataset` this pass finished before.
@@ -275,15 +279,36 @@ impl StateStore {
         Ok(())
     }
 
-    /// Closes a store this run created and removes it with its lock (and
-    /// SQLite's -wal/-shm files): a run refused for bad input leaves
-    /// nothing behind, as if it had not started.
-    pub async fn discard(&self) {
+    /// A run refused for bad input leaves nothing behind, as if it had not
+    /// started: when this run created the store and recorded nothing in
+    /// it (no finished range, no series progress, no watermark), the store
+    /// is closed and removed with its lock and SQLite's -wal/-shm files.
+    /// Returns whether it was; a store holding progress is kept for the
+    /// next run to resume.
+    pub async fn discard_if_unused(&self) -> bool {
+        if !self.created {
+            return false;
+        }
+        let recorded = sqlx::query(
+            "SELECT (SELECT count(*) FROM finished_ranges WHERE run = ?1) + (SELECT count(*) FROM series_progress WHERE run = ?1) \
+             + (SELECT count(*) FROM watermarks WHERE run = ?1)",
+        )
+        .bind(self.run)
+        .fetch_one(&self.pool)
+        .await
+        .map(|row| row.get::<i64, _>(0));
+        if !matches!(recorded, Ok(0)) {
+            return false;
+        }
         self.pool.close().await;
         let path = self.path.display().to_string();
+        // The lock file goes last, still held: a run that opened it
+        // meanwhile finds it unlinked once it gets the lock, and takes
+        // the lock of a new file instead (see take_lock).
         for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm"), format!("{path}.lock")] {
             let _ = std::fs::remove_file(file);
         }
+        true
     }
 
     /// Closes the run with its outcome: `done` (its report kept) or `failed`
@@ -405,30 +430,47 @@ fn decode_key(mut b: &[u8]) -> Option<Key> {
 fn take_lock(state: &Path) -> Result<File, EngineError> {
     let path = PathBuf::from(format!("{}.lock", state.display()));
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| failed(state, "its directory cannot be created", e))?;
+        std::fs::create_dir_all(dir).map_err(|e| failed(state, "its lock's directory cannot be created", e))?;
     }
-    let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| failed(state, "its lock cannot be opened", e))?;
-    let mut holder = String::new();
-    let _ = file.read_to_string(&mut holder);
-    let holder = holder.trim().to_string();
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let who = if holder.is_empty() { "another process".to_string() } else { holder };
-            return Err(EngineError::SafetyLimit(format!(
-                "another run of this profile is going on ({who}); it holds {}. Wait for it to finish",
-                path.display()
-            )));
+    loop {
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| failed(state, "its lock cannot be opened", e))?;
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim().to_string();
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let who = if holder.is_empty() { "another process".to_string() } else { holder };
+                return Err(EngineError::SafetyLimit(format!(
+                    "another run of this profile is going on ({who}); it holds {}. Wait for it to finish",
+                    path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(failed(state, "its lock cannot be taken", e)),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(failed(state, "its lock cannot be taken", e)),
+        // A run that discarded its store removed this file while holding
+        // it: a lock on the unlinked file guards nothing, so the lock of
+        // the file now at the path is taken instead.
+        if !same_file(&file, &path) {
+            continue;
+        }
+        if !holder.is_empty() {
+            // The lock was free: whoever wrote this is gone (killed, crashed).
+            tracing::warn!("took over the lock of {}: {holder} is no longer running", path.display());
+        }
+        let me = format!("pid {} since {}", std::process::id(), chrono::Utc::now().to_rfc3339());
+        let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes())).and_then(|_| file.sync_all());
+        return Ok(file);
     }
-    if !holder.is_empty() {
-        // The lock was free: whoever wrote this is gone (killed, crashed).
-        tracing::warn!("took over the lock of {}: {holder} is no longer running", path.display());
+}
+
+/// `file` is the one `path` names now (not unlinked or replaced).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
-    let me = format!("pid {} since {}", std::process::id(), chrono::Utc::now().to_rfc3339());
-    let _ = file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(me.as_bytes())).and_then(|_| file.sync_all());
-    Ok(file)
 }
 
 #[cfg(test)]
@@ -483,5 +525,45 @@ mod tests {
         assert!(!other.resumed, "a failed run is resumed only by a run of the same settings");
         drop(other);
         assert!(StateStore::open(&path, "sync").await.unwrap().resumed);
+    }
+
+    #[tokio::test]
+    async fn only_a_store_this_run_created_and_left_empty_is_discarded() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let path = dir.path().join("p.state");
+        let fresh = StateStore::open(&path, "sync").await.unwrap();
+        assert!(fresh.discard_if_unused().await);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "a refused run leaves no file: {left:?}");
+
+        let working = StateStore::open(&path, "sync").await.unwrap();
+        working.record("t", &[KeyRange::full()], 0).await.unwrap();
+        assert!(!working.discard_if_unused().await, "progress of this run is kept for the next");
+        working.finish(None).await.unwrap();
+        drop(working);
+        let again = StateStore::open(&path, "sync").await.unwrap();
+        assert!(again.resumed);
+        assert!(!again.discard_if_unused().await, "a store an earlier run made is never removed");
+        assert!(path.exists());
+    }
+
+    #[tokio::test]
+    async fn a_lock_file_unlinked_by_its_holder_is_not_taken() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let state = dir.path().join("p.state");
+        let lock = dir.path().join("p.state.lock");
+        let holder = take_lock(&state).unwrap();
+        // A second run opened the file before the holder removed it...
+        let opened_early = OpenOptions::new().read(true).write(true).open(&lock).unwrap();
+        std::fs::remove_file(&lock).unwrap();
+        drop(holder);
+        // ...and gets its (now free) lock: it guards nothing any more.
+        assert!(opened_early.try_lock().is_ok());
+        assert!(!same_file(&opened_early, &lock));
+        // take_lock goes to the file now at the path, which a third run
+        // then finds held.
+        let taken = take_lock(&state).unwrap();
+        assert!(same_file(&taken, &lock));
+        assert_eq!(take_lock(&state).err().unwrap().exit_code(), 4);
     }
 }

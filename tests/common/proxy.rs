@@ -26,12 +26,24 @@ struct Shared {
     down_for: Option<Duration>,
     died: AtomicBool,
     up: AtomicBool,
+    /// How long the server takes to answer a new connection.
+    accept_delay: Duration,
     open: Mutex<Vec<TcpStream>>,
 }
 
 impl Proxy {
     /// Relays 127.0.0.1:`port` (a free one) to `upstream`.
     pub fn start(upstream: &str, die_after: u64, down_for: Option<Duration>) -> Proxy {
+        Proxy::with(upstream, die_after, down_for, Duration::ZERO)
+    }
+
+    /// A server that never dies but takes `delay` to answer each new
+    /// connection (a loaded host, a slow TLS handshake).
+    pub fn slow(upstream: &str, delay: Duration) -> Proxy {
+        Proxy::with(upstream, u64::MAX, None, delay)
+    }
+
+    fn with(upstream: &str, die_after: u64, down_for: Option<Duration>, accept_delay: Duration) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
@@ -42,6 +54,7 @@ impl Proxy {
             down_for,
             died: AtomicBool::new(false),
             up: AtomicBool::new(true),
+            accept_delay,
             open: Mutex::new(Vec::new()),
         });
         let s = shared.clone();
@@ -80,6 +93,12 @@ impl Shared {
                 (Some(l), true) => {
                     l.set_nonblocking(true).unwrap();
                     match l.accept() {
+                        // A slow server answers each connection on its own
+                        // time; others at once, so none outlives a death.
+                        Ok((client, _)) if !self.accept_delay.is_zero() => {
+                            let me = self.clone();
+                            std::thread::spawn(move || me.relay(client));
+                        }
                         Ok((client, _)) => self.relay(client),
                         Err(_) => std::thread::sleep(Duration::from_millis(2)),
                     }
@@ -96,6 +115,7 @@ impl Shared {
 
     fn relay(self: &Arc<Self>, client: TcpStream) {
         client.set_nonblocking(false).unwrap();
+        std::thread::sleep(self.accept_delay);
         let Ok(server) = TcpStream::connect(&self.upstream) else { return };
         {
             let mut open = self.open.lock().unwrap();

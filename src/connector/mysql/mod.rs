@@ -17,6 +17,7 @@ use sqlx::{AssertSqlSafe, Row};
 use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
+use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 use super::typemap::{create_statements, Engine};
 use dialect::{class_of, MyDialect};
@@ -62,7 +63,7 @@ impl MyStore {
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
         let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
-            .fetch_one(&pool)
+            .fetch_one(&mut *pool::read_conn(&pool, &format!("the version of {shown}")).await?)
             .await
             .map_err(|e| pool::read_error(&format!("the version of {shown}"), e))?;
         Ok(MyStore { pool, url: shown.to_string(), fast: fast_scheme(&version) })
@@ -73,13 +74,18 @@ impl MyStore {
     /// the other engines do: MariaDB's `utf8mb4_nopad_bin`, MySQL 8's
     /// `utf8mb4_0900_bin`, else the padding `utf8mb4_bin`.
     async fn binary_collation(&self) -> StoreResult<String> {
-        let rows = sqlx::query(
-            "SELECT collation_name FROM information_schema.collations \
-             WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| pool::read_error(&format!("the collations of {}", self.url), e))?;
+        let context = format!("the collations of {}", self.url);
+        let rows = RetryPolicy::default()
+            .run(&context, || async {
+                sqlx::query(
+                    "SELECT collation_name FROM information_schema.collations \
+                     WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
+                )
+                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
+                .await
+                .map_err(|e| pool::read_error(&context, e))
+            })
+            .await?;
         let names = rows.iter().filter_map(|r| text(r, 0).ok()).collect::<Vec<_>>();
         Ok(names.into_iter().next().unwrap_or_else(|| "utf8mb4_bin".into()))
     }
@@ -87,20 +93,20 @@ impl MyStore {
     /// MariaDB's JSON is a LONGTEXT with a `json_valid()` check; the
     /// catalog shows the check, not the type. (MySQL's own JSON type needs
     /// no lookup.)
-    async fn json_columns(&self, table: &str) -> StoreResult<Vec<String>> {
+    async fn json_columns(&self, table: &str, context: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
             "SELECT check_clause FROM information_schema.check_constraints \
              WHERE constraint_schema = DATABASE() AND table_name = ? AND check_clause LIKE 'json\\_valid(%'",
         )
         .bind(table)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
         .await;
         let rows = match rows {
             Ok(rows) => rows,
             // MySQL before 8.0.16 has no such view (unknown table, 1109):
             // then there is nothing to find.
-            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("1109") => return Ok(Vec::new()),
-            Err(e) => return Err(pool::read_error(&format!("the checks of table {table} in {}", self.url), e)),
+            Err(e) if pool::mysql_number(&e) == Some(1109) => return Ok(Vec::new()),
+            Err(e) => return Err(pool::read_error(context, e)),
         };
         Ok(rows
             .iter()
@@ -113,8 +119,14 @@ impl MyStore {
             .collect())
     }
 
+    /// The table's columns, their server types and its key, `None` when
+    /// the table does not exist; retried when the server drops away.
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let context = format!("the schema of table {table} in {}", self.url);
+        RetryPolicy::default().run(&context, || self.columns_once(table, &context)).await
+    }
+
+    async fn columns_once(&self, table: &str, context: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let rows = sqlx::query(
             "SELECT column_name, column_type, is_nullable, data_type, COALESCE(character_set_name, '') \
              FROM information_schema.columns \
@@ -122,9 +134,9 @@ impl MyStore {
              ORDER BY ordinal_position",
         )
         .bind(table)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
         .await
-        .map_err(|e| pool::read_error(&context, e))?;
+        .map_err(|e| pool::read_error(context, e))?;
         if rows.is_empty() {
             return Ok(None);
         }
@@ -133,14 +145,14 @@ impl MyStore {
              WHERE table_schema = DATABASE() AND table_name = ? AND constraint_name = 'PRIMARY' ORDER BY ordinal_position",
         )
         .bind(table)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
         .await
-        .map_err(|e| pool::read_error(&context, e))?;
-        let json = self.json_columns(table).await?;
+        .map_err(|e| pool::read_error(context, e))?;
+        let json = self.json_columns(table, context).await?;
         let mut columns = Vec::new();
         let mut server = Vec::new();
         for row in &rows {
-            let get = |i| text(row, i).map_err(|e| pool::read_error(&context, e));
+            let get = |i| text(row, i).map_err(|e| pool::read_error(context, e));
             let (name, mut column_type, nullable, mut data_type) = (get(0)?, get(1)?, get(2)?, get(3)?);
             // utf8mb3 and ascii text is byte for byte UTF-8 as well. Only
             // string types (MariaDB's JSON is a longtext): others with a
@@ -167,7 +179,7 @@ impl MyStore {
         }
         let key = key_rows
             .iter()
-            .map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e)))
+            .map(|r| text(r, 0).map_err(|e| pool::read_error(context, e)))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some((columns, server, key)))
     }
@@ -190,23 +202,32 @@ impl Store for MyStore {
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT table_name FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| pool::read_error(&format!("the table list of {}", self.url), e))?;
-        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error("the table list", e))).collect()
+        let context = format!("the table list of {}", self.url);
+        let rows = RetryPolicy::default()
+            .run(&context, || async {
+                sqlx::query(
+                    "SELECT table_name FROM information_schema.tables \
+                     WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
+                )
+                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
+                .await
+                .map_err(|e| pool::read_error(&context, e))
+            })
+            .await?;
+        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e))).collect()
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
         let Some((columns, _, key)) = self.columns(name).await? else { return Ok(None) };
         let context = format!("the definition of table {name} in {}", self.url);
-        let create = sqlx::query(AssertSqlSafe(format!("SHOW CREATE TABLE {}", ident(name))))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| pool::read_error(&context, e))?;
+        let create = RetryPolicy::default()
+            .run(&context, || async {
+                sqlx::query(AssertSqlSafe(format!("SHOW CREATE TABLE {}", ident(name))))
+                    .fetch_one(&mut *pool::read_conn(&self.pool, &context).await?)
+                    .await
+                    .map_err(|e| pool::read_error(&context, e))
+            })
+            .await?;
         let definition = vec![text(&create, 1).map_err(|e| pool::read_error(&context, e))?];
         Ok(Some(TableSchema { name: name.to_string(), columns, key, definition, dialect: "mysql" }))
     }

@@ -16,6 +16,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
+use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
 use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
@@ -59,22 +60,28 @@ impl PgStore {
         let (utf8, record_hash): (bool, bool) = sqlx::query_as(
             "SELECT current_setting('server_encoding') = 'UTF8', current_setting('server_version_num')::int >= 140000",
         )
-        .fetch_one(&pool)
+        .fetch_one(&mut *pool::read_conn(&pool, &format!("the encoding of {shown}")).await?)
         .await
         .map_err(|e| pool::read_error(&format!("the encoding of {shown}"), e))?;
         Ok(PgStore { pool, url: shown.to_string(), utf8, record_hash })
     }
 
+    /// The table's columns, their server types and its key, `None` when
+    /// the table does not exist; retried when the server drops away.
     async fn columns(&self, table: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let context = format!("the schema of table {table} in {}", self.url);
+        RetryPolicy::default().run(&context, || self.columns_once(table, &context)).await
+    }
+
+    async fn columns_once(&self, table: &str, context: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
         let oid: Option<(sqlx::postgres::types::Oid,)> = sqlx::query_as(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind IN ('r', 'p')",
         )
         .bind(table)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *pool::read_conn(&self.pool, context).await?)
         .await
-        .map_err(|e| pool::read_error(&context, e))?;
+        .map_err(|e| pool::read_error(context, e))?;
         let Some((oid,)) = oid else { return Ok(None) };
         // For domains, classify by the base type.
         // Bound values are cast to the type by its catalog name, without
@@ -91,9 +98,9 @@ impl PgStore {
              ORDER BY a.attnum",
         )
         .bind(oid)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
         .await
-        .map_err(|e| pool::read_error(&context, e))?;
+        .map_err(|e| pool::read_error(context, e))?;
         let key: Vec<(String,)> = sqlx::query_as(
             "SELECT a.attname::text FROM pg_index i \
              JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
@@ -101,9 +108,9 @@ impl PgStore {
              ORDER BY array_position(i.indkey::int2[], a.attnum)",
         )
         .bind(oid)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
         .await
-        .map_err(|e| pool::read_error(&context, e))?;
+        .map_err(|e| pool::read_error(context, e))?;
         let mut columns = Vec::new();
         let mut pg = Vec::new();
         for (name, sql_type, not_null, typname, base_type) in rows {
@@ -145,13 +152,18 @@ impl Store for PgStore {
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| pool::read_error(&format!("the table list of {}", self.url), e))?;
+        let context = format!("the table list of {}", self.url);
+        let rows: Vec<(String,)> = RetryPolicy::default()
+            .run(&context, || async {
+                sqlx::query_as(
+                    "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+                )
+                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
+                .await
+                .map_err(|e| pool::read_error(&context, e))
+            })
+            .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 

@@ -36,7 +36,7 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::engine::retry::RetryPolicy;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+use pool::CONNECT_TIMEOUT;
 /// Chunks at least this big are cut by skipping index entries rather than
 /// by numbering every row: a statement per cut, each reading `size` index
 /// entries, where numbering reads and sorts the whole range. A first fill's
@@ -85,7 +85,7 @@ where
 {
     sqlx::pool::PoolOptions::<DB>::new()
         .max_connections(4)
-        .acquire_timeout(pool::ACQUIRE_TIMEOUT)
+        .acquire_timeout(pool::BUSY_ACQUIRE)
         // A slow acquire is a server coming back: the retries say so with -v.
         .acquire_slow_level(log::LevelFilter::Debug)
         .after_connect(move |conn, _| {

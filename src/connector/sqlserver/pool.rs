@@ -4,6 +4,8 @@ use sqlx::mysql::{MySqlPool, MySqlRow};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::Row;
 
+use std::time::Duration;
+
 use super::Params;
 use crate::engine::error::StoreError;
 use crate::engine::store::StoreResult;
@@ -18,55 +20,78 @@ pub enum ServerPool {
 
 pub use crate::engine::error::first_line;
 
-/// How long a statement waits for a connection of the pool, opening one
-/// included. sqlx retries a refused connection silently until then and
-/// reports only that the pool timed out; with 5 attempts of the retry
-/// policy a server that went away ends the run in about 12 s, and one back
-/// within that time is used again.
-pub const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a statement waits for a connection before rangesync asks the
+/// server directly why none came. sqlx retries a refused connection
+/// silently and reports only that the pool timed out; asking after 2 s,
+/// with 5 attempts of the retry policy, ends a run against a server that
+/// went away in about 12 s, naming the cause, and one back within that
+/// time is used again.
+pub const QUICK_ACQUIRE: Duration = Duration::from_secs(2);
+/// How long one direct connection attempt may take: a server that is
+/// slow to accept (TLS, a loaded host) but answers is not a dead one.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a statement waits for the pool once the server has shown it
+/// accepts connections: the pool is busy (every connection held by
+/// readers of a snapshot) or opening a connection is slow.
+pub const BUSY_ACQUIRE: Duration = Duration::from_secs(30);
 
-/// A connection of `pool`; when none came within [`ACQUIRE_TIMEOUT`], the
-/// reason a direct connection attempt gives (connection refused, the
-/// database starting up) instead of the pool's timeout, so the user reads
-/// the cause. A server that accepts the direct attempt was only busy.
+/// A connection of `pool`. When none comes within [`QUICK_ACQUIRE`], a
+/// direct connection attempt tells a dead server (its reason: connection
+/// refused, the database starting up, returned at once) from a busy pool
+/// or a slow server, for which the pool is waited on again, up to its own
+/// timeout ([`BUSY_ACQUIRE`]).
 pub async fn acquire<DB: sqlx::Database>(pool: &sqlx::Pool<DB>) -> Result<sqlx::pool::PoolConnection<DB>, sqlx::Error> {
     use sqlx::{ConnectOptions, Connection};
-    match pool.acquire().await {
-        Err(sqlx::Error::PoolTimedOut) => {
-            let options = pool.connect_options();
-            match tokio::time::timeout(ACQUIRE_TIMEOUT, options.connect()).await {
-                Ok(Err(cause)) => Err(cause),
-                Ok(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    Err(sqlx::Error::PoolTimedOut)
-                }
-                Err(_) => Err(sqlx::Error::PoolTimedOut),
+    match tokio::time::timeout(QUICK_ACQUIRE, pool.acquire()).await {
+        Ok(acquired) => acquired,
+        Err(_) => match tokio::time::timeout(CONNECT_TIMEOUT, pool.connect_options().connect()).await {
+            Ok(Err(cause)) => Err(cause),
+            Ok(Ok(conn)) => {
+                let _ = conn.close().await;
+                pool.acquire().await
             }
-        }
-        other => other,
+            Err(_) => Err(sqlx::Error::PoolTimedOut),
+        },
     }
 }
 
-/// Connection trouble, deadlocks and serialization failures are worth a
-/// retry; SQL errors (a missing table, a value out of range) are not.
+/// Connection trouble, deadlocks, serialization failures and a server
+/// out of connections are worth a retry; SQL errors (a missing table, a
+/// value out of range) are not.
 pub fn is_transient(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
         sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
+            // MySQL's SQLSTATE is a coarse class (HY000 for most); its
+            // error number tells: 1040 too many connections, 1205 lock
+            // wait timeout, 1213 deadlock, 1927 connection killed
+            // (MariaDB), 2006/2013 server gone or lost.
+            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+                return matches!(my.number(), 1040 | 1205 | 1213 | 1927 | 2006 | 2013);
+            }
             // PostgreSQL SQLSTATEs: 08xxx connection, 40001 serialization,
-            // 40P01 deadlock, 57P0x shutdown, 25P03 idle-in-transaction
-            // timeout (a snapshot held while the other side was written).
-            // MySQL: 1205 lock wait timeout, 1213 deadlock, 2006/2013
-            // server gone or lost.
-            code.starts_with("08")
-                || matches!(
-                    code.as_ref(),
-                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "25P03" | "1205" | "1213" | "2006" | "2013"
-                )
+            // 40P01 deadlock, 53300 too many connections, 57P0x shutdown,
+            // 25P03 idle-in-transaction timeout (a snapshot held while the
+            // other side was written).
+            let code = db.code().unwrap_or_default();
+            code.starts_with("08") || matches!(code.as_ref(), "40001" | "40P01" | "53300" | "57P01" | "57P02" | "57P03" | "25P03")
         }
         _ => false,
     }
+}
+
+/// MySQL's error number of `e`, if it is a MySQL server error.
+pub fn mysql_number(e: &sqlx::Error) -> Option<u16> {
+    match e {
+        sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>().map(|my| my.number()),
+        _ => None,
+    }
+}
+
+/// A pooled connection for one read of `context` (a catalog query, the
+/// server's version), the cause named when none comes.
+pub async fn read_conn<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, context: &str) -> StoreResult<sqlx::pool::PoolConnection<DB>> {
+    acquire(pool).await.map_err(|e| read_error(context, e))
 }
 
 pub fn read_error(context: &str, e: sqlx::Error) -> StoreError {

@@ -1,6 +1,8 @@
 //! The command line: flags → plan → run → report.
 
 pub mod args;
+#[cfg(test)]
+mod docs_cover;
 pub mod output;
 pub mod passes;
 pub mod plan;

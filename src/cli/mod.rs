@@ -8,7 +8,7 @@ pub mod passes;
 pub mod plan;
 pub mod profile;
 pub mod progress;
-pub mod run;
+pub mod tables;
 pub mod series;
 pub mod watch;
 
@@ -20,7 +20,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::engine::error::EngineError;
 use args::{Cli, Command, Format};
-use plan::Plan;
+use plan::{Mode, Plan};
 
 /// Entry point of the binary: parses flags, runs, prints, and maps the
 /// outcome to the exit codes of the contract.
@@ -63,10 +63,10 @@ pub fn main() -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(&EngineError::Usage(format!("cannot start the async runtime: {e}"))),
     };
-    if plan.command_name() == "schema" {
+    if matches!(plan.mode, Mode::Schema { .. }) {
         let result = match &plan.series {
             Some(_) => runtime.block_on(series::schema(&plan)),
-            None => runtime.block_on(run::schema(&plan)),
+            None => runtime.block_on(tables::schema(&plan)),
         };
         return match result {
             Ok(report) => {
@@ -89,7 +89,7 @@ pub fn main() -> ExitCode {
                 print(plan.format, cli.quiet, &report, || output::text(&report, &plan.target.to_string()));
             }
             let differs = !report.in_sync;
-            if plan.command_name() == "diff" && differs {
+            if plan.mode == Mode::Diff && differs {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

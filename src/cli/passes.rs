@@ -96,7 +96,7 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
 async fn once(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     match &plan.series {
         Some(series) => super::series::execute(plan, series, state, progress).await,
-        None => super::run::execute(plan, state, progress).await,
+        None => super::tables::execute(plan, state, progress).await,
     }
 }
 

@@ -12,7 +12,7 @@ pub mod mysql;
 pub mod opentsdb;
 pub mod postgres;
 pub mod sqlite;
-pub mod sqlserver;
+pub mod pg_mysql;
 pub mod text_values;
 pub mod typemap;
 pub mod victoriametrics;

@@ -4,7 +4,7 @@
 //! exact SQL rendering of their bits here, so tables with float columns are
 //! hashed by rangesync from exact text instead (see `ServerDataset`).
 
-use crate::connector::sqlserver::{Dialect, RowHashSql, ServerColumn};
+use crate::connector::pg_mysql::{Dialect, RowHashSql, ServerColumn};
 use crate::connector::text_values;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::TypeClass;
@@ -260,7 +260,7 @@ impl Dialect for MyDialect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connector::sqlserver::{Params, Statements};
+    use crate::connector::pg_mysql::{Params, Statements};
     use crate::engine::key::Key;
     use crate::engine::range::{KeyRange, Lower};
     use crate::engine::value::Value;

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{AssertSqlSafe, Row};
 
-use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::pg_mysql::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use crate::engine::error::StoreError;
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::retry::RetryPolicy;

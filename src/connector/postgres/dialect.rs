@@ -2,7 +2,7 @@
 //! in key order, and turned into rangesync's canonical encoding *inside*
 //! PostgreSQL, byte for byte what `Value::encode` produces in Rust.
 
-use crate::connector::sqlserver::{Dialect, RowHashSql, ServerColumn};
+use crate::connector::pg_mysql::{Dialect, RowHashSql, ServerColumn};
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::TypeClass;
 

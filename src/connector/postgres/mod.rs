@@ -19,7 +19,7 @@ use crate::engine::fingerprint::HashScheme;
 use crate::engine::retry::RetryPolicy;
 use crate::engine::store::{Capabilities, Column, Dataset, Projection, Store, StoreResult, TableSchema};
 
-use super::sqlserver::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
+use super::pg_mysql::{create_table, lazy_pool, first_connection, open_dataset, pool, ServerColumn, ServerPool};
 use super::typemap::{create_statements, Engine};
 use dialect::{class_of, PgDialect};
 

@@ -62,10 +62,11 @@ impl MyStore {
             .map_err(|e| StoreError::Invalid(format!("{shown}: {}", pool::reason(&e))))?;
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
+        let context = format!("the version of {shown}");
         let version: String = sqlx::query_scalar("SELECT CAST(VERSION() AS CHAR)")
-            .fetch_one(&mut *pool::read_conn(&pool, &format!("the version of {shown}")).await?)
+            .fetch_one(&mut *pool::read_conn(&pool, &context).await?)
             .await
-            .map_err(|e| pool::read_error(&format!("the version of {shown}"), e))?;
+            .map_err(|e| pool::read_error(&context, e))?;
         Ok(MyStore { pool, url: shown.to_string(), fast: fast_scheme(&version) })
     }
 
@@ -93,13 +94,13 @@ impl MyStore {
     /// MariaDB's JSON is a LONGTEXT with a `json_valid()` check; the
     /// catalog shows the check, not the type. (MySQL's own JSON type needs
     /// no lookup.)
-    async fn json_columns(&self, table: &str, context: &str) -> StoreResult<Vec<String>> {
+    async fn json_columns(conn: &mut sqlx::MySqlConnection, table: &str, context: &str) -> StoreResult<Vec<String>> {
         let rows = sqlx::query(
             "SELECT check_clause FROM information_schema.check_constraints \
              WHERE constraint_schema = DATABASE() AND table_name = ? AND check_clause LIKE 'json\\_valid(%'",
         )
         .bind(table)
-        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_all(conn)
         .await;
         let rows = match rows {
             Ok(rows) => rows,
@@ -127,6 +128,7 @@ impl MyStore {
     }
 
     async fn columns_once(&self, table: &str, context: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
+        let mut conn = pool::read_conn(&self.pool, context).await?;
         let rows = sqlx::query(
             "SELECT column_name, column_type, is_nullable, data_type, COALESCE(character_set_name, '') \
              FROM information_schema.columns \
@@ -134,7 +136,7 @@ impl MyStore {
              ORDER BY ordinal_position",
         )
         .bind(table)
-        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| pool::read_error(context, e))?;
         if rows.is_empty() {
@@ -145,10 +147,10 @@ impl MyStore {
              WHERE table_schema = DATABASE() AND table_name = ? AND constraint_name = 'PRIMARY' ORDER BY ordinal_position",
         )
         .bind(table)
-        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| pool::read_error(context, e))?;
-        let json = self.json_columns(table, context).await?;
+        let json = Self::json_columns(&mut conn, table, context).await?;
         let mut columns = Vec::new();
         let mut server = Vec::new();
         for row in &rows {

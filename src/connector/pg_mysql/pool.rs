@@ -66,8 +66,8 @@ pub fn is_transient(e: &sqlx::Error) -> bool {
             // error number tells: 1040 too many connections, 1205 lock
             // wait timeout, 1213 deadlock, 1927 connection killed
             // (MariaDB), 2006/2013 server gone or lost.
-            if let Some(my) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
-                return matches!(my.number(), 1040 | 1205 | 1213 | 1927 | 2006 | 2013);
+            if let Some(number) = mysql_number(e) {
+                return matches!(number, 1040 | 1205 | 1213 | 1927 | 2006 | 2013);
             }
             // PostgreSQL SQLSTATEs: 08xxx connection, 40001 serialization,
             // 40P01 deadlock, 53300 too many connections, 57P0x shutdown,
@@ -185,12 +185,12 @@ impl ServerPool {
     pub async fn fetch_text(&self, sql: String, params: Params, what: &str) -> StoreResult<Vec<TextRow>> {
         match self {
             ServerPool::Postgres(pool) => {
-                let mut c = acquire(pool).await.map_err(|e| read_error(what, e))?;
+                let mut c = read_conn(pool, what).await?;
                 let rows = bound!(sql, params).fetch_all(&mut *c).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(pg_text).collect()
             }
             ServerPool::Mysql(pool) => {
-                let mut c = acquire(pool).await.map_err(|e| read_error(what, e))?;
+                let mut c = read_conn(pool, what).await?;
                 let rows = bound!(sql, params).fetch_all(&mut *c).await.map_err(|e| read_error(what, e))?;
                 rows.iter().map(my_text).collect()
             }

@@ -57,12 +57,13 @@ impl PgStore {
         // retried with backoff when it is transient.
         first_connection(&options, shown).await?;
         let pool = lazy_pool(options, SESSION);
+        let context = format!("the encoding of {shown}");
         let (utf8, record_hash): (bool, bool) = sqlx::query_as(
             "SELECT current_setting('server_encoding') = 'UTF8', current_setting('server_version_num')::int >= 140000",
         )
-        .fetch_one(&mut *pool::read_conn(&pool, &format!("the encoding of {shown}")).await?)
+        .fetch_one(&mut *pool::read_conn(&pool, &context).await?)
         .await
-        .map_err(|e| pool::read_error(&format!("the encoding of {shown}"), e))?;
+        .map_err(|e| pool::read_error(&context, e))?;
         Ok(PgStore { pool, url: shown.to_string(), utf8, record_hash })
     }
 
@@ -74,12 +75,13 @@ impl PgStore {
     }
 
     async fn columns_once(&self, table: &str, context: &str) -> StoreResult<Option<(Vec<Column>, Vec<ServerColumn>, Vec<String>)>> {
+        let mut conn = pool::read_conn(&self.pool, context).await?;
         let oid: Option<(sqlx::postgres::types::Oid,)> = sqlx::query_as(
             "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relname = $1 AND c.relkind IN ('r', 'p')",
         )
         .bind(table)
-        .fetch_optional(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_optional(&mut *conn)
         .await
         .map_err(|e| pool::read_error(context, e))?;
         let Some((oid,)) = oid else { return Ok(None) };
@@ -98,7 +100,7 @@ impl PgStore {
              ORDER BY a.attnum",
         )
         .bind(oid)
-        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| pool::read_error(context, e))?;
         let key: Vec<(String,)> = sqlx::query_as(
@@ -108,7 +110,7 @@ impl PgStore {
              ORDER BY array_position(i.indkey::int2[], a.attnum)",
         )
         .bind(oid)
-        .fetch_all(&mut *pool::read_conn(&self.pool, context).await?)
+        .fetch_all(&mut *conn)
         .await
         .map_err(|e| pool::read_error(context, e))?;
         let mut columns = Vec::new();

@@ -63,7 +63,7 @@ async fn writes_reach_victoriametrics_through_its_opentsdb_listener() {
     let m = unique_name("rs_tsdb");
     let Endpoint::OpenTsdb(url) = Endpoint::parse(&opentsdb_put_url()).unwrap() else { panic!() };
     let store = TsdbStore::new(&url, "_").unwrap();
-    let measurement = Measurement { name: m.clone(), fields: vec![("load".into(), FieldType::Float)] };
+    let measurement = Measurement::new(m.clone(), vec![("load".into(), FieldType::Float)]);
     let series = |host: &str| Series::new(m.clone(), [("host".to_string(), host.to_string()), ("dc".to_string(), "eu".to_string())]);
     let at = |ms: i64| BASE + ms * 1_000_000;
     let samples = vec![

@@ -60,7 +60,7 @@ async fn counts(store: &dyn SeriesStore, m: &Measurement, window: Window) -> (Ve
 async fn conforms(store: &dyn SeriesStore, m_name: &str) {
     let caps = store.capabilities();
     let written = samples(m_name, caps.precision.nanos());
-    let m = Measurement { name: m_name.into(), fields: vec![("v".into(), rangesync::engine::series::sample::FieldType::Float)] };
+    let m = Measurement::new(m_name, vec![("v".into(), rangesync::engine::series::sample::FieldType::Float)]);
     store.write(&m, &written).await.unwrap();
     store.flush().await.unwrap();
 

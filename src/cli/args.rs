@@ -167,8 +167,15 @@ Examples:
 
 Exit codes: 0 success, 2 bad input, 3 a store failed.";
 
+/// `--max-rows`, `--max-body`, `--max-passes` when not given (also what
+/// a `watch` cycle, built from its profile, runs with).
+pub const DEFAULT_MAX_ROWS: u64 = 50_000;
+pub const DEFAULT_MAX_BODY: u64 = 1 << 20;
+pub const DEFAULT_MAX_PASSES: u32 = 5;
+pub const DEFAULT_SEPARATOR: &str = "_";
+
 /// Flags of the time-series family, shared by diff, sync and copy.
-#[derive(Debug, Args, Default)]
+#[derive(Debug, Args)]
 pub struct SeriesArgs {
     /// Only measurements (VictoriaMetrics: metrics, as measurement
     /// and field) whose name matches this regular expression. Default: all.
@@ -187,12 +194,12 @@ pub struct SeriesArgs {
 
     /// Between measurement and field in a VictoriaMetrics metric
     /// name (InfluxDB cpu,usage is the metric cpu_usage).
-    #[arg(long, help_heading = "Time series", value_name = "TEXT", default_value = "_")]
+    #[arg(long, help_heading = "Time series", value_name = "TEXT", default_value = DEFAULT_SEPARATOR)]
     pub separator: String,
 
     /// The most points one read may return; a window holding
     /// more is read in parts (old InfluxDB servers fall over on big answers).
-    #[arg(long, help_heading = "Time series", value_name = "POINTS", default_value_t = 50_000, value_parser = clap::value_parser!(u64).range(100..))]
+    #[arg(long, help_heading = "Time series", value_name = "POINTS", default_value_t = DEFAULT_MAX_ROWS, value_parser = clap::value_parser!(u64).range(100..))]
     pub max_rows: u64,
 
     /// InfluxDB SOURCE: every database of the server whose name
@@ -228,8 +235,27 @@ pub struct SeriesArgs {
 
     /// The largest write body, in bytes before compression,
     /// kept far below the server's limit so no write is refused as too large.
-    #[arg(long, help_heading = "Time series", value_name = "BYTES", default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1024..))]
+    #[arg(long, help_heading = "Time series", value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_body: u64,
+}
+
+impl Default for SeriesArgs {
+    /// What clap fills in when no time-series flag is given.
+    fn default() -> Self {
+        SeriesArgs {
+            measurement: None,
+            start: None,
+            end: None,
+            separator: DEFAULT_SEPARATOR.into(),
+            max_rows: DEFAULT_MAX_ROWS,
+            database: None,
+            rp: None,
+            target_db: None,
+            target_rp: None,
+            db_label: None,
+            max_body: DEFAULT_MAX_BODY,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +462,25 @@ impl CompareArgs {
     }
 }
 
+impl SyncArgs {
+    /// `sync --profile FILE` and no other flag: a `watch` cycle.
+    pub fn from_profile(profile: std::path::PathBuf) -> SyncArgs {
+        let compare = CompareArgs { source: None, target: None, profile: Some(profile), ..CompareArgs::endpoints(String::new(), String::new(), SeriesArgs::default(), Format::Json) };
+        SyncArgs {
+            compare,
+            delete: false,
+            dry_run: false,
+            create_tables: false,
+            batch_size: None,
+            until_consistent: false,
+            max_passes: DEFAULT_MAX_PASSES,
+            max_delete: None,
+            force: false,
+            print: false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     #[command(flatten)]
@@ -470,7 +515,7 @@ pub struct SyncArgs {
     pub until_consistent: bool,
 
     /// The most passes --until-consistent makes.
-    #[arg(long, value_name = "N", default_value_t = 5, requires = "until_consistent", value_parser = clap::value_parser!(u32).range(2..=100))]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PASSES, requires = "until_consistent", value_parser = clap::value_parser!(u32).range(2..=100))]
     pub max_passes: u32,
 
     /// Stop, before deleting anything, a run that would delete more than
@@ -507,4 +552,19 @@ pub enum Format {
     Text,
     /// One JSON object on stdout (see docs/report.md).
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A watch cycle builds its sync from the profile without a command
+    /// line: it must be the sync `rangesync sync --profile FILE` parses.
+    #[test]
+    fn a_sync_from_a_profile_is_the_one_the_command_line_gives() {
+        let Command::Sync(parsed) = Cli::parse_from(["rangesync", "sync", "--profile", "p.toml", "--format", "json"]).command else {
+            panic!("sync parses as sync")
+        };
+        assert_eq!(format!("{:?}", SyncArgs::from_profile("p.toml".into())), format!("{parsed:?}"));
+    }
 }

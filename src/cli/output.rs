@@ -100,30 +100,39 @@ fn summary(report: &Report, target: &str) -> String {
         )
     };
     if report.command == "sync" {
-        let (ins, upd, del) = (total(|d| d.inserted), total(|d| d.updated), total(|d| d.deleted));
-        if report.dry_run {
-            s.push_str(&format!("\nDry run: nothing was written to {target}."));
-        } else if ins + upd + del > 0 {
-            s.push_str(&format!("\nWrote {target}: {ins} inserted, {upd} updated, {del} deleted."));
-        }
-        let moved = total(|d| d.changed_during_run);
-        if moved > 0 {
-            s.push_str(&format!(
-                "\n{moved} row(s) changed at the source while the run went on; the target holds them as they were when \
-                 the run's snapshot was taken. Run again to settle them."
-            ));
-        }
-        let remaining = total(|d| d.remaining);
-        if !report.dry_run && remaining > 0 {
-            let kept = match (extra > del, report.time_series) {
-                (false, _) => "",
-                (true, false) => " Extra rows are kept unless --delete is given.",
-                (true, true) => " Extra points are kept unless --delete is given and the target can delete them.",
-            };
-            s.push_str(&format!("\n{remaining} difference(s) remain.{kept}"));
-        } else if !report.dry_run {
-            s.push_str("\nThe target is now in sync.");
-        }
+        s.push_str(&sync_lines(report, target));
+    }
+    s
+}
+
+/// What a sync wrote, and what it left: the lines after the summary.
+fn sync_lines(report: &Report, target: &str) -> String {
+    let total = |f: fn(&crate::engine::report::DatasetReport) -> u64| report.datasets.iter().map(f).sum::<u64>();
+    let mut s = String::new();
+    let extra = total(|d| d.extra);
+    let (ins, upd, del) = (total(|d| d.inserted), total(|d| d.updated), total(|d| d.deleted));
+    if report.dry_run {
+        s.push_str(&format!("\nDry run: nothing was written to {target}."));
+    } else if ins + upd + del > 0 {
+        s.push_str(&format!("\nWrote {target}: {ins} inserted, {upd} updated, {del} deleted."));
+    }
+    let moved = total(|d| d.changed_during_run);
+    if moved > 0 {
+        s.push_str(&format!(
+            "\n{moved} row(s) changed at the source while the run went on; the target holds them as they were when \
+             the run's snapshot was taken. Run again to settle them."
+        ));
+    }
+    let remaining = total(|d| d.remaining);
+    if !report.dry_run && remaining > 0 {
+        let kept = match (extra > del, report.time_series) {
+            (false, _) => "",
+            (true, false) => " Extra rows are kept unless --delete is given.",
+            (true, true) => " Extra points are kept unless --delete is given and the target can delete them.",
+        };
+        s.push_str(&format!("\n{remaining} difference(s) remain.{kept}"));
+    } else if !report.dry_run {
+        s.push_str("\nThe target is now in sync.");
     }
     s
 }

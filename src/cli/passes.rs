@@ -12,7 +12,7 @@ use crate::engine::progress::Progress;
 use crate::engine::report::{DatasetReport, Report};
 use crate::engine::state::StateStore;
 
-use super::plan::Plan;
+use super::plan::{Family, Plan};
 
 /// Runs the plan once, or pass after pass under `--until-consistent`,
 /// inside the state store's run when the plan keeps one (which holds the
@@ -40,20 +40,13 @@ pub async fn run(plan: &Plan, progress: &dyn Progress) -> Result<Report, EngineE
 /// endpoints, filters or columns are other runs). No secret: the endpoints
 /// as shown, the profile's rules without its URLs.
 fn run_key(plan: &Plan) -> String {
-    format!(
-        "{} {} -> {} mode={:?} tables={:?} zoom={:?} lite={:?} table_rules={:?} measurement_rules={:?} profile_delete={:?} series={:?}",
-        plan.command_name(),
-        plan.source,
-        plan.target,
-        plan.mode,
-        plan.tables,
-        plan.zoom,
-        plan.lite,
-        plan.profile.tables,
-        plan.profile.measurements,
-        plan.profile.delete,
-        plan.series,
-    )
+    // Not the knobs of speed (--jobs, --batch-size, --checksum): a run
+    // killed with one setting resumes with another.
+    let family = match &plan.family {
+        Family::Tables(t) => format!("tables={:?} zoom={:?} lite_column={:?} table_rules={:?}", t.names, t.zoom, t.lite_column, t.rules),
+        Family::Series(s) => format!("series={s:?}"),
+    };
+    format!("{} {} -> {} mode={:?} lite={} {family}", plan.command_name(), plan.source, plan.target, plan.mode, plan.lite)
 }
 
 async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
@@ -94,9 +87,9 @@ async fn passes(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Prog
 }
 
 async fn once(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
-    match &plan.series {
-        Some(series) => super::series::execute(plan, series, state, progress).await,
-        None => super::tables::execute(plan, state, progress).await,
+    match &plan.family {
+        Family::Series(series) => super::series::execute(plan, series, state, progress).await,
+        Family::Tables(tables) => super::tables::execute(plan, tables, state, progress).await,
     }
 }
 

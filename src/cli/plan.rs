@@ -2,16 +2,16 @@
 
 use crate::connector::{Endpoint, SeriesSettings};
 use crate::engine::error::{first_line, EngineError};
-use crate::engine::series::window::{parse_duration, parse_instant, DEFAULT_TIME_ZOOM};
+use crate::engine::fingerprint::Checksum;
+use crate::engine::series::window::{parse_duration, parse_instant, DAY, HOUR};
 use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
 use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
-use crate::engine::fingerprint::Checksum;
-use super::profile::{Located, Profile};
+use super::profile::{Located, MeasurementRule, Profile, TableRule};
 
 /// `--lookback` when neither the flag nor the profile gives it: an hour.
-const DEFAULT_LOOKBACK: i64 = 3_600_000_000_000;
+pub const DEFAULT_LOOKBACK: i64 = HOUR;
 
 /// Passwords may come from these instead of the URLs (which would show
 /// them to anyone listing processes).
@@ -36,7 +36,9 @@ impl Mode {
         match self {
             Mode::Sync { delete, dry_run, .. } => WriteGuard::new(dry_run, delete),
             Mode::Copy { dry_run } => WriteGuard::new(dry_run, false),
-            Mode::Diff | Mode::Schema { .. } => WriteGuard::read_only(),
+            // Schema writes definitions only (through WriteGuard::define).
+            Mode::Schema { dry_run } => WriteGuard::new(dry_run, false),
+            Mode::Diff => WriteGuard::read_only(),
         }
     }
 }
@@ -66,6 +68,8 @@ pub struct SeriesPlan {
     pub db_label: Option<String>,
     /// `--lite`: compared from TARGET's newest point minus this.
     pub lookback: i64,
+    /// The profile's `[[measurements]]`, first match applies.
+    pub rules: Vec<MeasurementRule>,
 }
 
 impl SeriesPlan {
@@ -73,6 +77,42 @@ impl SeriesPlan {
     pub fn maps_databases(&self) -> bool {
         self.databases.is_some() || self.rps.is_some() || self.target_db.is_some() || self.target_rp.is_some() || self.db_label.is_some()
     }
+
+    pub fn rule(&self, measurement: &str) -> Option<&MeasurementRule> {
+        self.rules.iter().find(|r| r.names.matches(measurement))
+    }
+}
+
+/// What a run over SQL tables needs beyond the endpoints.
+#[derive(Debug)]
+pub struct TablesPlan {
+    /// Tables named with `--table`; empty = every table of the source.
+    pub names: Vec<String>,
+    pub zoom: Zoom,
+    pub batch_size: usize,
+    /// Rows per page and transaction when a range TARGET lacks is copied.
+    pub fill_batch: usize,
+    /// `--checksum`: how tables are hashed between stores of one engine.
+    pub checksum: Checksum,
+    /// `--jobs`: reads each side of a table runs at once.
+    pub jobs: usize,
+    /// `--lite-column` (or the profile's): for tables without their own.
+    pub lite_column: Option<String>,
+    /// The profile's `[[tables]]`, first match applies.
+    pub rules: Vec<TableRule>,
+}
+
+impl TablesPlan {
+    pub fn rule(&self, table: &str) -> Option<&TableRule> {
+        self.rules.iter().find(|r| r.names.matches(table))
+    }
+}
+
+/// The two families a run can be of; each holds what only it needs.
+#[derive(Debug)]
+pub enum Family {
+    Tables(TablesPlan),
+    Series(SeriesPlan),
 }
 
 #[derive(Debug)]
@@ -80,17 +120,8 @@ pub struct Plan {
     pub mode: Mode,
     pub source: Endpoint,
     pub target: Endpoint,
-    /// Tables named with `--table`; empty = every table of the source.
-    pub tables: Vec<String>,
-    pub zoom: Zoom,
     pub format: Format,
-    pub batch_size: usize,
-    /// Rows per page and transaction when a range TARGET lacks is copied.
-    pub fill_batch: usize,
-    /// Set when both endpoints hold time series.
-    pub series: Option<SeriesPlan>,
-    /// Rules per table and measurement (an empty profile without --profile).
-    pub profile: Profile,
+    pub family: Family,
     /// `--until-consistent`: the most passes of compare-and-repair.
     pub passes: u32,
     /// `--max-delete`: the largest share (percent) of a dataset's rows on
@@ -98,14 +129,11 @@ pub struct Plan {
     pub max_delete: Option<f64>,
     /// The state store's file, when the run keeps one.
     pub state: Option<std::path::PathBuf>,
-    /// `--lite`, with the column for tables without their own.
-    pub lite: Option<Option<String>>,
+    /// `--lite`: the recent part only (tables: from a column's
+    /// watermark; series: TARGET's newest point minus the lookback).
+    pub lite: bool,
     /// `--dry-run --print`: the statements a sync would send, on stdout.
     pub print: bool,
-    /// `--checksum`: how tables are hashed between stores of one engine.
-    pub checksum: Checksum,
-    /// `--jobs`: reads each side of a table runs at once.
-    pub jobs: usize,
 }
 
 /// The environment variable giving `--checksum` where neither the command
@@ -137,11 +165,15 @@ impl Plan {
 
     pub fn sync(args: SyncArgs) -> Result<Plan, EngineError> {
         let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run, create_tables: args.create_tables };
+        let profile_max_delete = match &args.compare.profile {
+            Some(path) => Profile::load(path)?.max_delete,
+            None => None,
+        };
         let mut plan = Plan::build(args.compare, mode, args.batch_size.map(|n| n as usize))?;
         if args.until_consistent {
             plan.passes = args.max_passes;
         }
-        let max_delete = args.max_delete.or(plan.profile.max_delete);
+        let max_delete = args.max_delete.or(profile_max_delete);
         if max_delete.is_some() && !matches!(plan.mode, Mode::Sync { delete: true, .. }) {
             return Err(EngineError::Usage("--max-delete limits deletes, which only --delete (or delete = true in the profile) allows".into()));
         }
@@ -156,28 +188,27 @@ impl Plan {
     }
 
     pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
-        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs { separator: "_".into(), ..SeriesArgs::default() }, args.format) };
+        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs::default(), args.format) };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, None)
     }
 
     pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
         let chunk_text = args.chunk.clone().unwrap_or_else(|| "1h".into());
         let chunk = parse_duration(&chunk_text).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
-        const DAY: i64 = 86_400_000_000_000;
         if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
             return Err(EngineError::Usage(format!("--chunk {chunk_text} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days")));
         }
         let compare = CompareArgs { tables: args.tables.clone(), ..CompareArgs::endpoints(args.source, args.target, args.series, args.format) };
         let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, args.batch_size.map(|n| n as usize))?;
-        match &mut plan.series {
-            Some(series) => {
+        match &mut plan.family {
+            Family::Series(series) => {
                 if !args.tables.is_empty() || args.batch_size.is_some() {
                     return Err(EngineError::Usage("--table and --batch-size are for copying tables; time series take --measurement and --chunk".into()));
                 }
                 series.chunk = chunk;
                 series.order = args.order.unwrap_or(Order::NewestFirst);
             }
-            None => {
+            Family::Tables(_) => {
                 if args.chunk.is_some() || args.order.is_some() {
                     return Err(EngineError::Usage("--chunk and --order are for copying time series; tables are copied in key order, --batch-size rows at a time".into()));
                 }
@@ -191,80 +222,29 @@ impl Plan {
             Some(path) => Profile::load(path)?,
             None => Profile::default(),
         };
-        let named = |side: &str, key: &str| {
-            let file = args.profile.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
-            EngineError::Usage(format!("no {side}: give it on the command line or as {key} = \"URL\" in profile {file}"))
-        };
-        let source_url = args.source.clone().or_else(|| profile.source.clone()).ok_or_else(|| named("SOURCE", "source"))?;
-        let target_url = args.target.clone().or_else(|| profile.target.clone()).ok_or_else(|| named("TARGET", "target"))?;
+        let (source, target) = endpoints(&args, &profile)?;
         if let Mode::Sync { delete, .. } = &mut mode {
             *delete |= profile.delete == Some(true);
         }
-        // --zoom, or the profile's zoom (its errors name the file and line).
-        let zoom_given = match &args.zoom {
-            Some(z) => Some(Located { value: z.clone(), at: "--zoom".into() }),
-            None => profile.zoom.clone(),
-        };
-        let source = Endpoint::parse(&source_url)
-            .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
-            .with_password_from(SOURCE_PASSWORD_VAR);
-        let target = Endpoint::parse(&target_url)
-            .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
-            .with_password_from(TARGET_PASSWORD_VAR);
         // One InfluxDB server to itself is fine when --target-db renames.
         let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some();
         if !matches!(mode, Mode::Diff) && source == target && !renamed {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
-        let mut tables = Vec::new();
-        for t in &args.tables {
-            if t.trim().is_empty() {
-                return Err(EngineError::Usage("--table needs a table name".into()));
+        let family = match (source.is_time_series(), target.is_time_series()) {
+            (true, true) => {
+                let series = series_plan(&args, profile_of_series(&args, &profile)?)?;
+                check_database_flags(&series, &source, &target)?;
+                check_influx_delete(mode, &target, &series)?;
+                Family::Series(series)
             }
-            if !tables.contains(t) {
-                tables.push(t.clone());
-            }
-        }
-        if let (Mode::Sync { delete: true, .. }, Endpoint::Influx(u)) = (mode, &target) {
-            if let Some(rp) = &u.retention_policy {
-                return Err(EngineError::Usage(format!(
-                    "--delete with rp={rp} in TARGET would delete from every retention policy of the database (InfluxDB's DELETE knows no policy); drop rp= or --delete"
-                )));
-            }
-        }
-        let mut series = match (source.is_time_series(), target.is_time_series()) {
-            (true, true) => Some(series_plan(&args, &tables, zoom_given.as_ref())?),
-            (false, false) => {
-                series_flags_unused(&args.series, args.verify)?;
-                None
-            }
-            (true, false) | (false, true) => {
+            (false, false) => Family::Tables(tables_plan(&args, &profile, batch_size)?),
+            _ => {
                 return Err(EngineError::Usage(format!(
                     "{source} and {target} are of different families (tables and time series); rangesync pairs tables with tables and time series with time series"
                 )))
             }
         };
-        if let Some(sp) = &series {
-            check_database_flags(sp, &source, &target)?;
-            if let (Mode::Sync { delete: true, .. }, Endpoint::Influx(_), true) = (mode, &target, sp.rps.is_some() || sp.target_rp.is_some()) {
-                return Err(EngineError::Usage(
-                    "--delete with --rp or --target-rp would delete from every retention policy of the target database (InfluxDB's DELETE knows no policy); drop one".into(),
-                ));
-            }
-        }
-        let zoom = match (&series, &zoom_given) {
-            (None, Some(z)) => z.value.parse::<Zoom>().map_err(|e| z.error(&e))?,
-            _ => Zoom::default(),
-        };
-        match (&series, &profile.tables_at, &profile.measurements_at) {
-            (Some(_), Some(at), _) => {
-                return Err(EngineError::Usage(format!("{at}: [[tables]] rules are for SQL tables; time series take [[measurements]]")))
-            }
-            (None, _, Some(at)) => {
-                return Err(EngineError::Usage(format!("{at}: [[measurements]] rules are for time series; SQL tables take [[tables]]")))
-            }
-            _ => {}
-        }
         let state = args.state.clone().or_else(|| {
             let profile_path = args.profile.as_ref()?;
             Some(match &profile.state {
@@ -273,45 +253,15 @@ impl Plan {
                 None => profile_path.with_extension("state.sqlite"),
             })
         });
-        if let Some(sp) = series.as_mut() {
-            sp.lookback = match &args.lookback {
-                Some(l) => parse_duration(l).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?,
-                None => profile.lookback.unwrap_or(DEFAULT_LOOKBACK),
-            };
-            if args.lite_column.is_some() {
-                return Err(EngineError::Usage("--lite-column names a SQL column; time series are compared by time (--lookback)".into()));
-            }
+        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete: None, state, lite: args.lite, print: false })
+    }
+
+    /// The time-series part, when the run is over time series.
+    pub fn series(&self) -> Option<&SeriesPlan> {
+        match &self.family {
+            Family::Series(s) => Some(s),
+            Family::Tables(_) => None,
         }
-        let lite = args.lite.then(|| args.lite_column.clone().or_else(|| profile.lite_column.clone()));
-        if series.is_some() {
-            if args.checksum.is_some() || profile.checksum.is_some() {
-                return Err(EngineError::Usage("--checksum (checksum in a profile) applies to SQL tables; time series are compared by counts (--verify)".into()));
-            }
-            if args.jobs.is_some() || profile.jobs.is_some() {
-                return Err(EngineError::Usage("--jobs (jobs in a profile) applies to SQL tables; time series are read one window at a time".into()));
-            }
-        }
-        let checksum = checksum(args.checksum, profile.checksum)?;
-        let jobs = args.jobs.or(profile.jobs).unwrap_or(1) as usize;
-        Ok(Plan {
-            mode,
-            source,
-            target,
-            tables,
-            zoom,
-            format: args.format,
-            batch_size: batch_size.unwrap_or(crate::engine::diff::DEFAULT_DIFF_BATCH),
-            fill_batch: batch_size.unwrap_or(crate::engine::apply::FILL_PAGE),
-            series,
-            profile,
-            passes: 1,
-            max_delete: None,
-            state,
-            lite,
-            print: false,
-            checksum,
-            jobs,
-        })
     }
 
     pub fn command_name(&self) -> &'static str {
@@ -338,19 +288,148 @@ impl Plan {
     }
 }
 
-fn series_plan(args: &CompareArgs, tables: &[String], zoom: Option<&Located>) -> Result<SeriesPlan, EngineError> {
-    if !tables.is_empty() {
+/// SOURCE and TARGET from the command line, else from the profile.
+fn endpoints(args: &CompareArgs, profile: &Profile) -> Result<(Endpoint, Endpoint), EngineError> {
+    let named = |side: &str, key: &str| {
+        let file = args.profile.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        EngineError::Usage(format!("no {side}: give it on the command line or as {key} = \"URL\" in profile {file}"))
+    };
+    let source_url = args.source.clone().or_else(|| profile.source.clone()).ok_or_else(|| named("SOURCE", "source"))?;
+    let target_url = args.target.clone().or_else(|| profile.target.clone()).ok_or_else(|| named("TARGET", "target"))?;
+    let source = Endpoint::parse(&source_url)
+        .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
+        .with_password_from(SOURCE_PASSWORD_VAR);
+    let target = Endpoint::parse(&target_url)
+        .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
+        .with_password_from(TARGET_PASSWORD_VAR);
+    Ok((source, target))
+}
+
+/// InfluxDB's DELETE knows no retention policy: a `--delete` into one
+/// policy would delete from all of them.
+fn check_influx_delete(mode: Mode, target: &Endpoint, series: &SeriesPlan) -> Result<(), EngineError> {
+    let (Mode::Sync { delete: true, .. }, Endpoint::Influx(u)) = (mode, target) else { return Ok(()) };
+    if let Some(rp) = &u.retention_policy {
+        return Err(EngineError::Usage(format!(
+            "--delete with rp={rp} in TARGET would delete from every retention policy of the database (InfluxDB's DELETE knows no policy); drop rp= or --delete"
+        )));
+    }
+    if series.rps.is_some() || series.target_rp.is_some() {
+        return Err(EngineError::Usage(
+            "--delete with --rp or --target-rp would delete from every retention policy of the target database (InfluxDB's DELETE knows no policy); drop one".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The zoom given (`--zoom`, else the profile's, its errors naming the
+/// file and line).
+fn zoom_given(args: &CompareArgs, profile: &Profile) -> Option<Located> {
+    match &args.zoom {
+        Some(z) => Some(Located { value: z.clone(), at: "--zoom".into() }),
+        None => profile.zoom.clone(),
+    }
+}
+
+/// The SQL-table part of a plan: table names, zoom in rows, hashing,
+/// readers, `--lite`'s default column and the profile's `[[tables]]`.
+fn tables_plan(args: &CompareArgs, profile: &Profile, batch_size: Option<usize>) -> Result<TablesPlan, EngineError> {
+    series_flags_unused(&args.series, args.verify)?;
+    if let Some(at) = &profile.measurements_at {
+        return Err(EngineError::Usage(format!("{at}: [[measurements]] rules are for time series; SQL tables take [[tables]]")));
+    }
+    let mut names = Vec::new();
+    for t in &args.tables {
+        if t.trim().is_empty() {
+            return Err(EngineError::Usage("--table needs a table name".into()));
+        }
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    let zoom = match zoom_given(args, profile) {
+        Some(z) => z.value.parse::<Zoom>().map_err(|e| z.error(&e))?,
+        None => Zoom::default(),
+    };
+    Ok(TablesPlan {
+        names,
+        zoom,
+        batch_size: batch_size.unwrap_or(crate::engine::diff::DEFAULT_DIFF_BATCH),
+        fill_batch: batch_size.unwrap_or(crate::engine::apply::FILL_PAGE),
+        checksum: checksum(args.checksum, profile.checksum)?,
+        jobs: args.jobs.or(profile.jobs).unwrap_or(1) as usize,
+        lite_column: args.lite_column.clone().or_else(|| profile.lite_column.clone()),
+        rules: profile.tables.clone(),
+    })
+}
+
+/// What a time-series plan takes from the profile, once the keys only
+/// tables have are refused.
+struct SeriesProfile {
+    zoom: Option<Located>,
+    lookback: i64,
+    rules: Vec<MeasurementRule>,
+}
+
+fn profile_of_series(args: &CompareArgs, profile: &Profile) -> Result<SeriesProfile, EngineError> {
+    if let Some(at) = &profile.tables_at {
+        return Err(EngineError::Usage(format!("{at}: [[tables]] rules are for SQL tables; time series take [[measurements]]")));
+    }
+    if !args.tables.is_empty() {
         return Err(EngineError::Usage("--table names SQL tables; pick time series with --measurement REGEX".into()));
     }
+    if args.lite_column.is_some() {
+        return Err(EngineError::Usage("--lite-column names a SQL column; time series are compared by time (--lookback)".into()));
+    }
+    if args.checksum.is_some() || profile.checksum.is_some() {
+        return Err(EngineError::Usage("--checksum (checksum in a profile) applies to SQL tables; time series are compared by counts (--verify)".into()));
+    }
+    if args.jobs.is_some() || profile.jobs.is_some() {
+        return Err(EngineError::Usage("--jobs (jobs in a profile) applies to SQL tables; time series are read one window at a time".into()));
+    }
+    let lookback = match &args.lookback {
+        Some(l) => parse_duration(l).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?,
+        None => profile.lookback.unwrap_or(DEFAULT_LOOKBACK),
+    };
+    Ok(SeriesProfile { zoom: zoom_given(args, profile), lookback, rules: profile.measurements.clone() })
+}
+
+fn series_plan(args: &CompareArgs, from_profile: SeriesProfile) -> Result<SeriesPlan, EngineError> {
     let a = &args.series;
     let pattern = |flag: &str, v: &Option<String>| -> Result<Option<regex::Regex>, EngineError> {
         v.as_deref()
             .map(|r| regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("{flag} '{r}' is not a regular expression: {}", regex_reason(&e)))))
             .transpose()
     };
-    let measurement = pattern("--measurement", &a.measurement)?;
-    let databases = pattern("--database", &a.database)?;
-    let rps = pattern("--rp", &a.rp)?;
+    check_series_names(a)?;
+    let (start, end) = time_span(a)?;
+    let zoom = match from_profile.zoom {
+        Some(z) => z.value.parse::<TimeZoom>().map_err(|e| z.error(&e))?,
+        None => TimeZoom::default(),
+    };
+    Ok(SeriesPlan {
+        measurement: pattern("--measurement", &a.measurement)?,
+        start,
+        end,
+        zoom,
+        exact: args.verify == Verify::Exact,
+        max_rows: a.max_rows,
+        settings: SeriesSettings { separator: a.separator.clone(), max_body: a.max_body as usize },
+        chunk: HOUR,
+        order: Order::NewestFirst,
+        databases: pattern("--database", &a.database)?,
+        rps: pattern("--rp", &a.rp)?,
+        target_db: a.target_db.clone(),
+        target_rp: a.target_rp.clone(),
+        db_label: a.db_label.clone(),
+        lookback: from_profile.lookback,
+        rules: from_profile.rules,
+    })
+}
+
+/// `--db-label` is a label name; `--target-db`/`--target-rp` and
+/// `--separator` are not empty.
+fn check_series_names(a: &SeriesArgs) -> Result<(), EngineError> {
     if let Some(l) = &a.db_label {
         let ok = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
@@ -365,6 +444,14 @@ fn series_plan(args: &CompareArgs, tables: &[String], zoom: Option<&Located>) ->
             return Err(EngineError::Usage(format!("{flag} needs a name")));
         }
     }
+    if a.separator.is_empty() {
+        return Err(EngineError::Usage("--separator needs at least one character".into()));
+    }
+    Ok(())
+}
+
+/// `--start` and `--end` as instants, the first before the second.
+fn time_span(a: &SeriesArgs) -> Result<(Option<i64>, Option<i64>), EngineError> {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let instant = |flag: &str, v: &Option<String>| -> Result<Option<i64>, EngineError> {
         v.as_deref().map(|s| parse_instant(s, now).map_err(|e| EngineError::Usage(format!("{flag}: {e}")))).transpose()
@@ -376,30 +463,7 @@ fn series_plan(args: &CompareArgs, tables: &[String], zoom: Option<&Located>) ->
             return Err(EngineError::Usage(format!("--start ({}) must come before --end ({})", a.start.as_deref().unwrap_or_default(), a.end.as_deref().unwrap_or_default())));
         }
     }
-    let zoom = match zoom {
-        Some(z) => z.value.parse::<TimeZoom>().map_err(|e| z.error(&e))?,
-        None => DEFAULT_TIME_ZOOM.parse::<TimeZoom>().expect("the default zoom parses"),
-    };
-    if a.separator.is_empty() {
-        return Err(EngineError::Usage("--separator needs at least one character".into()));
-    }
-    Ok(SeriesPlan {
-        measurement,
-        start,
-        end,
-        zoom,
-        exact: args.verify == Verify::Exact,
-        max_rows: a.max_rows,
-        settings: SeriesSettings { separator: a.separator.clone(), max_body: a.max_body as usize },
-        chunk: 3_600_000_000_000,
-        order: Order::NewestFirst,
-        databases,
-        rps,
-        target_db: a.target_db.clone(),
-        target_rp: a.target_rp.clone(),
-        db_label: a.db_label.clone(),
-        lookback: DEFAULT_LOOKBACK,
-    })
+    Ok((start, end))
 }
 
 /// The line of a regex error that says what is wrong ("unclosed character

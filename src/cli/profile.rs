@@ -220,76 +220,20 @@ impl Profile {
     pub fn parse(text: &str, file: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Profile, EngineError> {
         let at = Locator { text, file };
         let raw: ProfileFile = toml::from_str(text).map_err(|e| at.toml_error(&e))?;
-        let mut tables = Vec::new();
         let rule_at = |name: &Option<Spanned<String>>, pattern: &Option<Spanned<String>>| {
             name.as_ref().or(pattern.as_ref()).map(|s| format!("profile {file} line {}", at.line(s.span().start)))
         };
         let tables_at = raw.tables.first().and_then(|t| rule_at(&t.name, &t.pattern));
         let measurements_at = raw.measurements.first().and_then(|m| rule_at(&m.name, &m.pattern));
-        for (i, t) in raw.tables.into_iter().enumerate() {
-            let names = at.names("tables", i, t.name, t.pattern)?;
-            if t.columns.is_some() && t.exclude.is_some() {
-                let span = t.columns.as_ref().map(Spanned::span).unwrap_or_default();
-                return Err(at.error(span, "columns", "give either columns (those only) or exclude (all but those), not both"));
-            }
-            if let Some(c) = &t.condition {
-                if c.get_ref().trim().is_empty() {
-                    return Err(at.error(c.span(), "where", "the condition is empty"));
-                }
-            }
-            tables.push(TableRule {
-                names,
-                skip: t.skip,
-                zoom: at.parsed(t.zoom, "zoom")?,
-                condition: t.condition.map(Spanned::into_inner),
-                delete: t.delete,
-                columns: t.columns.map(Spanned::into_inner),
-                exclude: t.exclude.map(Spanned::into_inner).unwrap_or_default(),
-                lite_column: t.lite_column,
-                key: match t.key {
-                    Some(k) if k.get_ref().is_empty() => return Err(at.error(k.span(), "key", "the key names no column")),
-                    k => k.map(Spanned::into_inner),
-                },
-                rename: t.rename.into_iter().collect(),
-                query: match t.query {
-                    Some(q) if !q.get_ref().trim_start().to_ascii_lowercase().starts_with("select") && !q.get_ref().trim_start().to_ascii_lowercase().starts_with("with") => {
-                        return Err(at.error(q.span(), "query", "write a SELECT (or WITH ... SELECT) returning the table's columns"))
-                    }
-                    q => q.map(|q| q.into_inner().trim().trim_end_matches(';').to_string()),
-                },
-            });
-        }
-        let mut measurements = Vec::new();
-        for (i, m) in raw.measurements.into_iter().enumerate() {
-            let names = at.names("measurements", i, m.name, m.pattern)?;
-            if let Some(c) = &m.condition {
-                if c.get_ref().trim().is_empty() {
-                    return Err(at.error(c.span(), "where", "the condition is empty"));
-                }
-            }
-            let zoom = at.parsed(m.zoom, "zoom")?;
-            measurements.push(MeasurementRule { names, skip: m.skip, zoom, delete: m.delete, condition: m.condition.map(Spanned::into_inner) });
-        }
+        let tables = raw.tables.into_iter().enumerate().map(|(i, t)| at.table_rule(i, t)).collect::<Result<Vec<_>, _>>()?;
+        let measurements = raw.measurements.into_iter().enumerate().map(|(i, m)| at.measurement_rule(i, m)).collect::<Result<Vec<_>, _>>()?;
         if let Some(m) = &raw.max_delete {
             if !(0.0..=100.0).contains(m.get_ref()) {
                 return Err(at.error(m.span(), "max_delete", &format!("{} is not a percentage between 0 and 100", m.get_ref())));
             }
         }
-        let checksum = match &raw.checksum {
-            Some(c) => Some(match c.get_ref().as_str() {
-                "fast" => Checksum::Fast,
-                "exact" => Checksum::Exact,
-                other => return Err(at.error(c.span(), "checksum", &format!("'{other}' is not a checksum mode (fast or exact)"))),
-            }),
-            None => None,
-        };
-        let jobs = match &raw.jobs {
-            Some(j) if !(1..=64).contains(j.get_ref()) => {
-                return Err(at.error(j.span(), "jobs", &format!("{} is not a number of readers from 1 to 64", j.get_ref())))
-            }
-            Some(j) => Some(*j.get_ref() as u32),
-            None => None,
-        };
+        let checksum = at.checksum(raw.checksum.as_ref())?;
+        let jobs = at.jobs(raw.jobs.as_ref())?;
         let watch = match raw.watch {
             Some(w) => Some(at.watch(w, env)?),
             None => None,
@@ -367,6 +311,67 @@ impl Locator<'_> {
         }
     }
 
+    fn table_rule(&self, i: usize, t: TableRuleFile) -> Result<TableRule, EngineError> {
+        let names = self.names("tables", i, t.name, t.pattern)?;
+        if t.columns.is_some() && t.exclude.is_some() {
+            let span = t.columns.as_ref().map(Spanned::span).unwrap_or_default();
+            return Err(self.error(span, "columns", "give either columns (those only) or exclude (all but those), not both"));
+        }
+        self.not_empty(&t.condition, "where")?;
+        Ok(TableRule {
+            names,
+            skip: t.skip,
+            zoom: self.parsed(t.zoom, "zoom")?,
+            condition: t.condition.map(Spanned::into_inner),
+            delete: t.delete,
+            columns: t.columns.map(Spanned::into_inner),
+            exclude: t.exclude.map(Spanned::into_inner).unwrap_or_default(),
+            lite_column: t.lite_column,
+            key: match t.key {
+                Some(k) if k.get_ref().is_empty() => return Err(self.error(k.span(), "key", "the key names no column")),
+                k => k.map(Spanned::into_inner),
+            },
+            rename: t.rename.into_iter().collect(),
+            query: match t.query {
+                Some(q) if !q.get_ref().trim_start().to_ascii_lowercase().starts_with("select") && !q.get_ref().trim_start().to_ascii_lowercase().starts_with("with") => {
+                    return Err(self.error(q.span(), "query", "write a SELECT (or WITH ... SELECT) returning the table's columns"))
+                }
+                q => q.map(|q| q.into_inner().trim().trim_end_matches(';').to_string()),
+            },
+        })
+    }
+
+    fn measurement_rule(&self, i: usize, m: MeasurementRuleFile) -> Result<MeasurementRule, EngineError> {
+        let names = self.names("measurements", i, m.name, m.pattern)?;
+        self.not_empty(&m.condition, "where")?;
+        let zoom = self.parsed(m.zoom, "zoom")?;
+        Ok(MeasurementRule { names, skip: m.skip, zoom, delete: m.delete, condition: m.condition.map(Spanned::into_inner) })
+    }
+
+    fn not_empty(&self, value: &Option<Spanned<String>>, key: &str) -> Result<(), EngineError> {
+        match value {
+            Some(c) if c.get_ref().trim().is_empty() => Err(self.error(c.span(), key, "the condition is empty")),
+            _ => Ok(()),
+        }
+    }
+
+    fn checksum(&self, value: Option<&Spanned<String>>) -> Result<Option<Checksum>, EngineError> {
+        let Some(c) = value else { return Ok(None) };
+        match c.get_ref().as_str() {
+            "fast" => Ok(Some(Checksum::Fast)),
+            "exact" => Ok(Some(Checksum::Exact)),
+            other => Err(self.error(c.span(), "checksum", &format!("'{other}' is not a checksum mode (fast or exact)"))),
+        }
+    }
+
+    fn jobs(&self, value: Option<&Spanned<i64>>) -> Result<Option<u32>, EngineError> {
+        match value {
+            Some(j) if !(1..=64).contains(j.get_ref()) => Err(self.error(j.span(), "jobs", &format!("{} is not a number of readers from 1 to 64", j.get_ref()))),
+            Some(j) => Ok(Some(*j.get_ref() as u32)),
+            None => Ok(None),
+        }
+    }
+
     fn names(&self, list: &str, i: usize, name: Option<Spanned<String>>, pattern: Option<Spanned<String>>) -> Result<Names, EngineError> {
         match (name, pattern) {
             (Some(n), None) if !n.get_ref().trim().is_empty() => Ok(Names::Exact(n.into_inner())),
@@ -395,7 +400,7 @@ impl Locator<'_> {
         };
         let recent = match &w.recent {
             Some(r) => crate::engine::series::window::parse_duration(r.get_ref()).map_err(|e| self.error(r.span(), "recent", &e))?,
-            None => 3_600_000_000_000,
+            None => crate::engine::series::window::HOUR,
         };
         let token = match &w.token_env {
             Some(name) => Some(

@@ -16,10 +16,11 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::{SeriesState, StateStore};
 use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
+use crate::engine::series::sink;
 use crate::engine::series::window::{rfc3339, show_duration};
 use crate::engine::series::label::{Labeled, Role};
 use crate::engine::series::lite;
-use crate::engine::series::{Measurement, Precision, SeriesStore, Window};
+use crate::engine::series::{Measurement, Precision, SeriesStore, TimeZoom, Window};
 
 use super::args::Order;
 use super::plan::{Mode, Plan, SeriesPlan};
@@ -62,20 +63,8 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
     if !series.maps_databases() {
         return Ok(vec![plain()]);
     }
-    let databases = match &series.databases {
-        None => vec![src.database.clone()],
-        Some(r) => {
-            let all = InfluxStore::server(src)?.databases().await?;
-            let picked: Vec<String> = all.iter().filter(|d| *d != "_internal" && r.is_match(d)).cloned().collect();
-            if picked.is_empty() {
-                let has = if all.is_empty() { "it has none".to_string() } else { format!("it has: {}", all.join(", ")) };
-                return Err(EngineError::Usage(format!("--database '{}' matches no database of {} ({has})", r.as_str(), plan.source)));
-            }
-            picked
-        }
-    };
     let mut out = Vec::new();
-    for db in databases {
+    for db in source_databases(plan, series, src).await? {
         let policies = match &series.rps {
             None => vec![src.retention_policy.clone()],
             Some(r) => {
@@ -84,50 +73,74 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
             }
         };
         for rp in policies {
-            let source = Endpoint::Influx(src.with_database(&db, rp.clone()));
-            let target = match &plan.target {
-                Endpoint::Influx(t) => {
-                    let fill = |template: &str| -> Result<String, EngineError> {
-                        if template.contains("{rp}") && rp.is_none() {
-                            return Err(EngineError::Usage(format!(
-                                "{{rp}} stands for the source's retention policy, and {} reads the database's default one: pick policies with --rp or name one with rp=",
-                                plan.source
-                            )));
-                        }
-                        Ok(template.replace("{db}", &db).replace("{rp}", rp.as_deref().unwrap_or_default()))
-                    };
-                    let name = match (&series.target_db, t.database.as_str()) {
-                        (Some(template), _) => fill(template)?,
-                        (None, "") => db.clone(),
-                        (None, given) => given.to_string(),
-                    };
-                    // The target URL's rp= first, then the source's name.
-                    let policy = match (&series.target_rp, &t.retention_policy, &series.rps) {
-                        (Some(template), _, _) => Some(fill(template)?),
-                        (None, Some(given), _) => Some(given.clone()),
-                        (None, None, Some(_)) => rp.clone(),
-                        (None, None, None) => None,
-                    };
-                    Endpoint::Influx(t.with_database(&name, policy))
-                }
-                other => other.clone(),
-            };
             let prefix = match (&series.rps, &rp) {
                 (Some(_), Some(rp)) => format!("{db}/{rp}/"),
                 _ if series.databases.is_some() => format!("{db}/"),
                 _ => String::new(),
             };
-            let label = series.db_label.as_ref().map(|l| (l.clone(), db.clone()));
-            out.push(Pair { source, target, label, prefix });
+            out.push(Pair {
+                source: Endpoint::Influx(src.with_database(&db, rp.clone())),
+                target: target_of(plan, series, &db, rp.as_deref())?,
+                label: series.db_label.as_ref().map(|l| (l.clone(), db.clone())),
+                prefix,
+            });
         }
     }
     if out.is_empty() {
         return Err(EngineError::Usage(format!("--rp '{}' matches no retention policy of the databases picked in {}", series.rps.as_ref().map(|r| r.as_str()).unwrap_or_default(), plan.source)));
     }
-    // Where each pair writes: an InfluxDB database and policy, or (else)
-    // the label value in the one target.
+    check_pairs_apart(plan, &out)?;
+    check_target_policies(plan, &out).await?;
+    Ok(out)
+}
+
+/// `--database`: the source server's databases it matches (never
+/// `_internal`), or the URL's one.
+async fn source_databases(plan: &Plan, series: &SeriesPlan, src: &crate::connector::endpoint::HttpUrl) -> Result<Vec<String>, EngineError> {
+    let Some(r) = &series.databases else { return Ok(vec![src.database.clone()]) };
+    let all = InfluxStore::server(src)?.databases().await?;
+    let picked: Vec<String> = all.iter().filter(|d| *d != "_internal" && r.is_match(d)).cloned().collect();
+    if picked.is_empty() {
+        let has = if all.is_empty() { "it has none".to_string() } else { format!("it has: {}", all.join(", ")) };
+        return Err(EngineError::Usage(format!("--database '{}' matches no database of {} ({has})", r.as_str(), plan.source)));
+    }
+    Ok(picked)
+}
+
+/// Where source database `db` (policy `rp`) goes: on an InfluxDB target
+/// the database and policy `--target-db`/`--target-rp` or the URL name;
+/// any other target is the one store.
+fn target_of(plan: &Plan, series: &SeriesPlan, db: &str, rp: Option<&str>) -> Result<Endpoint, EngineError> {
+    let Endpoint::Influx(t) = &plan.target else { return Ok(plan.target.clone()) };
+    let fill = |template: &str| -> Result<String, EngineError> {
+        if template.contains("{rp}") && rp.is_none() {
+            return Err(EngineError::Usage(format!(
+                "{{rp}} stands for the source's retention policy, and {} reads the database's default one: pick policies with --rp or name one with rp=",
+                plan.source
+            )));
+        }
+        Ok(template.replace("{db}", db).replace("{rp}", rp.unwrap_or_default()))
+    };
+    let name = match (&series.target_db, t.database.as_str()) {
+        (Some(template), _) => fill(template)?,
+        (None, "") => db.to_string(),
+        (None, given) => given.to_string(),
+    };
+    // The target URL's rp= first, then the source's name.
+    let policy = match (&series.target_rp, &t.retention_policy, &series.rps) {
+        (Some(template), _, _) => Some(fill(template)?),
+        (None, Some(given), _) => Some(given.clone()),
+        (None, None, Some(_)) => rp.map(str::to_string),
+        (None, None, None) => None,
+    };
+    Ok(Endpoint::Influx(t.with_database(&name, policy)))
+}
+
+/// No pair writes where another reads or writes: an InfluxDB database and
+/// policy, or (else) the label value in the one target.
+fn check_pairs_apart(plan: &Plan, out: &[Pair]) -> Result<(), EngineError> {
     let mut seen: Vec<(String, &Pair)> = Vec::new();
-    for pair in &out {
+    for pair in out {
         if let Some(other) = out.iter().find(|o| o.source == pair.target && plan.mode != Mode::Diff) {
             return Err(EngineError::Usage(format!(
                 "{} would be written by this run and read by it as a source ({}); narrow --database so that no target is picked",
@@ -154,11 +167,15 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
         }
         seen.push((place, pair));
     }
-    // Every target policy exists before the first pair writes anything:
-    // the target's databases listed once, each database's policies once.
+    Ok(())
+}
+
+/// Every target policy exists before the first pair writes anything.
+async fn check_target_policies(plan: &Plan, out: &[Pair]) -> Result<(), EngineError> {
+    // The target's databases listed once, each database's policies once.
     let mut databases: Option<Vec<String>> = None;
     let mut policies: HashMap<String, Vec<String>> = HashMap::new();
-    for pair in &out {
+    for pair in out {
         let Endpoint::Influx(t) = &pair.target else { continue };
         let Some(rp) = &t.retention_policy else { continue };
         let server = InfluxStore::server(t)?;
@@ -182,11 +199,36 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
             )));
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Everything one measurement's comparison of a pair needs.
+struct PairRun<'a> {
+    plan: &'a Plan,
+    series: &'a SeriesPlan,
+    pair: &'a Pair,
+    source: &'a dyn SeriesStore,
+    target: &'a dyn SeriesStore,
+    /// The coarser of the two stores' precisions: instants compared at it.
+    precision: Precision,
+    span: Window,
+    state: Option<Arc<StateStore>>,
+    progress: &'a dyn Progress,
+}
+
+/// One measurement as the run compares it: its fields as TARGET keeps
+/// them and the points picked, under its rule's zoom and guard.
+struct MeasurementPlan {
+    m: Measurement,
+    zoom: TimeZoom,
+    guard: WriteGuard,
+    /// How the report names it: `db/rp/` before the name when several pairs.
+    dataset: String,
 }
 
 /// Compares (and repairs or copies) one pair; false when the source
 /// picked no measurement there.
+#[allow(clippy::too_many_arguments)]
 async fn compare_pair(
     plan: &Plan,
     series: &SeriesPlan,
@@ -197,7 +239,54 @@ async fn compare_pair(
     reports: &mut Vec<DatasetReport>,
     notes: &mut Vec<String>,
 ) -> Result<bool, EngineError> {
-    let opened_source = connector::open_series(&pair.source, Access::Read, &series.settings).await?;
+    let Some((opened_source, opened_target, picked)) = open_pair(plan, series, pair, several, notes).await? else { return Ok(false) };
+    let labeled = pair.label.as_ref().map(|(l, v)| {
+        (Labeled::new(opened_source.as_ref(), l, v, Role::Adding), Labeled::new(opened_target.as_ref(), l, v, Role::Selecting))
+    });
+    let (source, target): (&dyn SeriesStore, &dyn SeriesStore) = match &labeled {
+        Some((s, t)) => (s, t),
+        None => (opened_source.as_ref(), opened_target.as_ref()),
+    };
+    if plan.print && !target.capabilities().can_print {
+        return Err(EngineError::Usage(format!("{} cannot say what a sync would write to it; run without --print", pair.target)));
+    }
+    let precision = source.capabilities().precision.coarser(target.capabilities().precision);
+    let span = span(series, source, target, precision, notes)?;
+    check_steps(series, precision)?;
+    let run = PairRun { plan, series, pair, source, target, precision, span, state, progress };
+    let measurements = plan_measurements(&run, &picked, notes).await?;
+    if let (Some(limit), Mode::Sync { .. }) = (plan.max_delete, plan.mode) {
+        // Every measurement is checked before any is written.
+        for mp in measurements.iter().filter(|mp| mp.guard.deletes()) {
+            let would = diff::compare(&mp.m, precision, source, target, &options(&run, mp), &sink::ReportOnly, progress).await?.report;
+            crate::engine::apply::within_delete_limit(&format!("measurement {}", mp.dataset), would.extra, would.target_rows, "points", &pair.target.to_string(), limit)?;
+        }
+    }
+    for mp in &measurements {
+        tracing::info!(measurement = %mp.m.name, "comparing");
+        let report = match plan.mode {
+            Mode::Copy { .. } => copy_one(&run, mp, notes).await?,
+            _ => compare_one(&run, mp, notes).await?,
+        };
+        reports.push(named(report, &pair.prefix));
+    }
+    if plan.writes() {
+        target.flush().await?;
+    }
+    Ok(true)
+}
+
+/// Both stores of a pair and the source's measurements picked; `None`
+/// (with a note) when it picks none there. A missing target is created
+/// (an InfluxDB database, through the guard) only if the run writes.
+async fn open_pair(
+    plan: &Plan,
+    series: &SeriesPlan,
+    pair: &Pair,
+    several: bool,
+    notes: &mut Vec<String>,
+) -> Result<Option<(Box<dyn SeriesStore>, Box<dyn SeriesStore>, Vec<Measurement>)>, EngineError> {
+    let source = connector::open_series(&pair.source, Access::Read, &series.settings).await?;
     let target = match connector::open_series(&pair.target, Access::Read, &series.settings).await {
         Ok(t) => Some(t),
         Err(StoreError::Missing(_)) if plan.writes() => None,
@@ -206,37 +295,38 @@ async fn compare_pair(
         }
         Err(e) => return Err(e.into()),
     };
-    let picked = pick(opened_source.as_ref(), series, &pair.source, several).await?;
+    let picked = pick(source.as_ref(), series, &pair.source, several).await?;
     if picked.is_empty() {
         notes.push(format!("{}: no measurement picked in {}; nothing compared there", pair.prefix.trim_end_matches('/'), pair.source));
-        return Ok(false);
+        return Ok(None);
     }
-    let opened_target = match target {
+    let target = match target {
         Some(t) => t,
-        None => connector::open_series(&pair.target, Access::Write, &series.settings).await?,
+        None => {
+            if let Endpoint::Influx(t) = &pair.target {
+                create_database(&plan.mode.write_guard(), t).await?;
+            }
+            connector::open_series(&pair.target, Access::Write, &series.settings).await?
+        }
     };
     if plan.writes() {
-        opened_target.warn_before_writes().await;
+        target.warn_before_writes().await;
     }
-    let labeled = pair.label.as_ref().map(|(l, v)| {
-        (Labeled::new(opened_source.as_ref(), l, v, Role::Adding), Labeled::new(opened_target.as_ref(), l, v, Role::Selecting))
-    });
-    let (source, target): (&dyn SeriesStore, &dyn SeriesStore) = match &labeled {
-        Some((s, t)) => (s, t),
-        None => (opened_source.as_ref(), opened_target.as_ref()),
-    };
-    let target_url = &pair.target;
-    let sums = source.capabilities().sums && target.capabilities().sums;
-    source.use_sums(sums);
-    target.use_sums(sums);
-    let target_measurements = target.measurements(series.measurement.as_ref()).await?;
-    let mut compared = Vec::new();
-    for m in &picked {
-        let existing = target_measurements.iter().find(|t| t.name == m.name);
-        compared.push(as_target_keeps(m, existing, target, target_url, &pair.source, notes)?);
-    }
-    let precision = source.capabilities().precision.coarser(target.capabilities().precision);
-    let span = span(series, source, target, precision, notes)?;
+    Ok(Some((source, target, picked)))
+}
+
+/// `CREATE DATABASE` on an InfluxDB server, through the guard (not in a
+/// dry run); whether it was sent.
+async fn create_database(guard: &WriteGuard, url: &crate::connector::endpoint::HttpUrl) -> Result<(String, bool), EngineError> {
+    let statement = format!("CREATE DATABASE {}", influxql::ident(&url.database));
+    let server = InfluxStore::server(url)?;
+    let sent = guard.define("creating the database", || server.command(&statement, "creating the database")).await?;
+    Ok((statement, sent))
+}
+
+/// Every zoom step and the copy's chunk are whole multiples of the
+/// precision compared at.
+fn check_steps(series: &SeriesPlan, precision: Precision) -> Result<(), EngineError> {
     for &step in series.zoom.steps().iter().chain([series.chunk].iter()) {
         if step % precision.nanos() != 0 {
             return Err(EngineError::Usage(format!(
@@ -246,105 +336,142 @@ async fn compare_pair(
             )));
         }
     }
-    let retry = RetryPolicy::default();
-    let guard = plan.mode.write_guard();
-    let compared: Vec<&Measurement> = compared.iter().filter(|m| !m.fields.is_empty() && !plan.profile.measurement_rule(&m.name).is_some_and(|r| r.skip)).collect();
-    for &m in &compared {
-        if let Some(condition) = plan.profile.measurement_rule(&m.name).and_then(|r| r.condition.as_deref()) {
-            source.restrict(&m.name, condition)?;
-            target.restrict(&m.name, condition)?;
-        }
-    }
-    // A rule may keep a measurement from deletes; only --delete (or the
-    // profile's delete = true) allows them.
-    let guard_of = |m: &Measurement| guard.deletes_only_if(plan.profile.measurement_rule(&m.name).and_then(|r| r.delete) != Some(false));
-    let options_of = |m: &Measurement| -> Result<SeriesOptions, EngineError> {
-        let zoom = plan.profile.measurement_rule(&m.name).and_then(|r| r.zoom.clone()).unwrap_or_else(|| series.zoom.clone());
-        let print: Option<diff::LinePrinter> = plan.print.then(|| std::sync::Arc::new(std::sync::Mutex::new(std::io::stdout())) as diff::LinePrinter);
-        Ok(SeriesOptions { zoom, span, exact: series.exact, max_rows: series.max_rows, retry, print, progressed: None })
-    };
-    if let (Some(limit), Mode::Sync { .. }) = (plan.max_delete, plan.mode) {
-        // Every measurement is checked before any is written.
-        for &m in &compared {
-            let guard = guard_of(m);
-            if guard.deletes() {
-                let dry = guard.dry();
-                let would = diff::compare(m, precision, source, target, &options_of(m)?, &dry, progress).await?.report;
-                let dataset = format!("measurement {}{}", pair.prefix, m.name);
-                crate::engine::apply::within_delete_limit(&dataset, would.extra, would.target_rows, "points", &target_url.to_string(), limit)?;
-            }
-        }
-    }
-    for m in compared {
-        let guard = guard_of(m);
-        tracing::info!(measurement = %m.name, "comparing");
-        if let Mode::Copy { .. } = plan.mode {
-            let options = CopyOptions { span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry };
-            let copied = copy::copy(m, precision, source, target, &options, &guard, progress).await?;
-            if copied.skipped > 0 {
-                notes.push(format!("{}{}: {} of {} window(s) already complete in {} were skipped", pair.prefix, m.name, copied.skipped, copied.windows, target_url));
-            }
-            reports.push(named(copied.report, &pair.prefix));
+    Ok(())
+}
+
+/// The measurements picked, each typed as TARGET keeps it and under its
+/// rule (skipped, `where`, zoom, deletes); a `where` either store cannot
+/// select by is refused before anything is compared.
+async fn plan_measurements(run: &PairRun<'_>, picked: &[Measurement], notes: &mut Vec<String>) -> Result<Vec<MeasurementPlan>, EngineError> {
+    let (source, target, series) = (run.source, run.target, run.series);
+    let target_measurements = target.measurements(series.measurement.as_ref()).await?;
+    let sums = source.capabilities().sums && target.capabilities().sums;
+    let mut out = Vec::new();
+    for m in picked {
+        let existing = target_measurements.iter().find(|t| t.name == m.name);
+        let mut m = as_target_keeps(m, existing, target, &run.pair.target, &run.pair.source, notes)?;
+        let rule = series.rule(&m.name);
+        if m.fields.is_empty() || rule.is_some_and(|r| r.skip) {
             continue;
         }
-        let mut options = options_of(m)?;
-        let mut lite_newest = None;
-        if plan.lite.is_some() {
-            let newest = lite::newest_minute(target, m, span, retry).await?;
-            let start = lite::lite_start(span, newest, series.lookback);
-            notes.push(match newest {
-                Some(w) => format!(
-                    "{}{}: --lite compared from {} ({}'s newest point, in the minute from {}, minus the {} lookback)",
-                    pair.prefix, m.name, rfc3339(start), target_url, rfc3339(w.start), show_duration(series.lookback)
-                ),
-                None => format!("{}{}: --lite found no point in {target_url}; the whole span was compared", pair.prefix, m.name),
+        m.condition = rule.and_then(|r| r.condition.clone());
+        if let (Some(_), Some(side)) = (&m.condition, [(source, &run.pair.source), (target, &run.pair.target)].iter().find(|(s, _)| !s.capabilities().can_select)) {
+            return Err(EngineError::Usage(format!(
+                "{} cannot select the points of {} by a condition (a profile's where for measurements is InfluxQL, for InfluxDB on both sides)",
+                side.1, m.name
+            )));
+        }
+        m.sums = sums;
+        out.push(MeasurementPlan {
+            dataset: format!("{}{}", run.pair.prefix, m.name),
+            zoom: rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| series.zoom.clone()),
+            // A rule may keep a measurement from deletes; only --delete (or
+            // the profile's delete = true) allows them.
+            guard: run.plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false)),
+            m,
+        });
+    }
+    Ok(out)
+}
+
+fn options(run: &PairRun<'_>, mp: &MeasurementPlan) -> SeriesOptions {
+    SeriesOptions { zoom: mp.zoom.clone(), span: run.span, exact: run.series.exact, max_rows: run.series.max_rows, retry: RetryPolicy::default(), progressed: None }
+}
+
+/// `copy`: one measurement filled window by window.
+async fn copy_one(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<String>) -> Result<DatasetReport, EngineError> {
+    let series = run.series;
+    let options = CopyOptions { span: run.span, chunk: series.chunk, newest_first: series.order == Order::NewestFirst, max_rows: series.max_rows, retry: RetryPolicy::default() };
+    let copied = copy::copy(&mp.m, run.precision, run.source, run.target, &options, &mp.guard, run.progress).await?;
+    if copied.skipped > 0 {
+        notes.push(format!("{}: {} of {} window(s) already complete in {} were skipped", mp.dataset, copied.skipped, copied.windows, run.pair.target));
+    }
+    Ok(copied.report)
+}
+
+/// `diff` and `sync`: one measurement compared (from where `--lite` or a
+/// killed run says), its differences to the sink of the mode.
+async fn compare_one(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<String>) -> Result<DatasetReport, EngineError> {
+    let (plan, target) = (run.plan, run.target);
+    let mut options = options(run, mp);
+    let mut lite_newest = None;
+    if plan.lite {
+        let (start, newest) = lite_start(run, mp, notes).await?;
+        options.span = Window::new(start, run.span.end);
+        lite_newest = newest;
+    }
+    // A sync keeps how far it got; one killed before resumes there.
+    if let (Some(state), Mode::Sync { dry_run: false, .. }) = (&run.state, plan.mode) {
+        if let Some(until) = state.series_until(&mp.dataset).await?.filter(|u| *u > options.span.start) {
+            notes.push(format!("{}: run {} of the state store was resumed from {}, where it had compared and repaired everything before", mp.dataset, state.run, rfc3339(until)));
+            options.span = Window::new(until.min(options.span.end), options.span.end);
+        }
+        options.progressed = Some(Arc::new(SeriesState { store: state.clone(), dataset: mp.dataset.clone() }));
+    }
+    let found = match options.span.is_empty() {
+        true => diff::Findings { report: DatasetReport { name: mp.m.name.clone(), ..Default::default() }, ..Default::default() },
+        false => {
+            let printer = plan.print.then(|| sink::Printer {
+                target,
+                deleting: mp.guard.allows_delete() && target.capabilities().can_delete,
+                out: Arc::new(std::sync::Mutex::new(std::io::stdout())),
             });
-            options.span = Window::new(start, span.end);
-            lite_newest = newest.map(|w| w.start);
+            let applier = sink::Applier { target, guard: mp.guard };
+            let sink: &dyn sink::SeriesSink = match &printer {
+                Some(p) => p,
+                None => &applier,
+            };
+            diff::compare(&mp.m, run.precision, run.source, target, &options, sink, run.progress).await?
         }
-        // A sync keeps how far it got; one killed before resumes there.
-        if let (Some(state), Mode::Sync { dry_run: false, .. }) = (&state, plan.mode) {
-            let dataset = format!("{}{}", pair.prefix, m.name);
-            if let Some(until) = state.series_until(&dataset).await?.filter(|u| *u > options.span.start) {
-                notes.push(format!("{dataset}: run {} of the state store was resumed from {}, where it had compared and repaired everything before", state.run, rfc3339(until)));
-                options.span = Window::new(until.min(options.span.end), options.span.end);
-            }
-            options.progressed = Some(Arc::new(SeriesState { store: state.clone(), dataset }));
-        }
-        let found = if options.span.is_empty() {
-            diff::Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() }
-        } else {
-            diff::compare(m, precision, source, target, &options, &guard, progress).await?
-        };
-        if found.kept > 0 && !target.capabilities().can_delete && plan.mode != Mode::Diff {
-            notes.push(format!(
-                "{}{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
-                pair.prefix, m.name, found.kept, target_url
-            ));
-        }
-        if found.collapsed > 0 {
-            notes.push(format!(
-                "{}{}: {} source sample(s) share an instant with another at {} and were compared as one",
-                pair.prefix,
-                m.name,
-                found.collapsed,
-                precision.name()
-            ));
-        }
-        let mut found = found;
-        if lite_newest.is_some() && plan.writes() && found.report.inserted + found.report.updated > 0 {
-            // What the repair wrote moved TARGET's newest point (the watch
-            // daemon's lag is read from it).
-            target.flush().await?;
-            lite_newest = lite::newest_minute(target, m, span, retry).await?.map(|w| w.start).or(lite_newest);
-        }
-        found.report.target_newest = lite_newest;
-        reports.push(named(found.report, &pair.prefix));
-    }
-    if plan.writes() {
+    };
+    findings_notes(run, mp, &found, notes);
+    let mut report = found.report;
+    if lite_newest.is_some() && plan.writes() && report.inserted + report.updated > 0 {
+        // What the repair wrote moved TARGET's newest point (the watch
+        // daemon's lag is read from it).
         target.flush().await?;
+        lite_newest = lite::newest_minute(target, &mp.m, run.span, RetryPolicy::default()).await?.map(|w| w.start).or(lite_newest);
     }
-    Ok(true)
+    report.target_newest = lite_newest;
+    Ok(report)
+}
+
+/// `--lite`: where the comparison starts (TARGET's newest minute minus
+/// the lookback), and that minute's start.
+async fn lite_start(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<String>) -> Result<(i64, Option<i64>), EngineError> {
+    let newest = lite::newest_minute(run.target, &mp.m, run.span, RetryPolicy::default()).await?;
+    let start = lite::lite_start(run.span, newest, run.series.lookback);
+    let target_url = &run.pair.target;
+    notes.push(match newest {
+        Some(w) => format!(
+            "{}: --lite compared from {} ({}'s newest point, in the minute from {}, minus the {} lookback)",
+            mp.dataset,
+            rfc3339(start),
+            target_url,
+            rfc3339(w.start),
+            show_duration(run.series.lookback)
+        ),
+        None => format!("{}: --lite found no point in {target_url}; the whole span was compared", mp.dataset),
+    });
+    Ok((start, newest.map(|w| w.start)))
+}
+
+/// What a comparison found beyond its counts, said as notes.
+fn findings_notes(run: &PairRun<'_>, mp: &MeasurementPlan, found: &diff::Findings, notes: &mut Vec<String>) {
+    if found.kept > 0 && !run.target.capabilities().can_delete && run.plan.mode != Mode::Diff {
+        notes.push(format!(
+            "{}: {} point(s) exist only in {} and are not removable: it deletes whole series, never a time range",
+            mp.dataset, found.kept, run.pair.target
+        ));
+    }
+    if found.collapsed > 0 {
+        notes.push(format!(
+            "{}: {} source sample(s) share an instant with another at {} and were compared as one",
+            mp.dataset,
+            found.collapsed,
+            run.precision.name()
+        ));
+    }
 }
 
 fn named(mut report: DatasetReport, prefix: &str) -> DatasetReport {
@@ -391,7 +518,7 @@ fn as_target_keeps(m: &Measurement, existing: Option<&Measurement>, target: &dyn
         }
         fields.push((field.clone(), kept));
     }
-    Ok(Measurement { name: m.name.clone(), fields })
+    Ok(Measurement { fields, ..m.clone() })
 }
 
 /// `[--start, --end)`, by default what both stores can hold, aligned to
@@ -435,7 +562,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
     };
     let mut actions = Vec::new();
     // The database and policies are written through the guard, as rows are.
-    let guard = WriteGuard::new(plan.dry_run(), false);
+    let guard = plan.mode.write_guard();
     let verb = |done: &'static str| if guard.dry_run() { "would create" } else { done };
     let target = match existing {
         Some(t) => {
@@ -443,9 +570,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
             Some(t)
         }
         None => {
-            let statement = format!("CREATE DATABASE {}", influxql::ident(&tgt.database));
-            let server = InfluxStore::server(tgt)?;
-            let created = guard.define("creating the database", || server.command(&statement, "creating the database")).await?;
+            let (statement, created) = create_database(&guard, tgt).await?;
             actions.push(TableAction { name: format!("database {}", tgt.database), action: verb("created"), statements: vec![statement] });
             // A dry run stops here.
             if created { Some(InfluxStore::open(tgt, Access::Read).await?) } else { None }

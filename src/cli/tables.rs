@@ -16,8 +16,9 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::{Checkpoint, DatasetState, StateStore};
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
-use super::plan::{Mode, Plan};
+use super::plan::{Mode, Plan, TablesPlan};
 use super::profile::TableRule;
+use crate::engine::zoom::Zoom;
 
 /// One table, checked and ready to compare.
 struct TablePlan {
@@ -33,6 +34,12 @@ struct TablePlan {
     renames: Vec<(String, String)>,
     /// Why the table is hashed otherwise than `--checksum` asked.
     checksum_note: Option<String>,
+    /// The rule's zoom, or the run's.
+    zoom: Zoom,
+    /// The run's writes, narrowed by the rule's `delete = false`.
+    guard: WriteGuard,
+    /// `--lite`'s column here: the rule's, else the run's.
+    lite_column: Option<String>,
 }
 
 impl TablePlan {
@@ -72,13 +79,13 @@ fn renamed(mut schema: TableSchema, pairs: impl Iterator<Item = (String, String)
     schema
 }
 
-pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
+pub async fn execute(plan: &Plan, run: &TablesPlan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
     let started = Instant::now();
     // Both sides are checked read-only first, so bad input (an unknown
     // table, mismatched columns) leaves no trace, not even a new empty file.
     let (source, target) = open_both(plan).await?;
-    let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
-    let mut notes = target_only_tables(plan, &tables, target.as_deref()).await?;
+    let tables = resolve_tables(plan, run, source.as_ref(), target.as_deref()).await?;
+    let mut notes = target_only_tables(plan, run, &tables, target.as_deref()).await?;
     notes.extend(tables.iter().filter_map(|t| t.checksum_note.clone()));
     let target = reopen_for_writing(plan, target).await?;
     if let Mode::Sync { delete: true, .. } = plan.mode {
@@ -89,24 +96,24 @@ pub async fn execute(plan: &Plan, state: Option<Arc<StateStore>>, progress: &dyn
     if let (Some(limit), Some(target)) = (plan.max_delete, target.as_deref()) {
         // Every table is checked before any is written.
         for table in &tables {
-            check_delete_limit(plan, table, source.as_ref(), target, limit, progress).await?;
+            check_delete_limit(plan, run, table, source.as_ref(), target, limit, progress).await?;
         }
     }
     let mut reports = Vec::new();
     for table in &tables {
         tracing::info!(table = %table.source.name, "comparing");
-        reports.push(run_table(plan, table, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
+        reports.push(run_table(plan, run, table, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
     }
     Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
 }
 
 /// `rangesync schema`: creates the tables TARGET lacks, leaves the others.
-pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
+pub async fn schema(plan: &Plan, run: &TablesPlan) -> Result<SchemaReport, EngineError> {
     let started = Instant::now();
     let (source, target) = open_both(plan).await?;
-    let tables = resolve_tables(plan, source.as_ref(), target.as_deref()).await?;
+    let tables = resolve_tables(plan, run, source.as_ref(), target.as_deref()).await?;
     let target = reopen_for_writing(plan, target).await?;
-    let guard = WriteGuard::new(plan.dry_run(), false);
+    let guard = plan.mode.write_guard();
     let mut actions = Vec::new();
     for table in &tables {
         let name = &table.source.name;
@@ -142,9 +149,9 @@ async fn reopen_for_writing(plan: &Plan, target: Option<Box<dyn Store>>) -> Resu
 
 /// Tables only the target has are never dropped; say so when the user did
 /// not pick tables, so their absence from the report is not a surprise.
-async fn target_only_tables(plan: &Plan, tables: &[TablePlan], target: Option<&dyn Store>) -> Result<Vec<String>, EngineError> {
+async fn target_only_tables(plan: &Plan, run: &TablesPlan, tables: &[TablePlan], target: Option<&dyn Store>) -> Result<Vec<String>, EngineError> {
     let Some(target) = target else { return Ok(Vec::new()) };
-    if !plan.tables.is_empty() {
+    if !run.names.is_empty() {
         return Ok(Vec::new());
     }
     let only: Vec<String> = target
@@ -171,97 +178,126 @@ async fn open_target(plan: &Plan) -> Result<Option<Box<dyn Store>>, EngineError>
 }
 
 /// Checks every requested table on both sides before any work starts.
-async fn resolve_tables(plan: &Plan, source: &dyn Store, target: Option<&dyn Store>) -> Result<Vec<TablePlan>, EngineError> {
-    let source_tables = source.list_tables().await?;
-    let names = if plan.tables.is_empty() {
-        // A profile's `skip` leaves a table out of "every table"; a table
-        // named with --table is compared whatever the profile says.
-        source_tables.iter().filter(|t| !plan.profile.table_rule(t).is_some_and(|r| r.skip)).cloned().collect()
-    } else {
-        for t in &plan.tables {
-            if !source_tables.contains(t) {
-                let known = if source_tables.is_empty() { "it has no tables".to_string() } else { format!("it has: {}", source_tables.join(", ")) };
-                return Err(EngineError::Usage(format!("table {t} not found in {} ({known})", plan.source)));
-            }
-        }
-        plan.tables.clone()
-    };
-    let target_url = plan.target.to_string();
+async fn resolve_tables(plan: &Plan, run: &TablesPlan, source: &dyn Store, target: Option<&dyn Store>) -> Result<Vec<TablePlan>, EngineError> {
     let mut out = Vec::new();
-    for name in names {
-        let mut src = source
-            .table_schema(&name)
-            .await?
-            .ok_or_else(|| EngineError::Usage(format!("table {name} vanished from {}", plan.source)))?;
-        let mut tgt = match target {
-            Some(t) => t.table_schema(&name).await?,
-            None => None,
-        };
-        let rule = plan.profile.table_rule(&name);
-        let renames = rule.map(|r| r.rename.clone()).unwrap_or_default();
-        for (from, to) in &renames {
-            if src.column(from).is_none() {
-                return Err(EngineError::Usage(format!("the profile renames column {from} of table {name}, which {name} does not have in {}", plan.source)));
-            }
-            if let Some(t) = &tgt {
-                if t.column(to).is_none() {
-                    return Err(EngineError::Usage(format!("the profile renames column {from} of table {name} to {to}, which {name} does not have in {target_url}")));
-                }
-            }
-        }
-        // TARGET's columns by SOURCE's names from here on.
-        tgt = tgt.map(|t| renamed(t, renames.iter().map(|(s, t)| (t.clone(), s.clone()))));
-        if let Some(key) = rule.and_then(|r| r.key.as_ref()) {
-            for (schema, url) in [(Some(&mut src), plan.source.to_string()), (tgt.as_mut(), target_url.clone())] {
-                let Some(schema) = schema else { continue };
-                if let Some(c) = key.iter().find(|c| schema.column(c).is_none()) {
-                    return Err(EngineError::Usage(format!("the profile's key for table {name} names column {c}, which {name} does not have in {url} (by SOURCE's column names)")));
-                }
-                schema.key = key.clone();
-            }
-        }
-        if let Some(rule) = rule {
-            pick_columns(&mut src, rule, &plan.source.to_string())?;
-            if let Some(t) = &mut tgt {
-                keep_columns(t, rule);
-            }
-        }
-        let create = match (&tgt, plan.mode) {
-            (Some(_), _) | (None, Mode::Diff) => None,
-            (None, _) if plan.creates_tables() => Some(create_statements(target, &renamed(src.clone(), renames.iter().cloned()), plan).await?),
-            (None, _) => {
-                return Err(EngineError::Usage(format!(
-                    "table {name} does not exist in {target_url}; pass --create-tables to create it from the definition in {} \
-                     (see docs/schema.md), or run `rangesync schema` first",
-                    plan.source
-                )))
-            }
-        };
-        let (hash, checksum_note) = matching::hash_scheme(plan.checksum, source.capabilities(), target.map(|t| t.capabilities()), &src, tgt.as_ref());
-        let projection = if matches!(plan.mode, Mode::Schema { .. }) {
-            // `schema` compares nothing: it creates what is missing (a table
-            // without a primary key too) and leaves existing tables alone.
-            Projection { table: name.clone(), columns: Vec::new(), key: src.key.clone(), hash, filter: None, since: None, query: None }
-        } else {
-            matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &target_url)?
-        };
-        let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), query: rule.and_then(|r| r.query.clone()), ..projection };
-        out.push(TablePlan { source: src, target: tgt, create, projection, renames, checksum_note });
+    for name in table_names(plan, run, source).await? {
+        out.push(resolve_table(plan, run, &name, source, target).await?);
     }
     Ok(out)
 }
 
+/// The tables `--table` names (each must exist on SOURCE), or every
+/// table of SOURCE no rule skips.
+async fn table_names(plan: &Plan, run: &TablesPlan, source: &dyn Store) -> Result<Vec<String>, EngineError> {
+    let source_tables = source.list_tables().await?;
+    if run.names.is_empty() {
+        // A profile's `skip` leaves a table out of "every table"; a table
+        // named with --table is compared whatever the profile says.
+        return Ok(source_tables.into_iter().filter(|t| !run.rule(t).is_some_and(|r| r.skip)).collect());
+    }
+    if let Some(t) = run.names.iter().find(|t| !source_tables.contains(t)) {
+        let known = if source_tables.is_empty() { "it has no tables".to_string() } else { format!("it has: {}", source_tables.join(", ")) };
+        return Err(EngineError::Usage(format!("table {t} not found in {} ({known})", plan.source)));
+    }
+    Ok(run.names.clone())
+}
+
+/// One table's plan: both schemas under the rule (renames, key, columns),
+/// what creating it takes, how it is hashed, zoomed and guarded.
+async fn resolve_table(plan: &Plan, run: &TablesPlan, name: &str, source: &dyn Store, target: Option<&dyn Store>) -> Result<TablePlan, EngineError> {
+    let src = source
+        .table_schema(name)
+        .await?
+        .ok_or_else(|| EngineError::Usage(format!("table {name} vanished from {}", plan.source)))?;
+    let tgt = match target {
+        Some(t) => t.table_schema(name).await?,
+        None => None,
+    };
+    let rule = run.rule(name);
+    let (src, tgt, renames) = under_rule(plan, rule, src, tgt)?;
+    let create = match (&tgt, plan.mode) {
+        (Some(_), _) | (None, Mode::Diff) => None,
+        (None, _) if plan.creates_tables() => Some(create_statements(target, &renamed(src.clone(), renames.iter().cloned()), plan).await?),
+        (None, _) => {
+            return Err(EngineError::Usage(format!(
+                "table {name} does not exist in {}; pass --create-tables to create it from the definition in {} \
+                 (see docs/schema.md), or run `rangesync schema` first",
+                plan.target, plan.source
+            )))
+        }
+    };
+    let (hash, checksum_note) = matching::hash_scheme(run.checksum, source.capabilities(), target.map(|t| t.capabilities()), &src, tgt.as_ref());
+    let projection = if matches!(plan.mode, Mode::Schema { .. }) {
+        // `schema` compares nothing: it creates what is missing (a table
+        // without a primary key too) and leaves existing tables alone.
+        Projection { table: name.to_string(), columns: Vec::new(), key: src.key.clone(), hash, filter: None, since: None, query: None }
+    } else {
+        matching::projection(&src, tgt.as_ref(), hash, &plan.source.to_string(), &plan.target.to_string())?
+    };
+    let projection = Projection { filter: rule.and_then(|r| r.condition.clone()), query: rule.and_then(|r| r.query.clone()), ..projection };
+    Ok(TablePlan {
+        source: src,
+        target: tgt,
+        create,
+        projection,
+        renames,
+        checksum_note,
+        zoom: rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| run.zoom.clone()),
+        // A rule may keep a table from deletes; only --delete (or the
+        // profile's delete = true) allows them.
+        guard: plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false)),
+        lite_column: rule.and_then(|r| r.lite_column.clone()).or_else(|| run.lite_column.clone()),
+    })
+}
+
+/// SOURCE's schema, TARGET's (if it has the table) and the renames.
+type Ruled = (TableSchema, Option<TableSchema>, Vec<(String, String)>);
+
+/// Both schemas as a profile's rule has them: TARGET's columns by
+/// SOURCE's names, the rule's key, only the columns it picks. Every name
+/// it gives must exist.
+fn under_rule(
+    plan: &Plan,
+    rule: Option<&TableRule>,
+    mut src: TableSchema,
+    tgt: Option<TableSchema>,
+) -> Result<Ruled, EngineError> {
+    let Some(rule) = rule else { return Ok((src, tgt, Vec::new())) };
+    let name = src.name.clone();
+    let (source_url, target_url) = (plan.source.to_string(), plan.target.to_string());
+    for (from, to) in &rule.rename {
+        if src.column(from).is_none() {
+            return Err(EngineError::Usage(format!("the profile renames column {from} of table {name}, which {name} does not have in {source_url}")));
+        }
+        if tgt.as_ref().is_some_and(|t| t.column(to).is_none()) {
+            return Err(EngineError::Usage(format!("the profile renames column {from} of table {name} to {to}, which {name} does not have in {target_url}")));
+        }
+    }
+    let mut tgt = tgt.map(|t| renamed(t, rule.rename.iter().map(|(s, t)| (t.clone(), s.clone()))));
+    if let Some(key) = &rule.key {
+        for (schema, url) in [(Some(&mut src), &source_url), (tgt.as_mut(), &target_url)] {
+            let Some(schema) = schema else { continue };
+            if let Some(c) = key.iter().find(|c| schema.column(c).is_none()) {
+                return Err(EngineError::Usage(format!("the profile's key for table {name} names column {c}, which {name} does not have in {url} (by SOURCE's column names)")));
+            }
+            schema.key = key.clone();
+        }
+    }
+    pick_columns(&mut src, rule, &source_url)?;
+    if let Some(t) = &mut tgt {
+        keep_columns(t, rule);
+    }
+    Ok((src, tgt, rule.rename.clone()))
+}
+
 /// `--max-delete`: a dry comparison of a table TARGET has, counting the
 /// deletes a sync would make. `--lite` runs never delete.
-async fn check_delete_limit(plan: &Plan, table: &TablePlan, source: &dyn Store, target: &dyn Store, limit: f64, progress: &dyn Progress) -> Result<(), EngineError> {
+async fn check_delete_limit(plan: &Plan, run: &TablesPlan, table: &TablePlan, source: &dyn Store, target: &dyn Store, limit: f64, progress: &dyn Progress) -> Result<(), EngineError> {
     let name = &table.source.name;
-    let rule = plan.profile.table_rule(name);
-    let deletes = matches!(plan.mode, Mode::Sync { delete: true, dry_run: false, .. }) && rule.and_then(|r| r.delete) != Some(false);
-    if !deletes || table.target.is_none() || plan.lite.is_some() {
+    if !table.guard.deletes() || table.target.is_none() || plan.lite {
         return Ok(());
     }
-    let zoom = rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| plan.zoom.clone());
-    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry: RetryPolicy::default(), checkpoint: None, jobs: plan.jobs };
+    let options = DiffOptions { zoom: table.zoom.clone(), diff_batch: run.batch_size, retry: RetryPolicy::default(), checkpoint: None, jobs: run.jobs };
     let (src, tgt) = (source.dataset(&table.projection).await?, target.dataset(&table.on_target(&table.projection)).await?);
     let would = diff::compare(name, src.as_ref(), tgt.as_ref(), &options, &mut ReportOnly, progress).await?;
     crate::engine::apply::within_delete_limit(&format!("table {name}"), would.extra, would.target_rows, "rows", &plan.target.to_string(), limit)
@@ -281,14 +317,13 @@ struct Lite {
 async fn lite_since(
     plan: &Plan,
     table: &TablePlan,
-    column: Option<String>,
     source: &dyn Store,
     target: Option<&dyn Store>,
     state: Option<&StateStore>,
     notes: &mut Vec<String>,
 ) -> Result<Option<Lite>, EngineError> {
     let name = &table.source.name;
-    let Some(column) = column else {
+    let Some(column) = table.lite_column.clone() else {
         notes.push(format!("table {name}: --lite has no column for it (--lite-column, or lite_column in the profile); it was compared whole"));
         return Ok(None);
     };
@@ -375,8 +410,10 @@ async fn create_checked(
     Ok(true)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_table(
     plan: &Plan,
+    run: &TablesPlan,
     table: &TablePlan,
     source: &dyn Store,
     target: Option<&dyn Store>,
@@ -384,68 +421,34 @@ async fn run_table(
     progress: &dyn Progress,
     notes: &mut Vec<String>,
 ) -> Result<DatasetReport, EngineError> {
-    let retry = RetryPolicy::default();
     let name = &table.source.name;
-    let rule = plan.profile.table_rule(name);
-    // A rule may keep a table from deletes; only --delete (or the
-    // profile's delete = true) allows them.
-    let guard = plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false));
-    let lite = match &plan.lite {
-        Some(default) => lite_since(plan, table, rule.and_then(|r| r.lite_column.clone()).or(default.clone()), source, target, state.as_deref(), notes).await?,
-        None => None,
+    let lite = match plan.lite {
+        true => lite_since(plan, table, source, target, state.as_deref(), notes).await?,
+        false => None,
     };
     let projection = Projection { since: lite.as_ref().and_then(|l| l.since.clone()), ..table.projection.clone() };
     // A row TARGET holds above the watermark and SOURCE below it is not
     // gone from SOURCE: --lite never deletes.
     let guard = match projection.since {
-        Some(_) if guard.allows_delete() => {
+        Some(_) if table.guard.allows_delete() => {
             notes.push(format!("table {name}: --lite does not delete (a row missing from SOURCE's recent rows may exist there, older); run without --lite to delete"));
-            guard.deletes_only_if(false)
+            table.guard.deletes_only_if(false)
         }
-        _ => guard,
+        _ => table.guard,
     };
     let src = source.dataset(&projection).await?;
-    let tgt: Box<dyn Dataset> = match (target, &table.target, &table.create) {
-        (Some(t), Some(_), _) => t.dataset(&table.on_target(&projection)).await?,
-        (Some(t), None, Some(statements)) if create_checked(&guard, t, table, statements, plan).await? => {
-            t.dataset(&table.on_target(&projection)).await?
-        }
-        (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
-        _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
-    };
-    let zoom = rule.and_then(|r| r.zoom.clone()).unwrap_or_else(|| plan.zoom.clone());
+    let tgt = target_dataset(plan, table, &projection, &guard, target).await?;
     // Only a sync that writes finishes ranges; a diff or a dry run
     // reports, and its report would lack what a resumed part skipped.
     let checkpoint: Option<Arc<dyn Checkpoint>> = match (state.clone(), plan.mode) {
         (Some(state), Mode::Sync { dry_run: false, .. }) => Some(Arc::new(DatasetState::load(state, name).await?)),
         _ => None,
     };
-    let options = DiffOptions { zoom, diff_batch: plan.batch_size, retry, checkpoint, jobs: plan.jobs };
-    let mut applier;
-    let mut report_only = ReportOnly;
-    let mut printer;
-    let mut stdout = std::io::stdout();
-    let sink: &mut dyn DiffSink = match plan.mode {
-        Mode::Sync { dry_run: true, .. } if plan.print => {
-            printer = Printer { source: src.as_ref(), target: tgt.as_ref(), allow_delete: guard.allows_delete(), retry, out: &mut stdout };
-            &mut printer
-        }
-        Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => {
-            applier = Applier {
-                source: src.as_ref(),
-                target: tgt.as_ref(),
-                guard,
-                scheme: table.projection.hash,
-                key_positions: table.projection.key_positions(),
-                column_names: table.projection.columns.clone(),
-                fill_page: plan.fill_batch,
-            };
-            &mut applier
-        }
-        _ => &mut report_only,
-    };
+    let options = DiffOptions { zoom: table.zoom.clone(), diff_batch: run.batch_size, retry: RetryPolicy::default(), checkpoint, jobs: run.jobs };
     let pass = if matches!(plan.mode, Mode::Copy { .. }) { diff::Pass::Copy } else { diff::Pass::Compare };
-    let mut report = diff::run_pass(pass, name, src.as_ref(), tgt.as_ref(), &options, sink, progress).await?;
+    let mut stdout = std::io::stdout();
+    let mut sink = sink(plan, run, table, src.as_ref(), tgt.as_ref(), guard, &mut stdout);
+    let mut report = diff::run_pass(pass, name, src.as_ref(), tgt.as_ref(), &options, sink.as_mut(), progress).await?;
     // Repaired up to the source's largest value read before comparing:
     // the next --lite run starts there.
     // Not after a resumed run that skipped ranges: rows changed in them
@@ -456,6 +459,46 @@ async fn run_table(
     // In a dry run: would be created.
     report.created = table.create.is_some();
     Ok(report)
+}
+
+/// The table on TARGET as compared: created first when the run creates
+/// it, or an empty stand-in when it is missing (a diff, a dry run).
+async fn target_dataset(plan: &Plan, table: &TablePlan, projection: &Projection, guard: &WriteGuard, target: Option<&dyn Store>) -> Result<Box<dyn Dataset>, EngineError> {
+    let name = &table.source.name;
+    Ok(match (target, &table.target, &table.create) {
+        (Some(t), Some(_), _) => t.dataset(&table.on_target(projection)).await?,
+        (Some(t), None, Some(statements)) if create_checked(guard, t, table, statements, plan).await? => t.dataset(&table.on_target(projection)).await?,
+        (_, None, Some(_)) => Box::new(EmptyDataset { what: format!("table {name} in {} (to be created)", plan.target) }),
+        _ => Box::new(EmptyDataset { what: format!("table {name} in {} (missing)", plan.target) }),
+    })
+}
+
+/// Where a table's differences go: written (sync, copy), printed
+/// (`--dry-run --print`), or only counted (diff, a dry run).
+fn sink<'a>(
+    plan: &Plan,
+    run: &TablesPlan,
+    table: &TablePlan,
+    src: &'a dyn Dataset,
+    tgt: &'a dyn Dataset,
+    guard: WriteGuard,
+    stdout: &'a mut std::io::Stdout,
+) -> Box<dyn DiffSink + 'a> {
+    match plan.mode {
+        Mode::Sync { dry_run: true, .. } if plan.print => {
+            Box::new(Printer { source: src, target: tgt, allow_delete: guard.allows_delete(), retry: guard.retry(), out: stdout })
+        }
+        Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => Box::new(Applier {
+            source: src,
+            target: tgt,
+            guard,
+            scheme: table.projection.hash,
+            key_positions: table.projection.key_positions(),
+            column_names: table.projection.columns.clone(),
+            fill_page: run.fill_batch,
+        }),
+        _ => Box::new(ReportOnly),
+    }
 }
 
 #[cfg(test)]

@@ -86,9 +86,68 @@ struct Daemon {
 
 const RUNS_KEPT: usize = 50;
 
+impl Daemon {
+    fn new(plan: &Plan, token: Option<String>) -> Daemon {
+        Daemon {
+            health: Mutex::new(Health {
+                state: PairState::Ok,
+                source: plan.source.to_string(),
+                target: plan.target.to_string(),
+                source_last_healthy: None,
+                target_last_healthy: None,
+                recoveries: 0,
+                last_recovery_seconds: None,
+                last_error: None,
+                cycles: 0,
+                transitions: Vec::new(),
+            }),
+            runs: Mutex::new(Vec::new()),
+            totals: Mutex::new(Totals::default()),
+            wake: Notify::new(),
+            token,
+            down_since: Mutex::new(None),
+        }
+    }
+}
+
+/// What a daemon runs, all from its profile.
+pub struct Plans {
+    /// Every `full_every`-th cycle: the sync `sync --profile FILE` runs.
+    pub full: Plan,
+    /// The other cycles: that sync with `--lite` and the `recent` lookback.
+    pub recent: Plan,
+    pub settings: Watch,
+    /// The profile's state store, held (locked) for the daemon's life.
+    pub state: std::path::PathBuf,
+}
+
+/// The plans of `rangesync watch`, from the profile (and `--listen`).
+pub fn plans(w: &super::args::WatchArgs) -> Result<Plans, EngineError> {
+    let profile = super::profile::Profile::load(&w.profile)?;
+    let mut settings = profile.watch.ok_or_else(|| {
+        EngineError::Usage(format!("profile {} has no [watch] section (interval, listen...); see docs/watch.md", w.profile.display()))
+    })?;
+    if let Some(l) = &w.listen {
+        settings.listen = listen(l).map_err(EngineError::Usage)?;
+    }
+    let sync = || Plan::sync(super::args::SyncArgs::from_profile(w.profile.clone()));
+    let mut full = sync()?;
+    let mut recent = sync()?;
+    recent.lite = true;
+    if let super::plan::Family::Series(series) = &mut recent.family {
+        series.lookback = settings.recent;
+    }
+    // The daemon holds the state store (its lock) for its whole life; its
+    // cycles keep no runs of their own.
+    let state = full.state.take().unwrap_or_else(|| w.profile.with_extension("state.sqlite"));
+    recent.state = None;
+    Ok(Plans { full, recent, settings, state })
+}
+
 /// Runs the daemon until SIGINT or SIGTERM; the cycle in hand finishes
 /// first.
-pub async fn run(plan: Plan, recent: Plan, watch: Watch, state: std::path::PathBuf) -> Result<(), EngineError> {
+pub async fn run(plans: Plans) -> Result<(), EngineError> {
+    let Plans { full: plan, recent, settings: watch, state } = plans;
     // One daemon per profile: its state store's lock, held until it stops.
     let lock = crate::engine::state::StateStore::open(&state, "watch").await?;
     let listener = match tokio::net::TcpListener::bind(watch.listen).await {
@@ -99,25 +158,7 @@ pub async fn run(plan: Plan, recent: Plan, watch: Watch, state: std::path::PathB
             return Err(EngineError::Usage(format!("cannot listen on {}: {e}", watch.listen)));
         }
     };
-    let daemon = Arc::new(Daemon {
-        health: Mutex::new(Health {
-            state: PairState::Ok,
-            source: plan.source.to_string(),
-            target: plan.target.to_string(),
-            source_last_healthy: None,
-            target_last_healthy: None,
-            recoveries: 0,
-            last_recovery_seconds: None,
-            last_error: None,
-            cycles: 0,
-            transitions: Vec::new(),
-        }),
-        runs: Mutex::new(Vec::new()),
-        totals: Mutex::new(Totals::default()),
-        wake: Notify::new(),
-        token: watch.token.clone(),
-        down_since: Mutex::new(None),
-    });
+    let daemon = Arc::new(Daemon::new(&plan, watch.token.clone()));
     let app = Router::new()
         .route("/api/health", get(health))
         .route("/api/runs", get(runs))
@@ -197,50 +238,17 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
         None => super::passes::run(plan, &super::progress::Bar::new(true)).await,
     };
     let seconds = started.elapsed().as_secs_f64();
-    let now = chrono::Utc::now().to_rfc3339();
     let (state, report, error) = match outcome {
         Ok(report) => {
-            {
-                let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(newest) = report.datasets.iter().filter_map(|d| d.target_newest).max() {
-                    t.target_newest = Some(newest);
-                }
-                for d in &report.datasets {
-                    t.compared += d.source_rows;
-                    t.differing += d.differences();
-                    t.written += d.inserted + d.updated + d.deleted;
-                }
-                t.last_cycle_seconds = seconds;
-            }
-            let recovered = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take();
-            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
-            h.source_last_healthy = Some(now.clone());
-            h.target_last_healthy = Some(now.clone());
-            h.last_error = None;
-            if let Some(since) = recovered {
-                h.recoveries += 1;
-                h.last_recovery_seconds = Some(since.elapsed().as_secs_f64());
-            }
+            succeeded(daemon, &report, seconds);
             let written: u64 = report.datasets.iter().map(|d| d.inserted + d.updated + d.deleted).sum();
             tracing::info!(full, seconds, written, "cycle done");
             (PairState::Ok, Some(report), None)
         }
         Err(e) => {
-            let down = side_down(plan, &e);
-            {
-                let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
-                t.errors += 1;
-                t.last_cycle_seconds = seconds;
-            }
-            let mut since = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner());
-            if since.is_none() {
-                *since = Some(started);
-            }
-            drop(since);
-            let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
-            h.last_error = Some(e.to_string());
+            failed(daemon, &e, started, seconds);
             tracing::warn!(error = %e, "cycle failed");
-            (down, None, Some(e.to_string()))
+            (side_down(plan, &e), None, Some(e.to_string()))
         }
     };
     set_state(daemon, state);
@@ -252,10 +260,48 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
     }
 }
 
+/// A cycle that ended well: totals counted, both sides healthy now, a
+/// recovery (if the pair was down) timed.
+fn succeeded(daemon: &Daemon, report: &Report, seconds: f64) {
+    {
+        let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(newest) = report.datasets.iter().filter_map(|d| d.target_newest).max() {
+            t.target_newest = Some(newest);
+        }
+        for d in &report.datasets {
+            t.compared += d.source_rows;
+            t.differing += d.differences();
+            t.written += d.inserted + d.updated + d.deleted;
+        }
+        t.last_cycle_seconds = seconds;
+    }
+    let now = chrono::Utc::now().to_rfc3339();
+    let recovered = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+    h.source_last_healthy = Some(now.clone());
+    h.target_last_healthy = Some(now);
+    h.last_error = None;
+    if let Some(since) = recovered {
+        h.recoveries += 1;
+        h.last_recovery_seconds = Some(since.elapsed().as_secs_f64());
+    }
+}
+
+/// A cycle that failed: counted, and the pair down since it began.
+fn failed(daemon: &Daemon, e: &EngineError, started: Instant, seconds: f64) {
+    {
+        let mut t = daemon.totals.lock().unwrap_or_else(|p| p.into_inner());
+        t.errors += 1;
+        t.last_cycle_seconds = seconds;
+    }
+    daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(started);
+    daemon.health.lock().unwrap_or_else(|p| p.into_inner()).last_error = Some(e.to_string());
+}
+
 /// Whether a side answers again: it is opened (and closed) for reading.
 async fn reachable(plan: &Plan, side: &crate::connector::Endpoint) -> Result<(), EngineError> {
     use crate::connector::{self, Access};
-    match &plan.series {
+    match plan.series() {
         Some(series) => connector::open_series(side, Access::Read, &series.settings).await.map(drop),
         None => connector::open(side, Access::Read).await.map(drop),
     }

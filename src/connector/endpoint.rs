@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::sqlite::Location;
+use crate::engine::series::window::{DAY, NANOS_PER_SECOND};
 
 /// A parsed endpoint URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl DirUrl {
             match pair.split_once('=') {
                 Some(("chunk", v)) => {
                     let ns = crate::engine::series::window::parse_duration(v).map_err(|e| format!("'{url}': chunk={v}: {e}"))?;
-                    if !(1_000_000_000..=366 * 86_400_000_000_000).contains(&ns) {
+                    if !(NANOS_PER_SECOND..=366 * DAY).contains(&ns) {
                         return Err(format!("'{url}': chunk={v} is not between a second and 366 days, the chunks a dump is cut in"));
                     }
                     chunk = Some(ns);

@@ -14,7 +14,7 @@ pub fn measurements(names: Vec<String>, separator: &str, pick: Option<&regex::Re
         let (measurement, field) = split_metric(&name, separator, pick);
         out.entry(measurement).or_default().push((field, FieldType::Float));
     }
-    out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect()
+    out.into_iter().map(|(name, fields)| Measurement::new(name, fields)).collect()
 }
 
 /// What a store holding floats only keeps of a type: integers and

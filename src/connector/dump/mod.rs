@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use chunk::Content;
 use manifest::{ChunkEntry, Manifest};
 
-use super::Access;
+use super::{line_protocol, Access};
 use crate::engine::error::StoreError;
 use crate::engine::series::store::{Count, Measurement, SeriesCapabilities, SeriesStore};
 use crate::engine::series::window::rfc3339;
@@ -32,7 +32,7 @@ use crate::engine::store::StoreResult;
 use crate::engine::value::Value;
 
 /// A day: chunks of a new dump, unless the URL says `?chunk=`.
-pub const DEFAULT_CHUNK: i64 = 86_400_000_000_000;
+pub const DEFAULT_CHUNK: i64 = crate::engine::series::window::DAY;
 /// Chunks changed in memory at most; the next one writes them out first.
 const MAX_DIRTY_CHUNKS: usize = 4;
 /// The writers' lock file, in the dump's root.
@@ -330,7 +330,7 @@ impl SeriesStore for DirStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, concurrency: 1 }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, can_select: false, can_print: true, concurrency: 1 }
     }
 
     async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
@@ -338,7 +338,7 @@ impl SeriesStore for DirStore {
         let mut out = Vec::new();
         for m in &inner.manifest.measurements {
             let fields = m.fields.iter().filter_map(|(f, t)| Some((f.clone(), manifest::field_type(t)?))).collect();
-            out.push(Measurement { name: m.name.clone(), fields });
+            out.push(Measurement::new(m.name.clone(), fields));
         }
         Ok(out)
     }
@@ -406,6 +406,15 @@ impl SeriesStore for DirStore {
         self.persist(&mut inner)
     }
 
+    /// A dump has no statements: the points removed (as comments) and
+    /// the line protocol merged into its chunks.
+    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
+        let mut out: Vec<String> = deletes.iter().map(|(series, window)| format!("# remove {series} in {window}")).collect();
+        let body = line_protocol::encode(samples, &m.name, |f| f.to_string(), usize::MAX, line_protocol::Dialect::Dump).map_err(StoreError::Invalid)?;
+        out.extend(body.concat().lines().map(str::to_string));
+        Ok(out)
+    }
+
     async fn delete(&self, m: &Measurement, points: &[(Series, Window)]) -> StoreResult<()> {
         let mut inner = self.lock();
         self.lock_for_writing(&mut inner)?;
@@ -430,8 +439,8 @@ mod tests {
     async fn writes_deletes_and_reads_back_across_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("dump");
-        let m = Measurement { name: "cpu".into(), fields: vec![("v".into(), FieldType::Float)] };
-        const H: i64 = 3_600_000_000_000;
+        let m = Measurement::new("cpu", vec![("v".into(), FieldType::Float)]);
+        const H: i64 = crate::engine::series::window::HOUR;
         let store = DirStore::open(&root, "dir://dump", Access::Write, Some(H)).unwrap();
         store.write(&m, &[sample("a", 0, 1.0), sample("a", H - 1, 2.0), sample("a", H, 3.0), sample("b", 5 * H, 4.0), sample("b", -1, 5.0)]).await.unwrap();
         store.flush().await.unwrap();

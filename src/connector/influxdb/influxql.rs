@@ -1,6 +1,7 @@
 //! InfluxQL text: quoted identifiers and strings, durations, and the
 //! conditions naming series and windows.
 
+use crate::engine::series::window::{DAY, HOUR, MINUTE, NANOS_PER_SECOND, WEEK};
 use crate::engine::series::{Series, Window};
 
 /// `"name"`, with `"` and `\` escaped.
@@ -16,7 +17,7 @@ pub fn string(text: &str) -> String {
 /// A duration literal InfluxQL reads, in the largest unit dividing it.
 pub fn duration(ns: i64) -> String {
     const UNITS: [(&str, i64); 7] =
-        [("w", 604_800_000_000_000), ("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("u", 1_000)];
+        [("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", NANOS_PER_SECOND), ("ms", 1_000_000), ("u", 1_000)];
     for (unit, factor) in UNITS {
         if ns % factor == 0 {
             return format!("{}{unit}", ns / factor);

@@ -44,13 +44,18 @@ pub struct InfluxStore {
     /// listing: the engine's measurement holds the types the target keeps,
     /// and only a numeric field as stored here can be summed.
     stored_types: std::sync::Mutex<HashMap<String, Vec<(String, FieldType)>>>,
-    /// Sums beside counts: only when the other store gives them too (a
-    /// count with a sum costs InfluxDB 70% more than a count alone).
-    sums: AtomicBool,
+    /// A sum overflowed f64 here once: counts alone from then on.
+    sums_overflow: AtomicBool,
     /// Answers asked in MessagePack until the server refuses it.
     msgpack: AtomicBool,
-    /// A profile's InfluxQL condition per measurement, in every read.
-    conditions: std::sync::Mutex<HashMap<String, String>>,
+}
+
+/// A time condition, and the measurement's profile condition if any.
+fn restricted(m: &Measurement, time: String) -> String {
+    match &m.condition {
+        Some(c) => format!("{time} AND ({c})"),
+        None => time,
+    }
 }
 
 impl InfluxStore {
@@ -64,9 +69,8 @@ impl InfluxStore {
             retention_policy: url.retention_policy.clone(),
             max_body: 1 << 20,
             stored_types: Default::default(),
-            sums: Default::default(),
+            sums_overflow: Default::default(),
             msgpack: AtomicBool::new(true),
-            conditions: Default::default(),
         })
     }
 
@@ -186,15 +190,6 @@ impl InfluxStore {
             .collect())
     }
 
-    /// A time condition, and the measurement's profile condition if any.
-    fn restricted(&self, measurement: &str, time: String) -> String {
-        let conditions = self.conditions.lock().unwrap_or_else(|p| p.into_inner());
-        match conditions.get(measurement) {
-            Some(c) => format!("{time} AND ({c})"),
-            None => time,
-        }
-    }
-
     /// `"rp"."measurement"`, or the measurement alone (the default policy).
     fn from(&self, measurement: &str) -> String {
         match &self.retention_policy {
@@ -270,7 +265,7 @@ impl SeriesStore for InfluxStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME, counts_skip_empty: true, sums: true, concurrency: self.http.concurrency }
+        SeriesCapabilities { precision: Precision::Nanosecond, can_delete: true, earliest: MIN_TIME, latest: MAX_TIME, counts_skip_empty: true, sums: true, can_select: true, can_print: true, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {
@@ -294,19 +289,10 @@ impl SeriesStore for InfluxStore {
                 }
             }
         }
-        let listed: Vec<Measurement> = out.into_iter().map(|(name, fields)| Measurement { name, fields }).collect();
+        let listed: Vec<Measurement> = out.into_iter().map(|(name, fields)| Measurement::new(name, fields)).collect();
         let mut stored = self.stored_types.lock().unwrap_or_else(|p| p.into_inner());
         *stored = listed.iter().map(|m| (m.name.clone(), m.fields.clone())).collect();
         Ok(listed)
-    }
-
-    fn restrict(&self, measurement: &str, condition: &str) -> StoreResult<()> {
-        self.conditions.lock().unwrap_or_else(|p| p.into_inner()).insert(measurement.to_string(), condition.to_string());
-        Ok(())
-    }
-
-    fn use_sums(&self, on: bool) {
-        self.sums.store(on, Relaxed);
     }
 
     async fn counts(&self, m: &Measurement, parent: Window, step: Option<i64>, series: &[Series]) -> StoreResult<Vec<Count>> {
@@ -317,7 +303,7 @@ impl SeriesStore for InfluxStore {
             let of = types.get(&m.name);
             m.fields.iter().map(|(f, _)| of.and_then(|fields| fields.iter().find(|(n, _)| n == f)).map(|(_, t)| *t)).collect()
         };
-        let summing = self.sums.load(Relaxed);
+        let summing = m.sums && !self.sums_overflow.load(Relaxed);
         let mut columns = Vec::new();
         for (i, (f, _)) in m.fields.iter().enumerate() {
             let f = influxql::ident(&field_name(f));
@@ -330,7 +316,7 @@ impl SeriesStore for InfluxStore {
             Some(step) => format!("GROUP BY time({}), * fill(none)", influxql::duration(step)),
             None => "GROUP BY *".to_string(),
         };
-        let mut condition = self.restricted(&m.name, influxql::window(parent));
+        let mut condition = restricted(m, influxql::window(parent));
         if let Some(some) = influxql::some_series(series) {
             condition = format!("{condition} AND {some}");
         }
@@ -340,7 +326,7 @@ impl SeriesStore for InfluxStore {
             // and fails the whole answer. Counts alone, from now on.
             Err(e) if summing && e.to_string().contains("unsupported value") => {
                 tracing::warn!("a sum of {} overflows in InfluxDB; comparing counts only", m.name);
-                self.use_sums(false);
+                self.sums_overflow.store(true, Relaxed);
                 return self.counts(m, parent, step, series).await;
             }
             other => other?,
@@ -371,7 +357,7 @@ impl SeriesStore for InfluxStore {
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
         let columns: Vec<String> = m.fields.iter().map(|(f, _)| influxql::ident(&field_name(f))).collect();
-        let mut condition = self.restricted(&m.name, influxql::window(window));
+        let mut condition = restricted(m, influxql::window(window));
         if let Some(some) = influxql::some_series(series) {
             condition = format!("{condition} AND {some}");
         }

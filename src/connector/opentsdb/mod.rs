@@ -96,7 +96,7 @@ impl SeriesStore for TsdbStore {
     }
 
     fn capabilities(&self) -> SeriesCapabilities {
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, concurrency: self.http.concurrency }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: LATEST, counts_skip_empty: true, sums: false, can_select: false, can_print: true, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

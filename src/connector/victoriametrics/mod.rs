@@ -168,7 +168,7 @@ impl SeriesStore for VmStore {
 
     fn capabilities(&self) -> SeriesCapabilities {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false, concurrency: self.http.concurrency }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false, can_select: false, can_print: true, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

@@ -11,14 +11,13 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::diff::{batch_reads, points_estimate, Read};
 use super::sample::{Precision, Sample, Series};
 use super::store::{Count, Measurement, SeriesStore};
-use super::window::Window;
+use super::window::{Window, DAY};
 use crate::engine::apply::WriteGuard;
 use crate::engine::error::EngineError;
 use crate::engine::progress::Progress;
 use crate::engine::report::DatasetReport;
 use crate::engine::retry::RetryPolicy;
 
-const DAY: i64 = 86_400_000_000_000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct CopyOptions {

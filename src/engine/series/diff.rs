@@ -10,7 +10,7 @@ use super::merge::{self, Outcome};
 use super::sample::{Precision, Sample, Series};
 use super::store::{Count, Measurement, SeriesStore};
 use super::window::{TimeZoom, Window};
-use crate::engine::apply::WriteGuard;
+use super::sink::SeriesSink;
 use crate::engine::error::EngineError;
 use crate::engine::progress::Progress;
 use crate::engine::report::DatasetReport;
@@ -28,9 +28,6 @@ pub struct SeriesOptions {
     /// read in parts.
     pub max_rows: u64,
     pub retry: RetryPolicy,
-    /// `sync --dry-run --print`: where the statements and lines a sync
-    /// would send are written instead.
-    pub print: Option<LinePrinter>,
     /// Where a `sync` records how far in time it has compared and
     /// repaired, so a killed run resumes from there.
     pub progressed: Option<std::sync::Arc<dyn Progressed>>,
@@ -42,9 +39,6 @@ pub struct SeriesOptions {
 pub trait Progressed: Send + Sync {
     async fn finished_until(&self, until: i64) -> Result<(), EngineError>;
 }
-
-/// Where `--print` writes (stdout, behind a lock).
-pub type LinePrinter = std::sync::Arc<std::sync::Mutex<dyn std::io::Write + Send>>;
 
 /// What a comparison of one measurement found, beyond the report.
 #[derive(Debug, Default)]
@@ -67,15 +61,16 @@ const SERIES_FILTER_LIMIT: usize = 32;
 /// At most this many child windows per count request.
 const MAX_STEPS_PER_REQUEST: i64 = 5_000;
 
-/// Compares (and with a writing guard, repairs) one measurement. `m`
-/// names the fields compared, typed as the target keeps them.
+/// Compares one measurement, its differences going to `sink` (which
+/// repairs, prints or counts them). `m` names the fields compared, typed
+/// as the target keeps them.
 pub async fn compare(
     m: &Measurement,
     precision: Precision,
     source: &dyn SeriesStore,
     target: &dyn SeriesStore,
     options: &SeriesOptions,
-    guard: &WriteGuard,
+    sink: &dyn SeriesSink,
     progress: &dyn Progress,
 ) -> Result<Findings, EngineError> {
     let mut findings = Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
@@ -139,7 +134,7 @@ pub async fn compare(
             retry.run("reading target samples", || target.samples(m, window, &filter))
         )?;
         let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
-        apply(&mut findings, outcome, m, target, guard, options.print.as_ref()).await?;
+        apply(&mut findings, outcome, m, sink).await?;
         if let Some(p) = &options.progressed {
             p.finished_until(until).await?;
         }
@@ -417,8 +412,9 @@ pub(super) fn batch_reads(reads: Vec<(Window, BTreeSet<Series>, u64)>, max_rows:
     out
 }
 
-/// Applies one window's outcome through the guard and counts it.
-async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, target: &dyn SeriesStore, guard: &WriteGuard, print: Option<&LinePrinter>) -> Result<(), EngineError> {
+/// Counts one window's outcome (what differs, what was read), then hands
+/// it to the sink.
+async fn apply(findings: &mut Findings, mut outcome: Outcome, m: &Measurement, sink: &dyn SeriesSink) -> Result<(), EngineError> {
     let r = &mut findings.report;
     r.missing += outcome.missing;
     r.extra += outcome.extra;
@@ -426,50 +422,15 @@ async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, targe
     r.rows_fetched += outcome.source_points + outcome.target_points;
     findings.collapsed += outcome.collapsed;
     let room = crate::engine::diff::SAMPLE_SIZE.saturating_sub(r.sample.len());
-    r.sample.extend(outcome.sample.into_iter().take(room));
-    if guard.dry_run() {
-        r.remaining += outcome.missing + outcome.extra + outcome.changed;
-        if let Some(print) = print {
-            let deleting = guard.allows_delete() && target.capabilities().can_delete;
-            let deletes = if deleting { outcome.deletes.as_slice() } else { &[] };
-            let mut samples = outcome.writes;
-            if deleting {
-                samples.extend(outcome.rewrites);
-            }
-            let lines = target.render_writes(m, deletes, &samples).await?;
-            let mut out = print.lock().unwrap_or_else(|p| p.into_inner());
-            for line in lines {
-                writeln!(out, "{line}").map_err(|e| EngineError::Usage(format!("cannot write the lines out: {e}")))?;
-            }
-        }
-        return Ok(());
-    }
-    // Changed points whose target holds a field the source lacks: only a
-    // delete of the whole point settles them.
-    let extra_fields = outcome.needs_delete - outcome.extra;
-    let deleting = guard.allows_delete() && target.capabilities().can_delete;
-    if deleting && !outcome.deletes.is_empty() {
-        guard.delete_points(target, m, &outcome.deletes).await?;
-        guard.write_samples(target, m, &outcome.rewrites).await?;
-    }
-    guard.write_samples(target, m, &outcome.writes).await?;
-    r.inserted += outcome.missing;
-    if deleting {
-        r.updated += outcome.changed;
-        r.deleted += outcome.extra;
-    } else {
-        r.updated += outcome.changed - extra_fields;
-        findings.kept += outcome.needs_delete;
-        r.remaining += outcome.needs_delete;
-    }
-    Ok(())
+    r.sample.extend(std::mem::take(&mut outcome.sample).into_iter().take(room));
+    sink.apply(m, outcome, findings).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const H: i64 = 3_600_000_000_000;
+    const H: i64 = super::super::window::HOUR;
 
     fn series(host: &str) -> Series {
         Series::new("cpu", [("host".to_string(), host.to_string())])

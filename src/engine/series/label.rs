@@ -85,14 +85,6 @@ impl SeriesStore for Labeled<'_> {
         self.inner.keeps(t)
     }
 
-    fn use_sums(&self, on: bool) {
-        self.inner.use_sums(on)
-    }
-
-    fn restrict(&self, measurement: &str, condition: &str) -> StoreResult<()> {
-        self.inner.restrict(measurement, condition)
-    }
-
     async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
         self.inner.measurements(pick).await
     }

@@ -4,13 +4,10 @@
 //! window holding any), so no store needs a query of its own for it.
 
 use super::store::{Measurement, SeriesStore};
-use super::window::Window;
+use super::window::{Window, DAY, HOUR, MINUTE};
 use crate::engine::error::EngineError;
 use crate::engine::retry::RetryPolicy;
 
-const MINUTE: i64 = 60_000_000_000;
-const HOUR: i64 = 60 * MINUTE;
-const DAY: i64 = 24 * HOUR;
 
 /// The minute (inside `span`) holding the newest sample of `m` in `store`,
 /// or `None` when it holds none in `span`.

@@ -155,7 +155,7 @@ mod tests {
     use crate::engine::series::sample::FieldType;
 
     fn m() -> Measurement {
-        Measurement { name: "cpu".into(), fields: vec![("a".into(), FieldType::Float), ("b".into(), FieldType::Float)] }
+        Measurement::new("cpu", vec![("a".into(), FieldType::Float), ("b".into(), FieldType::Float)])
     }
 
     fn s(host: &str, field: &str, time: i64, v: Value) -> Sample {
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn values_compare_as_the_target_keeps_them_and_precision_is_the_coarser() {
-        let typed = Measurement { name: "cpu".into(), fields: vec![("a".into(), FieldType::Float)] };
+        let typed = Measurement::new("cpu", vec![("a".into(), FieldType::Float)]);
         // An integer 3 written into a store keeping floats is 3.0; a
         // nanosecond instant compares at milliseconds.
         let out = merge(&typed, Precision::Millisecond, vec![s("x", "a", 1_000_123, Value::Int(3))], vec![s("x", "a", 1_000_000, Value::Float(3.0))]);

@@ -9,6 +9,7 @@ pub mod label;
 pub mod lite;
 pub mod merge;
 pub mod sample;
+pub mod sink;
 pub mod store;
 pub mod window;
 

@@ -10,14 +10,28 @@ use crate::engine::store::StoreResult;
 
 /// A measurement (an InfluxDB measurement, or the metrics
 /// `measurement_field` of VictoriaMetrics) and its fields with their types,
-/// named as the source names them.
+/// named as the source names them. Passed to every read and write, it is
+/// also the request: which points (`condition`) and what of them
+/// (`sums`) are read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Measurement {
     pub name: String,
     pub fields: Vec<(String, FieldType)>,
+    /// Only points this condition holds for (a profile's `where`, in the
+    /// store's query language); asked only of a store that
+    /// [`SeriesCapabilities::can_select`].
+    pub condition: Option<String>,
+    /// Counts carry sums too ([`Count::sum`]); asked only when both stores
+    /// [`SeriesCapabilities::sums`] (a sum costs more than the count).
+    pub sums: bool,
 }
 
 impl Measurement {
+    /// A measurement as a store lists it: every point, counts alone.
+    pub fn new(name: impl Into<String>, fields: Vec<(String, FieldType)>) -> Self {
+        Measurement { name: name.into(), fields, condition: None, sums: false }
+    }
+
     pub fn field_type(&self, field: &str) -> Option<FieldType> {
         self.fields.iter().find(|(f, _)| f == field).map(|(_, t)| *t)
     }
@@ -56,6 +70,10 @@ pub struct SeriesCapabilities {
     pub counts_skip_empty: bool,
     /// Can compute a sum per window beside each count (see [`Count::sum`]).
     pub sums: bool,
+    /// Can read only the points a condition holds for ([`Measurement::condition`]).
+    pub can_select: bool,
+    /// Can say what a write would send ([`SeriesStore::render_writes`]).
+    pub can_print: bool,
     /// Requests the store is asked at once (an HTTP endpoint's
     /// `concurrency=`, 1 by default): `copy` keeps that many reads or
     /// writes in flight. The connector holds the bound whatever is asked.
@@ -79,21 +97,6 @@ pub trait SeriesStore: Send + Sync {
     /// store whose names do not say where the measurement ends (a
     /// VictoriaMetrics metric `disk_io_reads`) cuts them where it matches.
     async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>>;
-
-    /// Computes sums beside counts from now on (asked only when both stores
-    /// can: a sum costs the store more than the count).
-    fn use_sums(&self, _on: bool) {}
-
-    /// Reads only the points of `measurement` a condition in the store's
-    /// own query language holds for (a profile's `where`), from now on.
-    /// Only InfluxDB can; the others refuse.
-    fn restrict(&self, measurement: &str, condition: &str) -> StoreResult<()> {
-        let _ = condition;
-        Err(crate::engine::error::StoreError::Invalid(format!(
-            "{} cannot select the points of {measurement} by a condition (a profile's where for measurements is InfluxQL, for InfluxDB on both sides)",
-            self.describe()
-        )))
-    }
 
     /// Samples per series and field in each window of `parent` cut at
     /// multiples of `step` from the epoch (the whole of `parent` as one
@@ -128,11 +131,8 @@ pub trait SeriesStore: Send + Sync {
 
     /// What [`SeriesStore::delete`] and [`SeriesStore::write`] would send
     /// for these (`sync --dry-run --print`): statements, lines. Sends
-    /// nothing.
-    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>> {
-        let _ = (m, deletes, samples);
-        Err(crate::engine::error::StoreError::Invalid(format!("{} cannot print what it would be sent", self.describe())))
-    }
+    /// nothing. Only called when [`SeriesCapabilities::can_print`] says so.
+    async fn render_writes(&self, m: &Measurement, deletes: &[(Series, Window)], samples: &[Sample]) -> StoreResult<Vec<String>>;
 }
 
 /// Converts a value read in the source to what it becomes in a store

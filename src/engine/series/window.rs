@@ -11,7 +11,12 @@ use std::str::FromStr;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
+/// Durations in nanoseconds, the unit of every instant and window here.
 pub const NANOS_PER_SECOND: i64 = 1_000_000_000;
+pub const MINUTE: i64 = 60 * NANOS_PER_SECOND;
+pub const HOUR: i64 = 60 * MINUTE;
+pub const DAY: i64 = 24 * HOUR;
+pub const WEEK: i64 = 7 * DAY;
 
 /// `[start, end)`, nanoseconds since the epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,10 +133,10 @@ const UNITS: &[(&str, i64)] = &[
     ("µs", 1_000),
     ("ms", 1_000_000),
     ("s", NANOS_PER_SECOND),
-    ("m", 60 * NANOS_PER_SECOND),
-    ("h", 3600 * NANOS_PER_SECOND),
-    ("d", 86_400 * NANOS_PER_SECOND),
-    ("w", 7 * 86_400 * NANOS_PER_SECOND),
+    ("m", MINUTE),
+    ("h", HOUR),
+    ("d", DAY),
+    ("w", WEEK),
 ];
 
 /// `90s`, `1h30m`, `1d`: a positive duration in nanoseconds.

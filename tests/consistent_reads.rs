@@ -239,6 +239,15 @@ impl Dataset for WriterAtFetch {
     fn bulk_format(&self) -> Option<String> {
         self.inner.bulk_format()
     }
+    async fn last_key(&self) -> StoreResult<Option<Key>> {
+        self.inner.last_key().await
+    }
+    async fn max_value(&self, column: &str) -> StoreResult<Option<rangesync::engine::Value>> {
+        self.inner.max_value(column).await
+    }
+    fn render_writes(&self, rows: &[Row], deletes: &[Key]) -> StoreResult<Vec<rangesync::engine::store::Statement>> {
+        self.inner.render_writes(rows, deletes)
+    }
     async fn export_range(&self, range: &KeyRange) -> StoreResult<BulkRows> {
         let writer = self.writer.lock().unwrap().take();
         if let Some(w) = writer {

@@ -4,8 +4,10 @@
 //! from `SeriesStore`. Samples written come back as written (at the
 //! store's precision, in the type it keeps), counts per window are exact,
 //! writing again changes nothing, and a store that can delete removes
-//! exactly the window asked. OpenTSDB, which no registry here packages, is
-//! covered by recorded answers in tests/opentsdb.rs.
+//! exactly the window asked. OpenTSDB, which no registry here packages,
+//! runs the read half against recorded answers (test-fixtures/opentsdb/
+//! conformance.json) and must send the samples as the recorded `/api/put`
+//! body; its writes reach a real listener in tests/opentsdb.rs.
 
 mod common;
 
@@ -57,13 +59,14 @@ async fn counts(store: &dyn SeriesStore, m: &Measurement, window: Window) -> (Ve
     (per_series, fine.iter().filter(|c| c.count > 0).count())
 }
 
-async fn conforms(store: &dyn SeriesStore, m_name: &str) {
-    let caps = store.capabilities();
-    let written = samples(m_name, caps.precision.nanos());
-    let m = Measurement::new(m_name, vec![("v".into(), rangesync::engine::series::sample::FieldType::Float)]);
-    store.write(&m, &written).await.unwrap();
-    store.flush().await.unwrap();
+fn measurement(m_name: &str) -> Measurement {
+    Measurement::new(m_name, vec![("v".into(), rangesync::engine::series::sample::FieldType::Float)])
+}
 
+/// What the engine reads of a store holding `written` (listing, samples,
+/// counts whole and per window, a window's edges); the counts expected.
+async fn reads_conform(store: &dyn SeriesStore, m_name: &str, written: &[Sample]) -> (Vec<(String, u64)>, usize) {
+    let m = measurement(m_name);
     // Picked by name: a VictoriaMetrics metric rs_conf_x_v does not say
     // where the measurement ends, the pick does.
     let pick = regex::Regex::new(&format!("^{m_name}$")).unwrap();
@@ -73,12 +76,24 @@ async fn conforms(store: &dyn SeriesStore, m_name: &str) {
 
     let span = Window::new(T0, T0 + 20 * SECOND);
     let read = store.samples(&m, span, &[]).await.unwrap();
-    assert_eq!(sorted(read), sorted(written.clone()), "{}: samples read back", store.describe());
+    assert_eq!(sorted(read), sorted(written.to_vec()), "{}: samples read back", store.describe());
     let expected = (vec![("[(\"host\", \"a\")]".to_string(), 10), ("[(\"host\", \"b\")]".to_string(), 10)], 20);
     assert_eq!(counts(store, &m, span).await, expected, "{}: counts", store.describe());
     // A window's edges: its start is in, its end out.
     let edge = store.counts(&m, Window::new(T0 + SECOND, T0 + 3 * SECOND), None, &[]).await.unwrap();
     assert_eq!(edge.iter().map(|c| c.count).sum::<u64>(), 4, "{}: [1 s, 3 s) holds two samples a series", store.describe());
+
+    expected
+}
+
+async fn conforms(store: &dyn SeriesStore, m_name: &str) {
+    let caps = store.capabilities();
+    let written = samples(m_name, caps.precision.nanos());
+    let m = measurement(m_name);
+    store.write(&m, &written).await.unwrap();
+    store.flush().await.unwrap();
+    let expected = reads_conform(store, m_name, &written).await;
+    let span = Window::new(T0, T0 + 20 * SECOND);
 
     // Idempotent: the same samples again change nothing.
     store.write(&m, &written).await.unwrap();
@@ -120,4 +135,17 @@ async fn dump_directory_conforms() {
     let dir = tempfile::TempDir::new().unwrap();
     let store = open(&format!("dir://{}", dir.path().join("dump").display())).await;
     conforms(store.as_ref(), "cpu").await;
+}
+
+#[tokio::test]
+async fn opentsdb_conforms_on_recorded_answers() {
+    let (port, unanswered) = common::recorded::serve("opentsdb/conformance.json");
+    let store = open(&format!("opentsdb://127.0.0.1:{port}")).await;
+    let caps = store.capabilities();
+    assert_eq!((caps.precision.nanos(), caps.can_delete), (1_000_000, false), "OpenTSDB keeps milliseconds and is never deleted from");
+    let written = samples("cpu", caps.precision.nanos());
+    // The recorded server answers only the body these samples must be sent as.
+    store.write(&measurement("cpu"), &written).await.unwrap();
+    reads_conform(store.as_ref(), "cpu", &written).await;
+    assert!(unanswered.lock().unwrap().is_empty(), "asked what OpenTSDB was not recorded answering: {:?}", unanswered.lock().unwrap());
 }

@@ -165,15 +165,12 @@ impl Plan {
 
     pub fn sync(args: SyncArgs) -> Result<Plan, EngineError> {
         let mode = Mode::Sync { delete: args.delete, dry_run: args.dry_run, create_tables: args.create_tables };
-        let profile_max_delete = match &args.compare.profile {
-            Some(path) => Profile::load(path)?.max_delete,
-            None => None,
-        };
         let mut plan = Plan::build(args.compare, mode, args.batch_size.map(|n| n as usize))?;
         if args.until_consistent {
             plan.passes = args.max_passes;
         }
-        let max_delete = args.max_delete.or(profile_max_delete);
+        // The profile's max_delete is in the plan already.
+        let max_delete = args.max_delete.or(plan.max_delete);
         if max_delete.is_some() && !matches!(plan.mode, Mode::Sync { delete: true, .. }) {
             return Err(EngineError::Usage("--max-delete limits deletes, which only --delete (or delete = true in the profile) allows".into()));
         }
@@ -253,7 +250,8 @@ impl Plan {
                 None => profile_path.with_extension("state.sqlite"),
             })
         });
-        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete: None, state, lite: args.lite, print: false })
+        let max_delete = if matches!(mode, Mode::Sync { .. }) { profile.max_delete } else { None };
+        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete, state, lite: args.lite, print: false })
     }
 
     /// The time-series part, when the run is over time series.

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::connector::{self, Access, Endpoint};
 use crate::engine::apply::WriteGuard;
-use crate::engine::error::{EngineError, StoreError};
+use crate::engine::error::{EngineError, Side, StoreError};
 use crate::engine::progress::Progress;
 use crate::connector::influxdb::{influxql, InfluxStore};
 use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
@@ -68,7 +68,7 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
         let policies = match &series.rps {
             None => vec![src.retention_policy.clone()],
             Some(r) => {
-                let all = InfluxStore::server(&src.with_database(&db, None))?.retention_policies().await?;
+                let all = InfluxStore::server(&src.with_database(&db, None))?.retention_policies().await.map_err(|e| e.on(Side::Source))?;
                 all.into_iter().filter(|p| r.is_match(&p.name)).map(|p| Some(p.name)).collect()
             }
         };
@@ -98,7 +98,7 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
 /// `_internal`), or the URL's one.
 async fn source_databases(plan: &Plan, series: &SeriesPlan, src: &crate::connector::endpoint::HttpUrl) -> Result<Vec<String>, EngineError> {
     let Some(r) = &series.databases else { return Ok(vec![src.database.clone()]) };
-    let all = InfluxStore::server(src)?.databases().await?;
+    let all = InfluxStore::server(src)?.databases().await.map_err(|e| e.on(Side::Source))?;
     let picked: Vec<String> = all.iter().filter(|d| *d != "_internal" && r.is_match(d)).cloned().collect();
     if picked.is_empty() {
         let has = if all.is_empty() { "it has none".to_string() } else { format!("it has: {}", all.join(", ")) };
@@ -180,12 +180,12 @@ async fn check_target_policies(plan: &Plan, out: &[Pair]) -> Result<(), EngineEr
         let Some(rp) = &t.retention_policy else { continue };
         let server = InfluxStore::server(t)?;
         if databases.is_none() {
-            databases = Some(server.databases().await?);
+            databases = Some(server.databases().await.map_err(|e| e.on(Side::Target))?);
         }
         // A database created by the run gets autogen, and only that.
         let exists = if databases.as_ref().is_some_and(|d| d.contains(&t.database)) {
             if !policies.contains_key(&t.database) {
-                let names = server.retention_policies().await?.into_iter().map(|p| p.name).collect();
+                let names = server.retention_policies().await.map_err(|e| e.on(Side::Target))?.into_iter().map(|p| p.name).collect();
                 policies.insert(t.database.clone(), names);
             }
             policies[&t.database].contains(rp)
@@ -286,14 +286,14 @@ async fn open_pair(
     several: bool,
     notes: &mut Vec<String>,
 ) -> Result<Option<(Box<dyn SeriesStore>, Box<dyn SeriesStore>, Vec<Measurement>)>, EngineError> {
-    let source = connector::open_series(&pair.source, Access::Read, &series.settings).await?;
-    let target = match connector::open_series(&pair.target, Access::Read, &series.settings).await {
+    let source = connector::open_series_side(Side::Source, &pair.source, Access::Read, &series.settings).await?;
+    let target = match connector::open_series_side(Side::Target, &pair.target, Access::Read, &series.settings).await.map_err(StoreError::into_root) {
         Ok(t) => Some(t),
         Err(StoreError::Missing(_)) if plan.writes() => None,
         Err(StoreError::Missing(e)) if plan.dry_run() => {
             return Err(EngineError::Usage(format!("{e}; a sync or copy would create it, a dry run cannot compare with it")))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e.on(Side::Target).into()),
     };
     let picked = pick(source.as_ref(), series, &pair.source, several).await?;
     if picked.is_empty() {
@@ -306,7 +306,7 @@ async fn open_pair(
             if let Endpoint::Influx(t) = &pair.target {
                 create_database(&plan.mode.write_guard(), t).await?;
             }
-            connector::open_series(&pair.target, Access::Write, &series.settings).await?
+            connector::open_series_side(Side::Target, &pair.target, Access::Write, &series.settings).await?
         }
     };
     if plan.writes() {
@@ -320,7 +320,7 @@ async fn open_pair(
 async fn create_database(guard: &WriteGuard, url: &crate::connector::endpoint::HttpUrl) -> Result<(String, bool), EngineError> {
     let statement = format!("CREATE DATABASE {}", influxql::ident(&url.database));
     let server = InfluxStore::server(url)?;
-    let sent = guard.define("creating the database", || server.command(&statement, "creating the database")).await?;
+    let sent = guard.define("creating the database", || async { server.command(&statement, "creating the database").await.map_err(|e| e.on(Side::Target)) }).await?;
     Ok((statement, sent))
 }
 
@@ -553,12 +553,12 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
             plan.target
         )));
     };
-    let source = InfluxStore::open(src, Access::Read).await?;
-    let policies = source.retention_policies().await?;
+    let source = InfluxStore::open(src, Access::Read).await.map_err(|e| e.on(Side::Source))?;
+    let policies = source.retention_policies().await.map_err(|e| e.on(Side::Source))?;
     let existing = match InfluxStore::open(tgt, Access::Read).await {
         Ok(t) => Some(t),
         Err(StoreError::Missing(_)) => None,
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e.on(Side::Target).into()),
     };
     let mut actions = Vec::new();
     // The database and policies are written through the guard, as rows are.
@@ -573,11 +573,11 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
             let (statement, created) = create_database(&guard, tgt).await?;
             actions.push(TableAction { name: format!("database {}", tgt.database), action: verb("created"), statements: vec![statement] });
             // A dry run stops here.
-            if created { Some(InfluxStore::open(tgt, Access::Read).await?) } else { None }
+            if created { Some(InfluxStore::open(tgt, Access::Read).await.map_err(|e| e.on(Side::Target))?) } else { None }
         }
     };
     let have: Vec<String> = match &target {
-        Some(t) => t.retention_policies().await?.into_iter().map(|p| p.name).collect(),
+        Some(t) => t.retention_policies().await.map_err(|e| e.on(Side::Target))?.into_iter().map(|p| p.name).collect(),
         // CREATE DATABASE makes `autogen` itself.
         None => vec!["autogen".to_string()],
     };
@@ -591,7 +591,7 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         let statement = rp.create_statement(&tgt.database).map_err(EngineError::Usage)?;
         if let Some(t) = &target {
             let context = format!("creating {name}");
-            guard.define(&context, || t.command(&statement, &context)).await?;
+            guard.define(&context, || async { t.command(&statement, &context).await.map_err(|e| e.on(Side::Target)) }).await?;
         }
         actions.push(TableAction { name, action: verb("created"), statements: vec![statement] });
     }

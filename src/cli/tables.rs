@@ -8,7 +8,7 @@ use crate::connector::{self, Access};
 use crate::engine::apply::{Applier, Printer, ReportOnly, WriteGuard};
 use crate::engine::diff::{self, DiffOptions, DiffSink};
 use crate::engine::empty::EmptyDataset;
-use crate::engine::error::{EngineError, StoreError};
+use crate::engine::error::{EngineError, Side, StoreError};
 use crate::engine::matching;
 use crate::engine::progress::Progress;
 use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
@@ -132,7 +132,7 @@ pub async fn schema(plan: &Plan, run: &TablesPlan) -> Result<SchemaReport, Engin
 
 async fn open_both(plan: &Plan) -> Result<(Box<dyn Store>, Option<Box<dyn Store>>), EngineError> {
     tokio::try_join!(
-        async { connector::open(&plan.source, Access::Read).await.map_err(EngineError::from) },
+        async { connector::open_side(Side::Source, &plan.source, Access::Read).await.map_err(EngineError::from) },
         open_target(plan),
     )
 }
@@ -144,7 +144,7 @@ async fn reopen_for_writing(plan: &Plan, target: Option<Box<dyn Store>>) -> Resu
         return Ok(target);
     }
     drop(target);
-    Ok(Some(connector::open(&plan.target, Access::Write).await?))
+    Ok(Some(connector::open_side(Side::Target, &plan.target, Access::Write).await?))
 }
 
 /// Tables only the target has are never dropped; say so when the user did
@@ -170,9 +170,9 @@ async fn target_only_tables(plan: &Plan, run: &TablesPlan, tables: &[TablePlan],
 /// `diff`; for `sync` and `schema` it is an empty store, created only once
 /// the plan holds and only if the run writes.
 async fn open_target(plan: &Plan) -> Result<Option<Box<dyn Store>>, EngineError> {
-    match connector::open(&plan.target, Access::Read).await {
+    match connector::open_side(Side::Target, &plan.target, Access::Read).await {
         Ok(store) => Ok(Some(store)),
-        Err(StoreError::Missing(_)) if plan.mode != Mode::Diff => Ok(None),
+        Err(e) if matches!(e.root(), StoreError::Missing(_)) && plan.mode != Mode::Diff => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-use crate::engine::error::{EngineError, StoreError};
+use crate::engine::error::{EngineError, Side};
 use crate::engine::report::Report;
 
 use super::plan::Plan;
@@ -223,8 +223,8 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
     // A side that was down is asked first: RECOVERING once it answers; a
     // cycle against a side still down is not run.
     let down = match was {
-        PairState::SourceDown => Some(&plan.source),
-        PairState::TargetDown => Some(&plan.target),
+        PairState::SourceDown => Some(Side::Source),
+        PairState::TargetDown => Some(Side::Target),
         _ => None,
     };
     let outcome = match down {
@@ -248,7 +248,7 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
         Err(e) => {
             failed(daemon, &e, started, seconds);
             tracing::warn!(error = %e, "cycle failed");
-            (side_down(plan, &e), None, Some(e.to_string()))
+            (side_down(&e), None, Some(e.to_string()))
         }
     };
     set_state(daemon, state);
@@ -299,11 +299,15 @@ fn failed(daemon: &Daemon, e: &EngineError, started: Instant, seconds: f64) {
 }
 
 /// Whether a side answers again: it is opened (and closed) for reading.
-async fn reachable(plan: &Plan, side: &crate::connector::Endpoint) -> Result<(), EngineError> {
+async fn reachable(plan: &Plan, side: Side) -> Result<(), EngineError> {
     use crate::connector::{self, Access};
+    let endpoint = match side {
+        Side::Source => &plan.source,
+        Side::Target => &plan.target,
+    };
     match plan.series() {
-        Some(series) => connector::open_series(side, Access::Read, &series.settings).await.map(drop),
-        None => connector::open(side, Access::Read).await.map(drop),
+        Some(series) => connector::open_series_side(side, endpoint, Access::Read, &series.settings).await.map(drop),
+        None => connector::open_side(side, endpoint, Access::Read).await.map(drop),
     }
     .map_err(EngineError::from)
 }
@@ -320,28 +324,15 @@ fn set_state(daemon: &Daemon, state: PairState) {
     h.state = state;
 }
 
-/// Which side a failure is about: the endpoint a connection or request
-/// error names (every store error names its endpoint, without secrets).
-/// A failure naming neither side alone (a query refused, a safety limit)
-/// counts against TARGET, the side a sync writes.
-fn side_down(plan: &Plan, e: &EngineError) -> PairState {
-    let (source, target) = (plan.source.to_string(), plan.target.to_string());
-    if let EngineError::Store(StoreError::Connect { endpoint, .. }) = e {
-        return if *endpoint == source { PairState::SourceDown } else { PairState::TargetDown };
+/// Which side a failure is about: the side its store error carries (each
+/// store of a run is opened as SOURCE or TARGET). A failure of neither
+/// store (a safety limit, the state store) counts against TARGET, the side
+/// a sync writes.
+fn side_down(e: &EngineError) -> PairState {
+    match e.side() {
+        Some(Side::Source) => PairState::SourceDown,
+        Some(Side::Target) | None => PairState::TargetDown,
     }
-    // Other errors name their endpoint inside a sentence: a whole URL, not
-    // the start of a longer one (`.../shop` in `.../shop_copy`).
-    let text = e.to_string();
-    if names(&text, &source) && !names(&text, &target) {
-        PairState::SourceDown
-    } else {
-        PairState::TargetDown
-    }
-}
-
-/// Whether `text` holds `url` followed by something that cannot continue it.
-fn names(text: &str, url: &str) -> bool {
-    text.match_indices(url).any(|(i, _)| text[i + url.len()..].chars().next().is_none_or(|c| c.is_whitespace() || matches!(c, ')' | ',' | ';' | ':' | '\'' | '"')))
 }
 
 async fn health(State(d): State<Arc<Daemon>>) -> Response {
@@ -443,12 +434,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_endpoint_is_named_whole_not_as_the_start_of_another() {
-        let text = "reading t in postgres://u@h:5432/shop_copy: connection reset";
-        assert!(names(text, "postgres://u@h:5432/shop_copy"));
-        assert!(!names(text, "postgres://u@h:5432/shop"));
-        assert!(names("counting cpu in influxdb://h:8086/db (timeout)", "influxdb://h:8086/db"));
-        assert!(!names("counting cpu in influxdb://h:8086/db?rp=x", "influxdb://h:8086/db"));
+    fn the_side_down_is_the_side_the_error_carries() {
+        use crate::engine::error::StoreError;
+        let refused = || StoreError::Connect { endpoint: "postgres://u@h/shop".into(), reason: "connection refused".into(), retryable: true, cause: None };
+        assert_eq!(side_down(&refused().on(Side::Source).into()), PairState::SourceDown);
+        assert_eq!(side_down(&refused().on(Side::Target).into()), PairState::TargetDown);
+        // The first side given stays (a sided store's error passed on).
+        assert_eq!(side_down(&refused().on(Side::Source).on(Side::Target).into()), PairState::SourceDown);
+        assert_eq!(side_down(&EngineError::SafetyLimit("too many deletes".into())), PairState::TargetDown);
+    }
+
+    #[test]
+    fn intervals_and_addresses_are_checked() {
         assert_eq!(interval("0s").unwrap_err(), "'0s' is not a positive duration");
         assert_eq!(interval("90s").unwrap(), Duration::from_secs(90));
         assert!(listen("localhost").is_err());

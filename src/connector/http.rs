@@ -13,7 +13,7 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_ENCODING};
 use reqwest::{RequestBuilder, Response, StatusCode};
 
 use super::endpoint::HttpUrl;
-use crate::engine::error::{first_line, StoreError};
+use crate::engine::error::{boxed, first_line, StoreError};
 use crate::engine::store::StoreResult;
 
 /// A server reached over HTTP.
@@ -60,7 +60,7 @@ impl Http {
             // server lacks. Request bodies are still gzipped (see gzip).
             .no_gzip()
             .build()
-            .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false })?;
+            .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false, cause: boxed(e) })?;
         let concurrency = url.concurrency.max(1);
         Ok(Http { client, base: url.base.clone(), shown, permits: Arc::new(tokio::sync::Semaphore::new(concurrency)), concurrency })
     }
@@ -95,7 +95,7 @@ impl Http {
     pub async fn text(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<String> {
         let _permit = self.permit().await;
         let response = self.request(request, op, context).await?;
-        response.text().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
+        response.text().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true).caused_by(e))
     }
 
     /// Sends a request and returns its body as bytes with the media type
@@ -104,14 +104,14 @@ impl Http {
         let _permit = self.permit().await;
         let response = self.request(request, op, context).await?;
         let media = media_type(&response);
-        let body = response.bytes().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))?;
+        let body = response.bytes().await.map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true).caused_by(e))?;
         Ok((body, media))
     }
 
     /// Sends a request whose answer is no more than a status (a write).
     pub async fn send(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<()> {
         let _permit = self.permit().await;
-        self.request(request, op, context).await?.bytes().await.map(drop).map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true))
+        self.request(request, op, context).await?.bytes().await.map(drop).map_err(|e| self.failed(op, context, format!("the response was cut off: {}", cause(&e)), true).caused_by(e))
     }
 
     async fn permit(&self) -> tokio::sync::SemaphorePermit<'_> {
@@ -122,9 +122,9 @@ impl Http {
         let response = request.send().await.map_err(|e| {
             let reason = cause(&e);
             if e.is_connect() {
-                StoreError::Connect { endpoint: self.shown.clone(), reason, retryable: true }
+                StoreError::Connect { endpoint: self.shown.clone(), reason, retryable: true, cause: boxed(e) }
             } else {
-                self.failed(op, context, reason, true)
+                self.failed(op, context, reason, true).caused_by(e)
             }
         })?;
         let status = response.status();
@@ -142,7 +142,7 @@ impl Http {
         let reason = format!("{} answered {status}{}", self.shown, if said.is_empty() { String::new() } else { format!(": {said}") });
         Err(match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                StoreError::Connect { endpoint: self.shown.clone(), reason: format!("access refused ({status}); check the user, password or token"), retryable: false }
+                StoreError::Connect { endpoint: self.shown.clone(), reason: format!("access refused ({status}); check the user, password or token"), retryable: false, cause: None }
             }
             s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS || s == StatusCode::REQUEST_TIMEOUT => self.failed(op, context, reason, true),
             _ => self.failed(op, context, reason, false),
@@ -152,8 +152,8 @@ impl Http {
     pub fn failed(&self, op: Op, context: &str, reason: String, retryable: bool) -> StoreError {
         let context = format!("{context} in {}", self.shown);
         match op {
-            Op::Read => StoreError::Read { context, reason, retryable },
-            Op::Write => StoreError::Write { context, reason, retryable },
+            Op::Read => StoreError::Read { context, reason, retryable, cause: None },
+            Op::Write => StoreError::Write { context, reason, retryable, cause: None },
         }
     }
 }

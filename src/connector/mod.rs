@@ -19,7 +19,8 @@ pub mod victoriametrics;
 
 pub use endpoint::Endpoint;
 
-use crate::engine::error::StoreError;
+use crate::engine::error::{Side, StoreError};
+use crate::engine::sided::Sided;
 use crate::engine::series::SeriesStore;
 use crate::engine::store::{Store, StoreResult, TableSchema};
 
@@ -30,6 +31,19 @@ pub enum Access {
     /// Read and write; a store that can be created (a SQLite file) is
     /// created when missing.
     Write,
+}
+
+/// Opens the store of one side of a run: from opening on, its errors say
+/// which side they come from.
+pub async fn open_side(side: Side, endpoint: &Endpoint, access: Access) -> Result<Box<dyn Store>, StoreError> {
+    let store = open(endpoint, access).await.map_err(|e| e.on(side))?;
+    Ok(Box::new(Sided::new(side, store)))
+}
+
+/// [`open_side`] for a time-series store.
+pub async fn open_series_side(side: Side, endpoint: &Endpoint, access: Access, settings: &SeriesSettings) -> Result<Box<dyn SeriesStore>, StoreError> {
+    let store = open_series(endpoint, access, settings).await.map_err(|e| e.on(side))?;
+    Ok(Box::new(Sided::new(side, store)))
 }
 
 /// Connects to the store an endpoint names.

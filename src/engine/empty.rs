@@ -40,6 +40,10 @@ impl Dataset for EmptyDataset {
         Ok(None)
     }
 
+    async fn max_value(&self, _column: &str) -> StoreResult<Option<super::value::Value>> {
+        Ok(None)
+    }
+
     async fn fetch_rows(&self, _keys: &[Key]) -> StoreResult<Vec<Row>> {
         Ok(Vec::new())
     }

@@ -15,6 +15,7 @@ pub mod report;
 pub mod retry;
 pub mod state;
 pub mod series;
+pub mod sided;
 pub mod store;
 pub mod value;
 pub mod zoom;

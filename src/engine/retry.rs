@@ -72,7 +72,7 @@ mod tests {
         let r: Result<(), _> = fast()
             .run("read", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err(StoreError::Read { context: "t".into(), reason: "busy".into(), retryable: true })
+                Err(StoreError::Read { context: "t".into(), reason: "busy".into(), retryable: true, cause: None })
             })
             .await;
         assert!(r.is_err());
@@ -94,7 +94,7 @@ mod tests {
         let ok = fast()
             .run("read", || async {
                 if n.fetch_add(1, Ordering::SeqCst) == 0 {
-                    Err(StoreError::Read { context: "t".into(), reason: "busy".into(), retryable: true })
+                    Err(StoreError::Read { context: "t".into(), reason: "busy".into(), retryable: true, cause: None })
                 } else {
                     Ok(7)
                 }

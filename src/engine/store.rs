@@ -270,12 +270,7 @@ pub trait Dataset: Send + Sync {
 
     /// The largest key the dataset holds (inside its subset), `None` when it
     /// holds no row: where `copy` resumes. Read in the pass's snapshot.
-    async fn last_key(&self) -> StoreResult<Option<Key>> {
-        Err(StoreError::Invalid(format!(
-            "{} cannot tell its largest key, so copy cannot resume into it; use sync, which compares",
-            self.describe()
-        )))
-    }
+    async fn last_key(&self) -> StoreResult<Option<Key>>;
 
     /// Starts a pass (one comparison of this dataset with another). A store
     /// that can reads everything until [`Dataset::end_pass`] in one
@@ -322,16 +317,11 @@ pub trait Dataset: Send + Sync {
     /// The statements [`Dataset::upsert`] and [`Dataset::delete`] would
     /// send for these rows and keys, each with its parameters (`sync
     /// --dry-run --print`). Sends nothing.
-    fn render_writes(&self, rows: &[Row], deletes: &[Key]) -> StoreResult<Vec<Statement>> {
-        let _ = (rows, deletes);
-        Err(StoreError::Invalid(format!("{} cannot print the statements it would send", self.describe())))
-    }
+    fn render_writes(&self, rows: &[Row], deletes: &[Key]) -> StoreResult<Vec<Statement>>;
 
     /// The largest value of a projected column (`--lite`'s watermark),
     /// `None` for an empty table or only NULLs.
-    async fn max_value(&self, column: &str) -> StoreResult<Option<Value>> {
-        Err(StoreError::Invalid(format!("{} cannot tell the largest {column}", self.describe())))
-    }
+    async fn max_value(&self, column: &str) -> StoreResult<Option<Value>>;
 }
 
 /// Rows in a store's own bulk format, passed unparsed between two datasets

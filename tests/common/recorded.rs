@@ -52,8 +52,14 @@ pub fn serve(fixture: &str) -> (u16, Arc<Mutex<Vec<String>>>) {
                     (400, r#"{"error":{"code":400,"message":"no recorded answer"}}"#.to_string())
                 }
             };
-            let reason = if status == 200 { "OK" } else { "Bad Request" };
-            let response = format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len());
+            let response = match status {
+                // OpenTSDB's answer to an accepted /api/put: no body.
+                204 => "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n".to_string(),
+                _ => {
+                    let reason = if status == 200 { "OK" } else { "Bad Request" };
+                    format!("HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}", text.len())
+                }
+            };
             let _ = stream.write_all(response.as_bytes());
         }
     });

@@ -302,7 +302,7 @@ impl DirStore {
 }
 
 fn write_failed(shown: &str, what: &str, e: std::io::Error) -> StoreError {
-    StoreError::Write { context: format!("{what} in dump {shown}"), reason: e.to_string(), retryable: false }
+    StoreError::Write { context: format!("{what} in dump {shown}"), reason: e.to_string(), retryable: false, cause: crate::engine::error::boxed(e) }
 }
 
 /// Writes a file whole or not at all: a temporary file beside it, synced,

@@ -11,6 +11,7 @@ pub mod dialect;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool};
 use sqlx::{AssertSqlSafe, Row};
 
@@ -76,17 +77,12 @@ impl MyStore {
     /// `utf8mb4_0900_bin`, else the padding `utf8mb4_bin`.
     async fn binary_collation(&self) -> StoreResult<String> {
         let context = format!("the collations of {}", self.url);
-        let rows = RetryPolicy::default()
-            .run(&context, || async {
-                sqlx::query(
-                    "SELECT collation_name FROM information_schema.collations \
-                     WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')",
-                )
-                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
-                .await
-                .map_err(|e| pool::read_error(&context, e))
-            })
-            .await?;
+        let rows = pool::read_retried(&self.pool, &context, |c| {
+            sqlx::query("SELECT collation_name FROM information_schema.collations WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')")
+                .fetch_all(c)
+                .boxed()
+        })
+        .await?;
         let names = rows.iter().filter_map(|r| text(r, 0).ok()).collect::<Vec<_>>();
         Ok(names.into_iter().next().unwrap_or_else(|| "utf8mb4_bin".into()))
     }
@@ -205,31 +201,20 @@ impl Store for MyStore {
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
         let context = format!("the table list of {}", self.url);
-        let rows = RetryPolicy::default()
-            .run(&context, || async {
-                sqlx::query(
-                    "SELECT table_name FROM information_schema.tables \
-                     WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name",
-                )
-                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
-                .await
-                .map_err(|e| pool::read_error(&context, e))
-            })
-            .await?;
+        let rows = pool::read_retried(&self.pool, &context, |c| {
+            sqlx::query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name")
+                .fetch_all(c)
+                .boxed()
+        })
+        .await?;
         rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e))).collect()
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
         let Some((columns, _, key)) = self.columns(name).await? else { return Ok(None) };
         let context = format!("the definition of table {name} in {}", self.url);
-        let create = RetryPolicy::default()
-            .run(&context, || async {
-                sqlx::query(AssertSqlSafe(format!("SHOW CREATE TABLE {}", ident(name))))
-                    .fetch_one(&mut *pool::read_conn(&self.pool, &context).await?)
-                    .await
-                    .map_err(|e| pool::read_error(&context, e))
-            })
-            .await?;
+        let statement = format!("SHOW CREATE TABLE {}", ident(name));
+        let create = pool::read_retried(&self.pool, &context, |c| sqlx::query(AssertSqlSafe(statement.clone())).fetch_one(c).boxed()).await?;
         let definition = vec![text(&create, 1).map_err(|e| pool::read_error(&context, e))?];
         Ok(Some(TableSchema { name: name.to_string(), columns, key, definition, dialect: "mysql" }))
     }

@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt};
 
 use crate::connector::text_values;
-use crate::engine::error::StoreError;
+use crate::engine::error::{boxed, StoreError};
 use crate::engine::fingerprint::{Fingerprint, HashScheme, RowHash};
 use crate::engine::key::Key;
 use crate::engine::range::{ranges_after, KeyRange, Lower};
@@ -65,11 +65,13 @@ where
                     endpoint: shown.to_string(),
                     reason: pool::reason(&e),
                     retryable: pool::is_transient(&e),
+                    cause: boxed(e),
                 }),
                 Err(_) => Err(StoreError::Connect {
                     endpoint: shown.to_string(),
                     reason: format!("no answer within {}s", CONNECT_TIMEOUT.as_secs()),
                     retryable: true,
+                    cause: None,
                 }),
             }
         })

@@ -7,7 +7,7 @@ use sqlx::Row;
 use std::time::Duration;
 
 use super::Params;
-use crate::engine::error::StoreError;
+use crate::engine::error::{boxed, StoreError};
 use crate::engine::store::StoreResult;
 
 pub type TextRow = Vec<Option<String>>;
@@ -94,12 +94,27 @@ pub async fn read_conn<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, context: &str)
     acquire(pool).await.map_err(|e| read_error(context, e))
 }
 
+/// A read on one pooled connection (a catalog query), retried while the
+/// server drops away: `op` runs again on a fresh connection each time.
+pub async fn read_retried<DB, T, F>(pool: &sqlx::Pool<DB>, context: &str, op: F) -> StoreResult<T>
+where
+    DB: sqlx::Database,
+    F: for<'c> Fn(&'c mut DB::Connection) -> futures_util::future::BoxFuture<'c, Result<T, sqlx::Error>>,
+{
+    crate::engine::retry::RetryPolicy::default()
+        .run(context, || async {
+            let mut conn = read_conn(pool, context).await?;
+            op(&mut conn).await.map_err(|e| read_error(context, e))
+        })
+        .await
+}
+
 pub fn read_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e) }
+    StoreError::Read { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e), cause: boxed(e) }
 }
 
 pub fn write_error(context: &str, e: sqlx::Error) -> StoreError {
-    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e) }
+    StoreError::Write { context: context.to_string(), retryable: is_transient(&e), reason: reason(&e), cause: boxed(e) }
 }
 
 /// The driver's error as the user reads it: the server's own message,

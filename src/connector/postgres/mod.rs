@@ -12,6 +12,7 @@ pub mod dialect;
 use std::str::FromStr;
 
 use async_trait::async_trait;
+use futures_util::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
 use crate::engine::error::StoreError;
@@ -155,17 +156,15 @@ impl Store for PgStore {
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
         let context = format!("the table list of {}", self.url);
-        let rows: Vec<(String,)> = RetryPolicy::default()
-            .run(&context, || async {
-                sqlx::query_as(
-                    "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
-                )
-                .fetch_all(&mut *pool::read_conn(&self.pool, &context).await?)
-                .await
-                .map_err(|e| pool::read_error(&context, e))
-            })
-            .await?;
+        let rows: Vec<(String,)> = pool::read_retried(&self.pool, &context, |c| {
+            sqlx::query_as(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+            )
+            .fetch_all(c)
+            .boxed()
+        })
+        .await?;
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 

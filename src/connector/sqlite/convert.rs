@@ -49,7 +49,7 @@ fn decode_raw(row: &SqliteRow, i: usize, what: &str) -> Result<Value, StoreError
 }
 
 fn invalid(what: &str, i: usize, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Read { context: format!("{what}, column {}", i + 1), reason: e.to_string(), retryable: false }
+    StoreError::Read { context: format!("{what}, column {}", i + 1), reason: e.to_string(), retryable: false, cause: None }
 }
 
 /// Binds a value as the SQLite storage class that holds it without loss.

@@ -21,7 +21,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions};
 
 use super::typemap;
-use crate::engine::error::StoreError;
+use crate::engine::error::{boxed, StoreError};
 use crate::engine::fingerprint::HashScheme;
 use crate::engine::store::{Capabilities, Dataset, Projection, Store, StoreResult, TableSchema};
 
@@ -115,7 +115,7 @@ fn check_file(path: &Path, mode: OpenMode, url: &str) -> StoreResult<()> {
 }
 
 fn connect_error(url: &str, reason: String) -> StoreError {
-    StoreError::Connect { endpoint: url.to_string(), reason, retryable: false }
+    StoreError::Connect { endpoint: url.to_string(), reason, retryable: false, cause: None }
 }
 
 /// Maps a driver error, marking busy/locked databases as worth a retry.
@@ -130,9 +130,9 @@ pub(crate) fn store_error(write: bool, context: &str, e: sqlx::Error) -> StoreEr
     };
     let reason = e.to_string();
     if write {
-        StoreError::Write { context: context.to_string(), reason, retryable }
+        StoreError::Write { context: context.to_string(), reason, retryable, cause: boxed(e) }
     } else {
-        StoreError::Read { context: context.to_string(), reason, retryable }
+        StoreError::Read { context: context.to_string(), reason, retryable, cause: boxed(e) }
     }
 }
 

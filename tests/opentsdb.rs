@@ -48,6 +48,15 @@ async fn opentsdb_points_restore_into_influxdb_from_recorded_answers() {
     );
     let again = run(args("diff"));
     assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    // The same span written as a UTC date and time, and as epochs: the
+    // same requests (the recorded server answers no other).
+    for (start, end) in [("2024-01-01", "2024-01-01 02:00:00"), ("1704067200", "1704074400000")] {
+        let mut a = args("diff");
+        let at = a.len() - 4;
+        a.splice(at.., ["--start", start, "--end", end].map(String::from));
+        let spelled = run(a);
+        assert_eq!(spelled.code, 0, "{start} to {end}: {}{}", spelled.stdout, spelled.stderr);
+    }
     // A metric OpenTSDB has no samples of (its 400 "No such name") is
     // empty, not a failure.
     let mut a = args("diff");

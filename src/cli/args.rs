@@ -182,8 +182,10 @@ pub struct SeriesArgs {
     #[arg(long, help_heading = "Time series", value_name = "REGEX")]
     pub measurement: Option<String>,
 
-    /// Compare from this instant on: RFC3339 (2024-01-01T00:00:00Z),
-    /// now-24h or -10h. Default: the earliest both stores can hold.
+    /// Compare from this instant on: RFC3339 (2024-01-01T00:00:00Z), a
+    /// UTC date or date and time (2024-01-01, 2024-01-01 12:00:00), an
+    /// epoch (1704067200, in ms 1704067200000, or 1704067200s), now-24h or
+    /// -10h. Default: the earliest both stores can hold.
     #[arg(long, help_heading = "Time series", value_name = "TIME", allow_hyphen_values = true)]
     pub start: Option<String>,
 

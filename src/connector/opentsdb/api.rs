@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 /// one bucket over the whole range, `0all`), buckets without samples left
 /// out.
 pub fn count_downsample(step: Option<i64>) -> String {
-    const S: i64 = 1_000_000_000;
+    use crate::engine::series::window::{HOUR, MINUTE, NANOS_PER_SECOND as SECOND};
     let interval = match step {
         None => "0all".to_string(),
-        Some(ns) if ns % (3_600 * S) == 0 => format!("{}h", ns / (3_600 * S)),
-        Some(ns) if ns % (60 * S) == 0 => format!("{}m", ns / (60 * S)),
-        Some(ns) if ns % S == 0 => format!("{}s", ns / S),
+        Some(ns) if ns % HOUR == 0 => format!("{}h", ns / HOUR),
+        Some(ns) if ns % MINUTE == 0 => format!("{}m", ns / MINUTE),
+        Some(ns) if ns % SECOND == 0 => format!("{}s", ns / SECOND),
         Some(ns) => format!("{}ms", ns / 1_000_000),
     };
     format!("{interval}-count-none")

@@ -175,8 +175,14 @@ pub fn show_duration(ns: i64) -> String {
     format!("{}{unit}", ns / factor)
 }
 
-/// An instant for `--start`/`--end`: RFC3339 (`2024-01-01T00:00:00Z`),
-/// `now`, or relative to now (`now-24h`, `-10h`).
+/// How `--start`/`--end` may be written, for messages.
+const INSTANT_FORMS: &str = "RFC3339 (2024-01-01T00:00:00Z), a UTC date or date and time (2024-01-01, 2024-01-01 12:00:00.5), \
+an epoch in s, ms, us or ns (1704067200, 1704067200000, or with the unit: 1704067200s), now, now-24h or -10h";
+
+/// An instant for `--start`/`--end`: RFC3339, a date or date and time
+/// without zone (UTC), an epoch (its unit told by its suffix, or by its
+/// size: up to 11 digits seconds, 14 milliseconds, 17 microseconds, more
+/// nanoseconds), `now`, or relative to now (`now-24h`, `-10h`).
 pub fn parse_instant(s: &str, now: i64) -> Result<i64, String> {
     let s = s.trim();
     if s == "now" {
@@ -188,9 +194,47 @@ pub fn parse_instant(s: &str, now: i64) -> Result<i64, String> {
     if let Some(ahead) = s.strip_prefix("now+") {
         return Ok(now.saturating_add(parse_duration(ahead)?));
     }
-    let t = DateTime::parse_from_rfc3339(s)
-        .map_err(|_| format!("'{s}' is not a time: give RFC3339 (2024-01-01T00:00:00Z), now, now-24h or -10h"))?;
-    t.timestamp_nanos_opt().ok_or_else(|| format!("'{s}' is outside the years 1677 to 2262 that nanosecond timestamps cover"))
+    let out_of_range = || format!("'{s}' is outside the years 1677 to 2262 that nanosecond timestamps cover");
+    if let Some(epoch) = parse_epoch(s) {
+        return epoch.ok_or_else(out_of_range);
+    }
+    let utc = |naive: chrono::NaiveDateTime| naive.and_utc().timestamp_nanos_opt().ok_or_else(out_of_range);
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return t.timestamp_nanos_opt().ok_or_else(out_of_range);
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, format) {
+            return utc(t);
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return utc(d.and_time(chrono::NaiveTime::MIN));
+    }
+    Err(format!("'{s}' is not a time: give {INSTANT_FORMS}"))
+}
+
+/// An epoch: digits, with an optional unit (s, ms, us, ns). `None` when
+/// `s` is not one; `Some(None)` when it is, outside the nanosecond range.
+fn parse_epoch(s: &str) -> Option<Option<i64>> {
+    let digits_end = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(digits_end);
+    if digits.is_empty() {
+        return None;
+    }
+    let per_unit: i64 = match unit {
+        "s" => NANOS_PER_SECOND,
+        "ms" => 1_000_000,
+        "us" | "µs" => 1_000,
+        "ns" => 1,
+        "" => match digits.len() {
+            0..=11 => NANOS_PER_SECOND,
+            12..=14 => 1_000_000,
+            15..=17 => 1_000,
+            _ => 1,
+        },
+        _ => return None,
+    };
+    Some(digits.parse::<i64>().ok().and_then(|n| n.checked_mul(per_unit)))
 }
 
 #[cfg(test)]
@@ -208,6 +252,26 @@ mod tests {
         // Before the epoch too.
         assert_eq!(Window::new(-H - 1, 0).split(H), [Window::new(-H - 1, -H), Window::new(-H, 0)]);
         assert!(Window::new(5, 5).split(H).is_empty());
+    }
+
+    #[test]
+    fn instants_are_read_in_every_usual_spelling() {
+        let now = 1_800_000_000 * NANOS_PER_SECOND;
+        let jan1 = 1_704_067_200 * NANOS_PER_SECOND;
+        for text in ["2024-01-01T00:00:00Z", "2024-01-01", "2024-01-01 00:00:00", "2024-01-01T00:00:00", "2024-01-01 00:00", "1704067200", "1704067200000", "1704067200000000", "1704067200000000000", "1704067200s", "1704067200000ms", "1704067200000000us", "1704067200000000000ns"] {
+            assert_eq!(parse_instant(text, now), Ok(jan1), "{text}");
+        }
+        assert_eq!(parse_instant("2024-01-01 12:00:00.5", now), Ok(jan1 + 12 * H + NANOS_PER_SECOND / 2), "a fraction, UTC");
+        assert_eq!(parse_instant("2024-01-01T00:00:00.000000001+01:00", now), Ok(jan1 - H + 1), "RFC3339 keeps its zone");
+        assert_eq!(parse_instant("now-1h", now), Ok(now - H));
+        assert_eq!(parse_instant("-1h", now), Ok(now - H));
+        assert_eq!(parse_instant("0", now), Ok(0), "the epoch itself");
+        for bad in ["2024-13-01", "2024-01-01 25:00:00", "yesterday", "1704067200h", "12:00"] {
+            let e = parse_instant(bad, now).unwrap_err();
+            assert!(e.starts_with(&format!("'{bad}' is not")), "{bad}: {e}");
+        }
+        assert!(parse_instant("99999999999999999999", now).unwrap_err().contains("outside the years"));
+        assert!(parse_instant("3000-01-01", now).unwrap_err().contains("outside the years"));
     }
 
     #[test]

@@ -196,6 +196,11 @@ async fn max_delete_stops_a_sync_that_would_empty_the_target() {
     assert_one_sentence(&stopped, 4, "table t: the sync would delete 50 of the 200 rows");
     assert_eq!(scalar(&b, "SELECT count(*) FROM t").await, 200);
     assert_eq!(scalar(&b, "SELECT count(*) FROM t WHERE v = 'new'").await, 0, "nothing written");
+    // --lite with no column for t compares it whole, deletes included: the
+    // limit holds there too.
+    let lite = rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "10", "--lite"]);
+    assert_one_sentence(&lite, 4, "table t: the sync would delete 50 of the 200 rows");
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t").await, 200);
     let within = rangesync(&["sync", &url(&a), &url(&b), "--delete", "--max-delete", "30", "--format", "json"]);
     assert_eq!(within.code, 0, "{}", within.stderr);
     assert_eq!(within.json()["datasets"][0]["deleted"], 50);

@@ -43,7 +43,7 @@ fn run_key(plan: &Plan) -> String {
     // Not the knobs of speed (--jobs, --batch-size, --checksum): a run
     // killed with one setting resumes with another.
     let family = match &plan.family {
-        Family::Tables(t) => format!("tables={:?} zoom={:?} lite_column={:?} table_rules={:?}", t.names, t.zoom, t.lite_column, t.rules),
+        Family::Tables(t) => format!("tables={:?} zoom={:?} lite_column={:?} table_rules={:?}", t.names, t.zoom, plan.lite.then_some(&t.lite_column), t.rules),
         Family::Series(s) => format!("series={s:?}"),
     };
     format!("{} {} -> {} mode={:?} lite={} {family}", plan.command_name(), plan.source, plan.target, plan.mode, plan.lite)

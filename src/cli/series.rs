@@ -68,7 +68,7 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
         let policies = match &series.rps {
             None => vec![src.retention_policy.clone()],
             Some(r) => {
-                let all = InfluxStore::server(&src.with_database(&db, None))?.retention_policies().await.map_err(|e| e.on(Side::Source))?;
+                let all = InfluxStore::server(&src.with_database(&db, None)).map_err(|e| e.on(Side::Source))?.retention_policies().await.map_err(|e| e.on(Side::Source))?;
                 all.into_iter().filter(|p| r.is_match(&p.name)).map(|p| Some(p.name)).collect()
             }
         };
@@ -98,7 +98,7 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
 /// `_internal`), or the URL's one.
 async fn source_databases(plan: &Plan, series: &SeriesPlan, src: &crate::connector::endpoint::HttpUrl) -> Result<Vec<String>, EngineError> {
     let Some(r) = &series.databases else { return Ok(vec![src.database.clone()]) };
-    let all = InfluxStore::server(src)?.databases().await.map_err(|e| e.on(Side::Source))?;
+    let all = InfluxStore::server(src).map_err(|e| e.on(Side::Source))?.databases().await.map_err(|e| e.on(Side::Source))?;
     let picked: Vec<String> = all.iter().filter(|d| *d != "_internal" && r.is_match(d)).cloned().collect();
     if picked.is_empty() {
         let has = if all.is_empty() { "it has none".to_string() } else { format!("it has: {}", all.join(", ")) };
@@ -178,7 +178,7 @@ async fn check_target_policies(plan: &Plan, out: &[Pair]) -> Result<(), EngineEr
     for pair in out {
         let Endpoint::Influx(t) = &pair.target else { continue };
         let Some(rp) = &t.retention_policy else { continue };
-        let server = InfluxStore::server(t)?;
+        let server = InfluxStore::server(t).map_err(|e| e.on(Side::Target))?;
         if databases.is_none() {
             databases = Some(server.databases().await.map_err(|e| e.on(Side::Target))?);
         }
@@ -319,7 +319,7 @@ async fn open_pair(
 /// dry run); whether it was sent.
 async fn create_database(guard: &WriteGuard, url: &crate::connector::endpoint::HttpUrl) -> Result<(String, bool), EngineError> {
     let statement = format!("CREATE DATABASE {}", influxql::ident(&url.database));
-    let server = InfluxStore::server(url)?;
+    let server = InfluxStore::server(url).map_err(|e| e.on(Side::Target))?;
     let sent = guard.define("creating the database", || async { server.command(&statement, "creating the database").await.map_err(|e| e.on(Side::Target)) }).await?;
     Ok((statement, sent))
 }

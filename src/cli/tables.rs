@@ -93,16 +93,24 @@ pub async fn execute(plan: &Plan, run: &TablesPlan, state: Option<Arc<StateStore
             return Err(EngineError::Usage(format!("{} cannot delete rows; run without --delete", plan.target)));
         }
     }
+    // --lite's watermarks, each read before any table is compared.
+    let mut lites = Vec::new();
+    for table in &tables {
+        lites.push(match plan.lite {
+            true => lite_since(plan, table, source.as_ref(), target.as_deref(), state.as_deref(), &mut notes).await?,
+            false => None,
+        });
+    }
     if let (Some(limit), Some(target)) = (plan.max_delete, target.as_deref()) {
         // Every table is checked before any is written.
-        for table in &tables {
-            check_delete_limit(plan, run, table, source.as_ref(), target, limit, progress).await?;
+        for (table, lite) in tables.iter().zip(&lites) {
+            check_delete_limit(plan, run, table, lite.as_ref(), source.as_ref(), target, limit, progress).await?;
         }
     }
     let mut reports = Vec::new();
-    for table in &tables {
+    for (table, lite) in tables.iter().zip(lites) {
         tracing::info!(table = %table.source.name, "comparing");
-        reports.push(run_table(plan, run, table, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
+        reports.push(run_table(plan, run, table, lite, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
     }
     Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
 }
@@ -291,10 +299,13 @@ fn under_rule(
 }
 
 /// `--max-delete`: a dry comparison of a table TARGET has, counting the
-/// deletes a sync would make. `--lite` runs never delete.
-async fn check_delete_limit(plan: &Plan, run: &TablesPlan, table: &TablePlan, source: &dyn Store, target: &dyn Store, limit: f64, progress: &dyn Progress) -> Result<(), EngineError> {
+/// deletes a sync would make. A table `--lite` compares from a watermark
+/// is never deleted from; one it compares whole (no watermark yet) is
+/// counted like any other.
+#[allow(clippy::too_many_arguments)]
+async fn check_delete_limit(plan: &Plan, run: &TablesPlan, table: &TablePlan, lite: Option<&Lite>, source: &dyn Store, target: &dyn Store, limit: f64, progress: &dyn Progress) -> Result<(), EngineError> {
     let name = &table.source.name;
-    if !table.guard.deletes() || table.target.is_none() || plan.lite {
+    if !table.guard.deletes() || table.target.is_none() || lite.is_some_and(|l| l.since.is_some()) {
         return Ok(());
     }
     let options = DiffOptions { zoom: table.zoom.clone(), diff_batch: run.batch_size, retry: RetryPolicy::default(), checkpoint: None, jobs: run.jobs };
@@ -415,6 +426,7 @@ async fn run_table(
     plan: &Plan,
     run: &TablesPlan,
     table: &TablePlan,
+    lite: Option<Lite>,
     source: &dyn Store,
     target: Option<&dyn Store>,
     state: Option<Arc<StateStore>>,
@@ -422,10 +434,6 @@ async fn run_table(
     notes: &mut Vec<String>,
 ) -> Result<DatasetReport, EngineError> {
     let name = &table.source.name;
-    let lite = match plan.lite {
-        true => lite_since(plan, table, source, target, state.as_deref(), notes).await?,
-        false => None,
-    };
     let projection = Projection { since: lite.as_ref().and_then(|l| l.since.clone()), ..table.projection.clone() };
     // A row TARGET holds above the watermark and SOURCE below it is not
     // gone from SOURCE: --lite never deletes.

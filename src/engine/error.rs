@@ -75,13 +75,30 @@ pub enum StoreError {
     #[error("{0}")]
     Missing(String),
     /// An error of the store on one side of the run (tagged by
-    /// [`crate::engine::sided::Sided`]); says what the error says.
-    #[error("{error}")]
-    OnSide {
-        side: Side,
-        #[source]
-        error: Box<StoreError>,
-    },
+    /// [`crate::engine::sided::Sided`]); says what the error says, and its
+    /// chain goes on with the error's cause.
+    #[error(transparent)]
+    OnSide(Box<SidedError>),
+}
+
+/// A store error and the side it comes from: shown as the error alone (its
+/// message names the store), its source the error's own.
+#[derive(Debug)]
+pub struct SidedError {
+    pub side: Side,
+    pub error: StoreError,
+}
+
+impl std::fmt::Display for SidedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl std::error::Error for SidedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.error)
+    }
 }
 
 impl StoreError {
@@ -107,14 +124,14 @@ impl StoreError {
     /// The error as the store gave it, without its side.
     pub fn root(&self) -> &StoreError {
         match self {
-            StoreError::OnSide { error, .. } => error.root(),
+            StoreError::OnSide(sided) => sided.error.root(),
             e => e,
         }
     }
 
     pub fn into_root(self) -> StoreError {
         match self {
-            StoreError::OnSide { error, .. } => error.into_root(),
+            StoreError::OnSide(sided) => sided.error.into_root(),
             e => e,
         }
     }
@@ -122,7 +139,7 @@ impl StoreError {
     /// The side the error is about, when its store was opened as one.
     pub fn side(&self) -> Option<Side> {
         match self {
-            StoreError::OnSide { side, .. } => Some(*side),
+            StoreError::OnSide(sided) => Some(sided.side),
             _ => None,
         }
     }
@@ -130,8 +147,8 @@ impl StoreError {
     /// This error, said to come from `side` (the first side given stays).
     pub fn on(self, side: Side) -> StoreError {
         match self {
-            e @ StoreError::OnSide { .. } => e,
-            e => StoreError::OnSide { side, error: Box::new(e) },
+            e @ StoreError::OnSide(_) => e,
+            error => StoreError::OnSide(Box::new(SidedError { side, error })),
         }
     }
 }

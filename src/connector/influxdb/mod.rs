@@ -74,17 +74,15 @@ impl InfluxStore {
         })
     }
 
-    /// Connects and checks the database exists; opened for writing, a
-    /// missing database is created (as a SQLite target file is).
-    pub async fn open(url: &HttpUrl, access: Access) -> StoreResult<InfluxStore> {
+    /// Connects and checks the database exists. A missing one is
+    /// `Missing` for reading and writing alike: a run creates it through
+    /// its write guard (`CREATE DATABASE`), never by opening.
+    pub async fn open(url: &HttpUrl, _access: Access) -> StoreResult<InfluxStore> {
         let store = InfluxStore::server(url)?;
         let databases = store.databases().await?;
         if !databases.contains(&store.database) {
-            if access == Access::Read {
-                let known = if databases.is_empty() { "it has none".to_string() } else { format!("it has: {}", databases.join(", ")) };
-                return Err(StoreError::Missing(format!("database {} does not exist in {} ({known})", store.database, store.http.shown)));
-            }
-            store.command(&format!("CREATE DATABASE {}", influxql::ident(&store.database)), "creating the database").await?;
+            let known = if databases.is_empty() { "it has none".to_string() } else { format!("it has: {}", databases.join(", ")) };
+            return Err(StoreError::Missing(format!("database {} does not exist in {} ({known})", store.database, store.http.shown)));
         }
         if let Some(rp) = &store.retention_policy {
             let rps = store.retention_policies().await?;

@@ -377,6 +377,48 @@ async fn a_sync_killed_midway_is_repaired_by_the_next_run() {
     assert_eq!(rangesync(&["diff", &url(&s), &url(&t)]).code, 0);
 }
 
+/// A writer killed mid-transaction leaves a hot journal, which the
+/// read-only connection a run checks the target with cannot roll back
+/// (SQLITE_READONLY_ROLLBACK). The next run has SQLite roll it back (the
+/// committed state restored, as any client would on first access) and
+/// repairs the target.
+#[tokio::test]
+async fn a_hot_journal_left_by_a_killed_writer_is_rolled_back_then_repaired() {
+    use sqlx::{ConnectOptions, Connection};
+    use std::str::FromStr;
+    let dir = TempDir::new().unwrap();
+    let (s, t, live) = (dir.path().join("s.db"), dir.path().join("t.db"), dir.path().join("live.db"));
+    exec(&s, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a'), (2, 'b');").await;
+    exec(&live, "PRAGMA journal_mode = DELETE; CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t VALUES (1, 'a');").await;
+    // A transaction in progress, big enough to spill into the file, copied
+    // as a crash leaves it: the file and its journal, no lock held.
+    let opts = |p: &std::path::Path| sqlx::sqlite::SqliteConnectOptions::from_str(&format!("sqlite://{}", p.display())).unwrap();
+    let mut writer = opts(&live).connect().await.unwrap();
+    for statement in ["PRAGMA cache_size = 2", "BEGIN", "INSERT INTO t SELECT 100 + value, printf('%0500d', value) FROM generate_series(1, 2000)"] {
+        if sqlx::query(statement).execute(&mut writer).await.is_err() {
+            // No generate_series in this SQLite build: a recursive CTE.
+            sqlx::query("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) INSERT INTO t SELECT 100 + i, printf('%0500d', i) FROM n")
+                .execute(&mut writer)
+                .await
+                .unwrap();
+        }
+    }
+    let journal = |p: &std::path::Path| p.with_file_name(format!("{}-journal", p.file_name().unwrap().to_string_lossy()));
+    std::fs::copy(&live, &t).unwrap();
+    std::fs::copy(journal(&live), journal(&t)).unwrap();
+    writer.close().await.unwrap();
+    // The precondition: a read-only connection cannot open it.
+    let refused = match opts(&t).read_only(true).connect().await {
+        Ok(mut c) => sqlx::query("SELECT count(*) FROM sqlite_schema").fetch_one(&mut c).await.err(),
+        Err(e) => Some(e),
+    };
+    assert!(refused.is_some_and(|e| e.to_string().contains("776")), "the copy holds a hot journal");
+    let run = rangesync(&["sync", &url(&s), &url(&t), "--delete", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(!journal(&t).exists(), "the journal was rolled back");
+    assert_eq!(independent_diff(&s, &t, "t").await, (0, 0));
+}
+
 #[tokio::test]
 async fn keys_equal_under_the_column_collation_but_not_bytewise_converge() {
     // 'Bob' and 'bob' are one key to a NOCASE column and two to rangesync;

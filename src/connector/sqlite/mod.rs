@@ -53,6 +53,23 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     pub async fn open(location: &Location, mode: OpenMode, url: &str) -> StoreResult<Self> {
+        match Self::open_once(location, mode, url).await {
+            // A writer killed mid-transaction (an earlier sync, another
+            // program) left a hot journal, which a read-only connection
+            // cannot roll back. SQLite rolls it back on the first
+            // read-write access, as any client would: the committed state
+            // is restored, nothing else is written. Then read-only again.
+            Err(Opening::HotJournal) => {
+                if let Location::File(path) = location {
+                    recover_hot_journal(path, url).await?;
+                }
+                Self::open_once(location, mode, url).await.map_err(|e| e.into_store_error(url))
+            }
+            other => other.map_err(|e| e.into_store_error(url)),
+        }
+    }
+
+    async fn open_once(location: &Location, mode: OpenMode, url: &str) -> Result<Self, Opening> {
         let options = match location {
             Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:")
                 .map_err(|e| connect_error(url, e.to_string()))?,
@@ -85,23 +102,64 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await
-            .map_err(|e| connect_error(url, e.to_string()))?;
+            .map_err(|e| Opening::failed(url, e))?;
         // Fail now, with the path in the message, if the file is not a database.
-        sqlx::query("SELECT count(*) FROM sqlite_schema")
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| connect_error(url, e.to_string()))?;
+        sqlx::query("SELECT count(*) FROM sqlite_schema").fetch_one(&pool).await.map_err(|e| Opening::failed(url, e))?;
         // Text keys are ordered byte-wise as UTF-8; a UTF-16 database would
         // order them by its own bytes and the merge would stop midway.
         let (encoding,): (String,) =
             sqlx::query_as("PRAGMA encoding").fetch_one(&pool).await.map_err(|e| connect_error(url, e.to_string()))?;
         if encoding != "UTF-8" {
-            return Err(StoreError::Invalid(format!(
+            return Err(Opening::Failed(StoreError::Invalid(format!(
                 "{url} is a {encoding} database; rangesync compares text as UTF-8 and reads UTF-8 SQLite databases only"
-            )));
+            ))));
         }
         Ok(SqliteStore { pool, url: url.to_string() })
     }
+}
+
+/// Why opening failed: a hot journal a read-only connection cannot roll
+/// back, or anything else.
+enum Opening {
+    HotJournal,
+    Failed(StoreError),
+}
+
+impl Opening {
+    fn failed(url: &str, e: sqlx::Error) -> Opening {
+        // SQLITE_READONLY_ROLLBACK.
+        if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some("776")) {
+            return Opening::HotJournal;
+        }
+        Opening::Failed(connect_error(url, e.to_string()))
+    }
+
+    fn into_store_error(self, url: &str) -> StoreError {
+        match self {
+            Opening::Failed(e) => e,
+            Opening::HotJournal => connect_error(url, "it holds a hot journal (a writer was killed mid-transaction) that could not be rolled back".into()),
+        }
+    }
+}
+
+impl From<StoreError> for Opening {
+    fn from(e: StoreError) -> Self {
+        Opening::Failed(e)
+    }
+}
+
+/// Rolls back the hot journal of the database at `path`: one read-write
+/// connection reads its schema, which makes SQLite restore the last
+/// committed state, and closes.
+async fn recover_hot_journal(path: &Path, url: &str) -> StoreResult<()> {
+    tracing::warn!("{url}: rolling back the hot journal an interrupted write left");
+    let options = SqliteConnectOptions::new().filename(path).read_only(false).create_if_missing(false).busy_timeout(Duration::from_secs(10));
+    let mut conn = sqlx::ConnectOptions::connect(&options).await.map_err(|e| connect_error(url, format!("rolling back its hot journal: {e}")))?;
+    sqlx::query("SELECT count(*) FROM sqlite_schema")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| connect_error(url, format!("rolling back its hot journal: {e}")))?;
+    sqlx::Connection::close(conn).await.map_err(|e| connect_error(url, e.to_string()))
 }
 
 fn check_file(path: &Path, mode: OpenMode, url: &str) -> StoreResult<()> {

@@ -483,3 +483,72 @@ async fn dry_run_print_writes_the_lines_a_sync_would_send() {
     drop_influx(src).await;
     drop_influx(tgt).await;
 }
+
+/// Every time-series flag has its profile key: one profile mirrors several
+/// InfluxDB databases from a date (the InfluxDB 2 mirror's BUCKETS and
+/// RECOVER_DATA_SINCE_DATE, SyncFlux's many databases), checked against
+/// the databases themselves; a flag takes its key's place; a bad key is
+/// one sentence naming file, line and key.
+#[tokio::test]
+async fn a_profile_mirrors_several_databases_from_a_date() {
+    let (a, b, ca, cb) = ("rs_tpk_a", "rs_tpk_b", "rs_tpk_a_copy", "rs_tpk_b_copy");
+    for db in [a, b] {
+        fresh_influx(db).await;
+    }
+    for db in [ca, cb] {
+        drop_influx(db).await;
+    }
+    // Points the day before the start, at it, and after it.
+    for (db, v) in [(a, 1), (b, 10)] {
+        influx_write(db, &format!("rs_tpk_cpu,host=x v={v} {}\nrs_tpk_cpu,host=x v={} {BASE}\nrs_tpk_cpu,host=y v={} {}\nother,host=x v=0 {BASE}\n", BASE - DAY, v + 1, v + 2, BASE + HOUR)).await;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let server = influx_url("");
+    let profile = dir.path().join("mirror.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "source = \"{server}\"\ntarget = \"{server}\"\ndatabase = \"^rs_tpk_[ab]$\"\ntarget_db = \"{{db}}_copy\"\nmeasurement = \"^rs_tpk_\"\nstart = \"2024-01-01\"\nverify = \"exact\"\nconcurrency = 2\nmax_rows = 1000\n"
+        ),
+    )
+    .unwrap();
+    let p = profile.display().to_string();
+    let run = rangesync(&["sync", "--profile", &p, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names: Vec<String> = run.json()["datasets"].as_array().unwrap().iter().map(|d| d["name"].as_str().unwrap().to_string()).collect();
+    assert_eq!(names, ["rs_tpk_a/rs_tpk_cpu", "rs_tpk_b/rs_tpk_cpu"], "measurement picked, each database apart");
+    // Independently: each copy holds the source's points from the start on,
+    // none before, and no other measurement.
+    for (src, copy) in [(a, ca), (b, cb)] {
+        let from_start: Vec<String> = influx_dump(src).await.into_iter().filter(|l| l.starts_with("rs_tpk_cpu") && !l.contains(&(BASE - DAY).to_string())).collect();
+        assert_eq!(influx_dump(copy).await, from_start, "{copy}");
+        assert_eq!(from_start.len(), 2);
+    }
+    assert_eq!(rangesync(&["diff", "--profile", &p]).code, 0);
+    // The flag takes the key's place: from before the day, the copies lack a point each.
+    let earlier = rangesync(&["diff", "--profile", &p, "--start", "2023-12-31", "--format", "json"]);
+    assert_eq!(earlier.code, 1, "{}", earlier.stderr);
+    assert_eq!(earlier.json()["datasets"].as_array().unwrap().iter().map(|d| d["missing"].as_i64().unwrap()).sum::<i64>(), 2);
+    // Bad keys: one sentence naming file, line and key.
+    let bad = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("source = \"{server}\"\ntarget = \"{server}\"\ndatabase = \"^rs_tpk_a$\"\ntarget_db = \"{{db}}_copy\"\n{text}\n")).unwrap();
+        (path.display().to_string(), rangesync(&["diff", "--profile", &path.display().to_string()]))
+    };
+    let (path, verify) = bad("verify.toml", "verify = \"maybe\"");
+    assert_one_sentence(&verify, 2, &format!("profile {path} line 5, key verify: 'maybe' is not a way to verify (count or exact)"));
+    let (path, pattern) = bad("pattern.toml", "measurement = \"(\"");
+    assert_one_sentence(&pattern, 2, &format!("profile {path} line 5, key measurement: '(' is not a regular expression"));
+    let (path, start) = bad("start.toml", "start = \"yesterday\"");
+    assert_one_sentence(&start, 2, &format!("profile {path} line 5, key start: 'yesterday' is not a time"));
+    let (path, rows) = bad("rows.toml", "max_rows = 10");
+    assert_one_sentence(&rows, 2, &format!("profile {path} line 5, key max_rows: 10 is not a number of points of 100 or more"));
+    // A time-series key in a profile of SQL tables is refused, not ignored.
+    let sql = dir.path().join("sql.toml");
+    std::fs::write(&sql, format!("source = \"sqlite://{}\"\ntarget = \"sqlite://{}\"\nstart = \"2024-01-01\"\n", dir.path().join("a.db").display(), dir.path().join("b.db").display())).unwrap();
+    common::exec(&dir.path().join("a.db"), "CREATE TABLE t (id INTEGER PRIMARY KEY)").await;
+    assert_one_sentence(&rangesync(&["diff", "--profile", &sql.display().to_string()]), 2, "line 3, key start: the key applies to time series");
+    for db in [a, b, ca, cb] {
+        drop_influx(db).await;
+    }
+}

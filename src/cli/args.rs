@@ -195,14 +195,16 @@ pub struct SeriesArgs {
     pub end: Option<String>,
 
     /// Between measurement and field in a VictoriaMetrics metric
-    /// name (InfluxDB cpu,usage is the metric cpu_usage).
-    #[arg(long, help_heading = "Time series", value_name = "TEXT", default_value = DEFAULT_SEPARATOR)]
-    pub separator: String,
+    /// name (InfluxDB cpu,usage is the metric cpu_usage). Default: _, or
+    /// the profile's separator.
+    #[arg(long, help_heading = "Time series", value_name = "TEXT")]
+    pub separator: Option<String>,
 
     /// The most points one read may return; a window holding
     /// more is read in parts (old InfluxDB servers fall over on big answers).
-    #[arg(long, help_heading = "Time series", value_name = "POINTS", default_value_t = DEFAULT_MAX_ROWS, value_parser = clap::value_parser!(u64).range(100..))]
-    pub max_rows: u64,
+    /// Default: 50000, or the profile's max_rows.
+    #[arg(long, help_heading = "Time series", value_name = "POINTS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub max_rows: Option<u64>,
 
     /// InfluxDB SOURCE: every database of the server whose name
     /// matches (not _internal), each compared on its own; the URL's
@@ -237,8 +239,9 @@ pub struct SeriesArgs {
 
     /// The largest write body, in bytes before compression,
     /// kept far below the server's limit so no write is refused as too large.
-    #[arg(long, help_heading = "Time series", value_name = "BYTES", default_value_t = DEFAULT_MAX_BODY, value_parser = clap::value_parser!(u64).range(1024..))]
-    pub max_body: u64,
+    /// Default: 1048576, or the profile's max_body.
+    #[arg(long, help_heading = "Time series", value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1024..))]
+    pub max_body: Option<u64>,
 }
 
 impl Default for SeriesArgs {
@@ -248,14 +251,14 @@ impl Default for SeriesArgs {
             measurement: None,
             start: None,
             end: None,
-            separator: DEFAULT_SEPARATOR.into(),
-            max_rows: DEFAULT_MAX_ROWS,
+            separator: None,
+            max_rows: None,
             database: None,
             rp: None,
             target_db: None,
             target_rp: None,
             db_label: None,
-            max_body: DEFAULT_MAX_BODY,
+            max_body: None,
         }
     }
 }
@@ -430,9 +433,9 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
 
-    /// How windows are compared.
-    #[arg(long, value_enum, default_value_t = Verify::Count, help_heading = "Time series")]
-    pub verify: Verify,
+    /// How windows are compared. Default: count, or the profile's verify.
+    #[arg(long, value_enum, help_heading = "Time series")]
+    pub verify: Option<Verify>,
 
     #[command(flatten)]
     pub series: SeriesArgs,
@@ -457,7 +460,7 @@ impl CompareArgs {
             zoom: None,
             checksum: None,
             jobs: None,
-            verify: Verify::Count,
+            verify: None,
             series,
             format,
         }

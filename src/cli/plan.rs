@@ -7,8 +7,8 @@ use crate::engine::series::window::{parse_duration, parse_instant, DAY, HOUR};
 use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
-use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify};
-use super::profile::{Located, MeasurementRule, Profile, TableRule};
+use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify, DEFAULT_MAX_BODY, DEFAULT_MAX_ROWS, DEFAULT_SEPARATOR};
+use super::profile::{Located, MeasurementRule, Profile, SeriesKeys, TableRule};
 
 /// `--lookback` when neither the flag nor the profile gives it: an hour.
 pub const DEFAULT_LOOKBACK: i64 = HOUR;
@@ -224,7 +224,8 @@ impl Plan {
             *delete |= profile.delete == Some(true);
         }
         // One InfluxDB server to itself is fine when --target-db renames.
-        let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some();
+        let keys = &profile.series;
+        let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some() || keys.target_db.is_some() || keys.target_rp.is_some();
         if !matches!(mode, Mode::Diff) && source == target && !renamed {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
@@ -296,10 +297,12 @@ fn endpoints(args: &CompareArgs, profile: &Profile) -> Result<(Endpoint, Endpoin
     let target_url = args.target.clone().or_else(|| profile.target.clone()).ok_or_else(|| named("TARGET", "target"))?;
     let source = Endpoint::parse(&source_url)
         .map_err(|e| EngineError::Usage(format!("SOURCE: {e}")))?
-        .with_password_from(SOURCE_PASSWORD_VAR);
+        .with_password_from(SOURCE_PASSWORD_VAR)
+        .with_default_concurrency(profile.series.concurrency);
     let target = Endpoint::parse(&target_url)
         .map_err(|e| EngineError::Usage(format!("TARGET: {e}")))?
-        .with_password_from(TARGET_PASSWORD_VAR);
+        .with_password_from(TARGET_PASSWORD_VAR)
+        .with_default_concurrency(profile.series.concurrency);
     Ok((source, target))
 }
 
@@ -332,7 +335,7 @@ fn zoom_given(args: &CompareArgs, profile: &Profile) -> Option<Located> {
 /// The SQL-table part of a plan: table names, zoom in rows, hashing,
 /// readers, `--lite`'s default column and the profile's `[[tables]]`.
 fn tables_plan(args: &CompareArgs, profile: &Profile, batch_size: Option<usize>) -> Result<TablesPlan, EngineError> {
-    series_flags_unused(&args.series, args.verify)?;
+    series_flags_unused(args, profile)?;
     if let Some(at) = &profile.measurements_at {
         return Err(EngineError::Usage(format!("{at}: [[measurements]] rules are for time series; SQL tables take [[tables]]")));
     }
@@ -367,6 +370,7 @@ struct SeriesProfile {
     zoom: Option<Located>,
     lookback: i64,
     rules: Vec<MeasurementRule>,
+    keys: SeriesKeys,
 }
 
 fn profile_of_series(args: &CompareArgs, profile: &Profile) -> Result<SeriesProfile, EngineError> {
@@ -389,76 +393,109 @@ fn profile_of_series(args: &CompareArgs, profile: &Profile) -> Result<SeriesProf
         Some(l) => parse_duration(l).map_err(|e| EngineError::Usage(format!("--lookback: {e}")))?,
         None => profile.lookback.unwrap_or(DEFAULT_LOOKBACK),
     };
-    Ok(SeriesProfile { zoom: zoom_given(args, profile), lookback, rules: profile.measurements.clone() })
+    Ok(SeriesProfile { zoom: zoom_given(args, profile), lookback, rules: profile.measurements.clone(), keys: profile.series.clone() })
+}
+
+/// The time-series settings given: each flag, else the profile's key,
+/// else the default; text values with where they were given (a flag, or
+/// the profile's file, line and key), for their errors.
+struct SeriesGiven {
+    measurement: Option<Located>,
+    start: Option<Located>,
+    end: Option<Located>,
+    separator: Located,
+    database: Option<Located>,
+    rp: Option<Located>,
+    target_db: Option<Located>,
+    target_rp: Option<Located>,
+    db_label: Option<Located>,
+    exact: bool,
+    max_rows: u64,
+    max_body: u64,
+}
+
+fn series_given(args: &CompareArgs, keys: &SeriesKeys) -> SeriesGiven {
+    let a = &args.series;
+    let pick = |flag: &str, v: &Option<String>, key: &Option<Located>| v.as_ref().map(|v| Located { value: v.clone(), at: flag.to_string() }).or_else(|| key.clone());
+    SeriesGiven {
+        measurement: pick("--measurement", &a.measurement, &keys.measurement),
+        start: pick("--start", &a.start, &keys.start),
+        end: pick("--end", &a.end, &keys.end),
+        separator: pick("--separator", &a.separator, &keys.separator).unwrap_or_else(|| Located { value: DEFAULT_SEPARATOR.into(), at: "--separator".into() }),
+        database: pick("--database", &a.database, &keys.database),
+        rp: pick("--rp", &a.rp, &keys.rp),
+        target_db: pick("--target-db", &a.target_db, &keys.target_db),
+        target_rp: pick("--target-rp", &a.target_rp, &keys.target_rp),
+        db_label: pick("--db-label", &a.db_label, &keys.db_label),
+        exact: args.verify.map(|v| v == Verify::Exact).or(keys.exact).unwrap_or(false),
+        max_rows: a.max_rows.or(keys.max_rows).unwrap_or(DEFAULT_MAX_ROWS),
+        max_body: a.max_body.or(keys.max_body).unwrap_or(DEFAULT_MAX_BODY),
+    }
 }
 
 fn series_plan(args: &CompareArgs, from_profile: SeriesProfile) -> Result<SeriesPlan, EngineError> {
-    let a = &args.series;
-    let pattern = |flag: &str, v: &Option<String>| -> Result<Option<regex::Regex>, EngineError> {
-        v.as_deref()
-            .map(|r| regex::Regex::new(r).map_err(|e| EngineError::Usage(format!("{flag} '{r}' is not a regular expression: {}", regex_reason(&e)))))
-            .transpose()
+    let g = series_given(args, &from_profile.keys);
+    let pattern = |v: &Option<Located>| -> Result<Option<regex::Regex>, EngineError> {
+        v.as_ref().map(|r| regex::Regex::new(&r.value).map_err(|e| r.error(&format!("'{}' is not a regular expression: {}", r.value, regex_reason(&e))))).transpose()
     };
-    check_series_names(a)?;
-    let (start, end) = time_span(a)?;
+    check_series_names(&g)?;
+    let (start, end) = time_span(&g)?;
     let zoom = match from_profile.zoom {
         Some(z) => z.value.parse::<TimeZoom>().map_err(|e| z.error(&e))?,
         None => TimeZoom::default(),
     };
     Ok(SeriesPlan {
-        measurement: pattern("--measurement", &a.measurement)?,
+        measurement: pattern(&g.measurement)?,
         start,
         end,
         zoom,
-        exact: args.verify == Verify::Exact,
-        max_rows: a.max_rows,
-        settings: SeriesSettings { separator: a.separator.clone(), max_body: a.max_body as usize },
+        exact: g.exact,
+        max_rows: g.max_rows,
+        settings: SeriesSettings { separator: g.separator.value.clone(), max_body: g.max_body as usize },
         chunk: HOUR,
         order: Order::NewestFirst,
-        databases: pattern("--database", &a.database)?,
-        rps: pattern("--rp", &a.rp)?,
-        target_db: a.target_db.clone(),
-        target_rp: a.target_rp.clone(),
-        db_label: a.db_label.clone(),
+        databases: pattern(&g.database)?,
+        rps: pattern(&g.rp)?,
+        target_db: g.target_db.map(|l| l.value),
+        target_rp: g.target_rp.map(|l| l.value),
+        db_label: g.db_label.map(|l| l.value),
         lookback: from_profile.lookback,
         rules: from_profile.rules,
     })
 }
 
-/// `--db-label` is a label name; `--target-db`/`--target-rp` and
-/// `--separator` are not empty.
-fn check_series_names(a: &SeriesArgs) -> Result<(), EngineError> {
-    if let Some(l) = &a.db_label {
-        let ok = l.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+/// The database label is a label name; target names and the separator
+/// are not empty.
+fn check_series_names(g: &SeriesGiven) -> Result<(), EngineError> {
+    if let Some(l) = &g.db_label {
+        let v = &l.value;
+        let ok = v.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !ok {
-            return Err(EngineError::Usage(format!("--db-label '{l}' is not a label name (letters, digits and _, not starting with a digit)")));
+            return Err(l.error(&format!("'{v}' is not a label name (letters, digits and _, not starting with a digit)")));
         }
-        if l == "__name__" {
-            return Err(EngineError::Usage("--db-label cannot be __name__, which holds the metric's name".into()));
-        }
-    }
-    for (flag, v) in [("--target-db", &a.target_db), ("--target-rp", &a.target_rp)] {
-        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            return Err(EngineError::Usage(format!("{flag} needs a name")));
+        if v == "__name__" {
+            return Err(l.error("cannot be __name__, which holds the metric's name"));
         }
     }
-    if a.separator.is_empty() {
-        return Err(EngineError::Usage("--separator needs at least one character".into()));
+    for name in [&g.target_db, &g.target_rp].into_iter().flatten() {
+        if name.value.trim().is_empty() {
+            return Err(name.error("needs a name"));
+        }
+    }
+    if g.separator.value.is_empty() {
+        return Err(g.separator.error("needs at least one character"));
     }
     Ok(())
 }
 
-/// `--start` and `--end` as instants, the first before the second.
-fn time_span(a: &SeriesArgs) -> Result<(Option<i64>, Option<i64>), EngineError> {
+/// The start and end as instants, the first before the second.
+fn time_span(g: &SeriesGiven) -> Result<(Option<i64>, Option<i64>), EngineError> {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let instant = |flag: &str, v: &Option<String>| -> Result<Option<i64>, EngineError> {
-        v.as_deref().map(|s| parse_instant(s, now).map_err(|e| EngineError::Usage(format!("{flag}: {e}")))).transpose()
-    };
-    let start = instant("--start", &a.start)?;
-    let end = instant("--end", &a.end)?;
-    if let (Some(s), Some(e)) = (start, end) {
+    let instant = |v: &Option<Located>| -> Result<Option<i64>, EngineError> { v.as_ref().map(|l| parse_instant(&l.value, now).map_err(|e| l.error(&e))).transpose() };
+    let (start, end) = (instant(&g.start)?, instant(&g.end)?);
+    if let (Some(s), Some(e), Some(sl), Some(el)) = (start, end, &g.start, &g.end) {
         if s >= e {
-            return Err(EngineError::Usage(format!("--start ({}) must come before --end ({})", a.start.as_deref().unwrap_or_default(), a.end.as_deref().unwrap_or_default())));
+            return Err(EngineError::Usage(format!("the start ({}, {}) must come before the end ({}, {})", sl.value, sl.at, el.value, el.at)));
         }
     }
     Ok((start, end))
@@ -497,22 +534,29 @@ fn check_database_flags(sp: &SeriesPlan, source: &Endpoint, target: &Endpoint) -
     }
 }
 
-/// Time-series flags given with SQL endpoints would be silently ignored:
-/// refuse them instead.
-fn series_flags_unused(a: &SeriesArgs, verify: Verify) -> Result<(), EngineError> {
+/// Time-series flags (or profile keys) given with SQL endpoints would be
+/// silently ignored: refuse them instead.
+fn series_flags_unused(args: &CompareArgs, profile: &Profile) -> Result<(), EngineError> {
+    let a = &args.series;
     let given = [
         ("--measurement", a.measurement.is_some()),
         ("--start", a.start.is_some()),
         ("--end", a.end.is_some()),
-        ("--verify exact", verify == Verify::Exact),
+        ("--verify", args.verify.is_some()),
         ("--database", a.database.is_some()),
         ("--rp", a.rp.is_some()),
         ("--target-db", a.target_db.is_some()),
         ("--target-rp", a.target_rp.is_some()),
         ("--db-label", a.db_label.is_some()),
+        ("--separator", a.separator.is_some()),
+        ("--max-rows", a.max_rows.is_some()),
+        ("--max-body", a.max_body.is_some()),
     ];
-    match given.iter().find(|(_, g)| *g) {
-        Some((flag, _)) => Err(EngineError::Usage(format!("{flag} applies to time series; SQL tables are picked with --table and always compared exactly"))),
+    if let Some((flag, _)) = given.iter().find(|(_, g)| *g) {
+        return Err(EngineError::Usage(format!("{flag} applies to time series; SQL tables are picked with --table and always compared exactly")));
+    }
+    match &profile.series.first_at {
+        Some(at) => Err(EngineError::Usage(format!("{at}: the key applies to time series; SQL tables are picked with [[tables]] rules and always compared exactly"))),
         None => Ok(()),
     }
 }

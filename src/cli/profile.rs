@@ -39,6 +39,21 @@ pub struct ProfileFile {
     pub checksum: Option<Spanned<String>>,
     /// As `--jobs N`.
     pub jobs: Option<Spanned<i64>>,
+    /// Time series, each as its flag (`--measurement`, `--start`, ...).
+    pub measurement: Option<Spanned<String>>,
+    pub start: Option<Spanned<String>>,
+    pub end: Option<Spanned<String>>,
+    pub verify: Option<Spanned<String>>,
+    pub separator: Option<Spanned<String>>,
+    pub max_rows: Option<Spanned<i64>>,
+    pub max_body: Option<Spanned<i64>>,
+    pub database: Option<Spanned<String>>,
+    pub rp: Option<Spanned<String>>,
+    pub target_db: Option<Spanned<String>>,
+    pub target_rp: Option<Spanned<String>>,
+    pub db_label: Option<Spanned<String>>,
+    /// `concurrency=` of an HTTP endpoint whose URL gives none.
+    pub concurrency: Option<Spanned<i64>>,
     #[serde(default)]
     pub tables: Vec<TableRuleFile>,
     #[serde(default)]
@@ -169,6 +184,28 @@ pub struct MeasurementRule {
     pub condition: Option<String>,
 }
 
+/// The time-series settings of a profile, each as its flag; text values
+/// with their place in the file, checked where the plan reads them.
+#[derive(Clone, Debug, Default)]
+pub struct SeriesKeys {
+    pub measurement: Option<Located>,
+    pub start: Option<Located>,
+    pub end: Option<Located>,
+    pub separator: Option<Located>,
+    pub database: Option<Located>,
+    pub rp: Option<Located>,
+    pub target_db: Option<Located>,
+    pub target_rp: Option<Located>,
+    pub db_label: Option<Located>,
+    /// `verify = "exact"`.
+    pub exact: Option<bool>,
+    pub max_rows: Option<u64>,
+    pub max_body: Option<u64>,
+    pub concurrency: Option<usize>,
+    /// The place of the first of them, for a plan of SQL tables.
+    pub first_at: Option<String>,
+}
+
 /// A profile checked and with its environment variables expanded.
 #[derive(Debug, Default)]
 pub struct Profile {
@@ -185,6 +222,7 @@ pub struct Profile {
     pub zoom: Option<Located>,
     pub checksum: Option<Checksum>,
     pub jobs: Option<u32>,
+    pub series: SeriesKeys,
     pub tables: Vec<TableRule>,
     pub measurements: Vec<MeasurementRule>,
     /// Where the first `[[tables]]` and `[[measurements]]` rules are, for
@@ -225,6 +263,7 @@ impl Profile {
         };
         let tables_at = raw.tables.first().and_then(|t| rule_at(&t.name, &t.pattern));
         let measurements_at = raw.measurements.first().and_then(|m| rule_at(&m.name, &m.pattern));
+        let series = at.series_keys(&raw)?;
         let tables = raw.tables.into_iter().enumerate().map(|(i, t)| at.table_rule(i, t)).collect::<Result<Vec<_>, _>>()?;
         let measurements = raw.measurements.into_iter().enumerate().map(|(i, m)| at.measurement_rule(i, m)).collect::<Result<Vec<_>, _>>()?;
         if let Some(m) = &raw.max_delete {
@@ -253,6 +292,7 @@ impl Profile {
             zoom: raw.zoom.map(|z| Located { at: at.place(z.span(), "zoom"), value: z.into_inner() }),
             checksum,
             jobs,
+            series,
             tables,
             measurements,
             tables_at,
@@ -346,6 +386,63 @@ impl Locator<'_> {
         self.not_empty(&m.condition, "where")?;
         let zoom = self.parsed(m.zoom, "zoom")?;
         Ok(MeasurementRule { names, skip: m.skip, zoom, delete: m.delete, condition: m.condition.map(Spanned::into_inner) })
+    }
+
+    /// The time-series keys: numbers and `verify` checked here, text kept
+    /// with its place for the plan to check.
+    fn series_keys(&self, raw: &ProfileFile) -> Result<SeriesKeys, EngineError> {
+        let located = |v: &Option<Spanned<String>>, key: &str| v.as_ref().map(|v| Located { value: v.get_ref().clone(), at: self.place(v.span(), key) });
+        let number = |v: &Option<Spanned<i64>>, key: &str, range: std::ops::RangeInclusive<i64>, what: &str| -> Result<Option<u64>, EngineError> {
+            match v {
+                Some(n) if !range.contains(n.get_ref()) => Err(self.error(n.span(), key, &format!("{} is not {what}", n.get_ref()))),
+                Some(n) => Ok(Some(*n.get_ref() as u64)),
+                None => Ok(None),
+            }
+        };
+        let exact = match &raw.verify {
+            Some(v) => Some(match v.get_ref().as_str() {
+                "count" => false,
+                "exact" => true,
+                other => return Err(self.error(v.span(), "verify", &format!("'{other}' is not a way to verify (count or exact)"))),
+            }),
+            None => None,
+        };
+        let max_concurrency = crate::connector::endpoint::MAX_CONCURRENCY as i64;
+        let texts = [
+            (&raw.measurement, "measurement"),
+            (&raw.start, "start"),
+            (&raw.end, "end"),
+            (&raw.separator, "separator"),
+            (&raw.database, "database"),
+            (&raw.rp, "rp"),
+            (&raw.target_db, "target_db"),
+            (&raw.target_rp, "target_rp"),
+            (&raw.db_label, "db_label"),
+            (&raw.verify, "verify"),
+        ];
+        let numbers = [(&raw.max_rows, "max_rows"), (&raw.max_body, "max_body"), (&raw.concurrency, "concurrency")];
+        let first_at = texts
+            .iter()
+            .filter_map(|(v, key)| v.as_ref().map(|v| (v.span().start, *key)))
+            .chain(numbers.iter().filter_map(|(v, key)| v.as_ref().map(|v| (v.span().start, *key))))
+            .min()
+            .map(|(start, key)| self.place(start..start, key));
+        Ok(SeriesKeys {
+            measurement: located(&raw.measurement, "measurement"),
+            start: located(&raw.start, "start"),
+            end: located(&raw.end, "end"),
+            separator: located(&raw.separator, "separator"),
+            database: located(&raw.database, "database"),
+            rp: located(&raw.rp, "rp"),
+            target_db: located(&raw.target_db, "target_db"),
+            target_rp: located(&raw.target_rp, "target_rp"),
+            db_label: located(&raw.db_label, "db_label"),
+            exact,
+            max_rows: number(&raw.max_rows, "max_rows", 100..=i64::MAX, "a number of points of 100 or more")?,
+            max_body: number(&raw.max_body, "max_body", 1024..=i64::MAX, "a number of bytes of 1024 or more")?,
+            concurrency: number(&raw.concurrency, "concurrency", 1..=max_concurrency, &format!("a number of requests from 1 to {max_concurrency}"))?.map(|n| n as usize),
+            first_at,
+        })
     }
 
     fn not_empty(&self, value: &Option<Spanned<String>>, key: &str) -> Result<(), EngineError> {
@@ -477,6 +574,17 @@ zoom = "1d,1h"
         assert!(p.table_rule("audit_log").unwrap().skip);
         assert!(p.table_rule("customers").is_none());
         assert_eq!(p.measurement_rule("cpu_load").unwrap().zoom, Some("1d,1h".parse().unwrap()));
+    }
+
+    #[test]
+    fn time_series_keys_are_read_as_their_flags() {
+        let p = parse("database = \"^telegraf\"\nstart = \"2024-01-01\"\nverify = \"exact\"\nmax_rows = 1000\nconcurrency = 4\n").unwrap();
+        let keys = &p.series;
+        assert_eq!(keys.database.as_ref().map(|l| (l.value.as_str(), l.at.as_str())), Some(("^telegraf", "profile p.toml line 1, key database")));
+        assert_eq!((keys.exact, keys.max_rows, keys.concurrency), (Some(true), Some(1000), Some(4)));
+        assert_eq!(keys.first_at.as_deref(), Some("profile p.toml line 1, key database"));
+        assert!(parse("concurrency = 0\n").unwrap_err().starts_with("profile p.toml line 1, key concurrency: 0 is not a number of requests from 1 to"));
+        assert_eq!(parse("max_body = 10\n").unwrap_err(), "profile p.toml line 1, key max_body: 10 is not a number of bytes of 1024 or more");
     }
 
     #[test]

@@ -73,7 +73,7 @@ pub struct HttpUrl {
     token: Option<String>,
     /// Requests in flight at once against this server (`concurrency=N`,
     /// default 1: old InfluxDB servers fall over under parallel load).
-    pub concurrency: usize,
+    pub concurrency: Option<usize>,
 }
 
 /// The most `concurrency=` takes: more than this only queues in the server.
@@ -88,7 +88,7 @@ impl HttpUrl {
         let mut tls = false;
         let mut retention_policy = None;
         let mut token = None;
-        let mut concurrency = 1;
+        let mut concurrency = None;
         for (k, v) in full.query_pairs() {
             match k.as_ref() {
                 "tls" => {
@@ -101,7 +101,7 @@ impl HttpUrl {
                 "rp" if needs_database => retention_policy = Some(v.into_owned()),
                 "token" => token = Some(v.into_owned()),
                 "concurrency" => {
-                    concurrency = v.parse::<usize>().ok().filter(|n| (1..=MAX_CONCURRENCY).contains(n)).ok_or_else(|| {
+                    concurrency = v.parse::<usize>().ok().filter(|n| (1..=MAX_CONCURRENCY).contains(n)).map(Some).ok_or_else(|| {
                         format!("'{}' has concurrency={v}: write a number of requests from 1 to {MAX_CONCURRENCY}", redact(raw))
                     })?
                 }
@@ -170,8 +170,8 @@ impl HttpUrl {
         if self.base.scheme() == "https" {
             query.push("tls=true".to_string());
         }
-        if self.concurrency != 1 {
-            query.push(format!("concurrency={}", self.concurrency));
+        if let Some(n) = self.concurrency {
+            query.push(format!("concurrency={n}"));
         }
         let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         format!("{}://{user}{host}{port}{path}{query}", self.scheme)
@@ -307,6 +307,15 @@ impl Endpoint {
                 Endpoint::Influx(u) | Endpoint::Victoria(u) | Endpoint::OpenTsdb(u) => u.set_secret(&pw),
                 _ => {}
             }
+        }
+        self
+    }
+
+    /// An HTTP endpoint whose URL gives no `concurrency=` gets `n` (a
+    /// profile's `concurrency`); the others are left as they are.
+    pub fn with_default_concurrency(mut self, n: Option<usize>) -> Endpoint {
+        if let Endpoint::Influx(u) | Endpoint::Victoria(u) | Endpoint::OpenTsdb(u) = &mut self {
+            u.concurrency = u.concurrency.or(n);
         }
         self
     }

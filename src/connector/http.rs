@@ -61,7 +61,7 @@ impl Http {
             .no_gzip()
             .build()
             .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false, cause: boxed(e) })?;
-        let concurrency = url.concurrency.max(1);
+        let concurrency = url.concurrency.unwrap_or(1).max(1);
         Ok(Http { client, base: url.base.clone(), shown, permits: Arc::new(tokio::sync::Semaphore::new(concurrency)), concurrency })
     }
 

@@ -123,6 +123,17 @@ async fn watch_repairs_what_is_deleted_on_the_target_and_serves_its_api() {
     let logs = stop_with_logs(child);
     assert!(logs.lines().all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()), "--log-format json: {logs}");
     assert!(logs.contains("stopping: the last cycle finished"), "{logs}");
+
+    // The cycles are kept in the state store: a restarted daemon serves
+    // its predecessor's at once, the newest first.
+    let before: Vec<String> = runs.as_array().unwrap().iter().map(|r| r["started"].as_str().unwrap().to_string()).collect();
+    let again = daemon(&profile, "s3cret");
+    wait_for("the restarted API", 30, async || http(port, "GET", "/api/runs", None).is_some()).await;
+    let (_, after) = http(port, "GET", "/api/runs", None).unwrap();
+    let after: Vec<String> = serde_json::from_str::<serde_json::Value>(&after).unwrap().as_array().unwrap().iter().map(|r| r["started"].as_str().unwrap().to_string()).collect();
+    let kept: Vec<&String> = after.iter().filter(|s| before.contains(s)).collect();
+    assert_eq!(kept, before.iter().collect::<Vec<_>>(), "the earlier cycles, in order: {after:?}");
+    stop(again);
 }
 
 /// Stops the daemon (SIGTERM) and returns what it logged.

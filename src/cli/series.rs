@@ -440,7 +440,8 @@ async fn compare_one(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<St
 /// the lookback), and that minute's start.
 async fn lite_start(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<String>) -> Result<(i64, Option<i64>), EngineError> {
     let newest = lite::newest_minute(run.target, &mp.m, run.span, RetryPolicy::default()).await?;
-    let start = lite::lite_start(run.span, newest, run.series.lookback);
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    let start = lite::lite_start(run.span, newest, run.series.lookback, now);
     let target_url = &run.pair.target;
     notes.push(match newest {
         Some(w) => format!(

@@ -75,7 +75,9 @@ struct Totals {
 
 struct Daemon {
     health: Mutex<Health>,
-    runs: Mutex<Vec<Cycle>>,
+    /// The latest cycles as `/api/runs` shows them, oldest first; kept in
+    /// the state store too, so a restarted daemon shows its predecessor's.
+    runs: Mutex<Vec<serde_json::Value>>,
     totals: Mutex<Totals>,
     /// `POST /api/sync`: a cycle now.
     wake: Notify,
@@ -87,7 +89,7 @@ struct Daemon {
 const RUNS_KEPT: usize = 50;
 
 impl Daemon {
-    fn new(plan: &Plan, token: Option<String>) -> Daemon {
+    fn new(plan: &Plan, token: Option<String>, runs: Vec<serde_json::Value>) -> Daemon {
         Daemon {
             health: Mutex::new(Health {
                 state: PairState::Ok,
@@ -101,7 +103,7 @@ impl Daemon {
                 cycles: 0,
                 transitions: Vec::new(),
             }),
-            runs: Mutex::new(Vec::new()),
+            runs: Mutex::new(runs),
             totals: Mutex::new(Totals::default()),
             wake: Notify::new(),
             token,
@@ -158,7 +160,9 @@ pub async fn run(plans: Plans) -> Result<(), EngineError> {
             return Err(EngineError::Usage(format!("cannot listen on {}: {e}", watch.listen)));
         }
     };
-    let daemon = Arc::new(Daemon::new(&plan, watch.token.clone()));
+    // The cycles of earlier daemons of this profile, from its state store.
+    let kept = lock.cycles(RUNS_KEPT).await?.iter().filter_map(|c| serde_json::from_str(c).ok()).collect();
+    let daemon = Arc::new(Daemon::new(&plan, watch.token.clone(), kept));
     let app = Router::new()
         .route("/api/health", get(health))
         .route("/api/runs", get(runs))
@@ -178,7 +182,10 @@ pub async fn run(plans: Plans) -> Result<(), EngineError> {
     loop {
         let full = cycle_no % watch.full_every == 0;
         cycle_no += 1;
-        cycle(if full { &plan } else { &recent }, &daemon, full).await;
+        let done = cycle(if full { &plan } else { &recent }, &daemon, full).await;
+        if let Err(e) = lock.record_cycle(&done.to_string(), RUNS_KEPT).await {
+            tracing::warn!("the cycle could not be kept in the state store: {e}");
+        }
         if *stop.borrow() {
             break;
         }
@@ -215,8 +222,9 @@ async fn shutdown_signal() {
     }
 }
 
-/// One compare-and-repair of the pair; its outcome sets the state.
-async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
+/// One compare-and-repair of the pair; its outcome sets the state. Returns
+/// the cycle as `/api/runs` shows it.
+async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) -> serde_json::Value {
     let started = Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339();
     let was = daemon.health.lock().unwrap_or_else(|p| p.into_inner()).state;
@@ -253,11 +261,13 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) {
     };
     set_state(daemon, state);
     daemon.health.lock().unwrap_or_else(|p| p.into_inner()).cycles += 1;
+    let done = serde_json::to_value(Cycle { started: started_at, full, seconds, state, report, error }).unwrap_or_default();
     let mut runs = daemon.runs.lock().unwrap_or_else(|p| p.into_inner());
-    runs.push(Cycle { started: started_at, full, seconds, state, report, error });
+    runs.push(done.clone());
     if runs.len() > RUNS_KEPT {
         runs.remove(0);
     }
+    done
 }
 
 /// A cycle that ended well: totals counted, both sides healthy now, a
@@ -342,7 +352,7 @@ async fn health(State(d): State<Arc<Daemon>>) -> Response {
 }
 
 async fn runs(State(d): State<Arc<Daemon>>) -> Response {
-    let runs: Vec<Cycle> = d.runs.lock().unwrap_or_else(|p| p.into_inner()).iter().rev().cloned().collect();
+    let runs: Vec<serde_json::Value> = d.runs.lock().unwrap_or_else(|p| p.into_inner()).iter().rev().cloned().collect();
     Json(runs).into_response()
 }
 

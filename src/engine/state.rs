@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS series_progress (
     until INTEGER NOT NULL,
     PRIMARY KEY (run, pass, dataset)
 );
+-- `rangesync watch`: its latest cycles, as /api/runs shows them (JSON)
+CREATE TABLE IF NOT EXISTS watch_cycles (
+    id INTEGER PRIMARY KEY,
+    cycle TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS watermarks (
     dataset TEXT NOT NULL,
     column_name TEXT NOT NULL,
@@ -291,7 +296,7 @@ impl StateStore {
         }
         let recorded = sqlx::query(
             "SELECT (SELECT count(*) FROM finished_ranges WHERE run = ?1) + (SELECT count(*) FROM series_progress WHERE run = ?1) \
-             + (SELECT count(*) FROM watermarks WHERE run = ?1)",
+             + (SELECT count(*) FROM watermarks WHERE run = ?1) + (SELECT count(*) FROM watch_cycles)",
         )
         .bind(self.run)
         .fetch_one(&self.pool)
@@ -309,6 +314,27 @@ impl StateStore {
             let _ = std::fs::remove_file(file);
         }
         true
+    }
+
+    /// Keeps a watch cycle (as JSON), and the latest `keep` of them only.
+    pub async fn record_cycle(&self, cycle: &str, keep: usize) -> Result<(), EngineError> {
+        sqlx::query("INSERT INTO watch_cycles (cycle) VALUES (?)").bind(cycle).execute(&self.pool).await.map_err(|e| failed(&self.path, "cannot be written", e))?;
+        sqlx::query("DELETE FROM watch_cycles WHERE id <= (SELECT max(id) FROM watch_cycles) - ?")
+            .bind(keep as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be written", e))?;
+        Ok(())
+    }
+
+    /// The latest `keep` watch cycles kept, oldest first.
+    pub async fn cycles(&self, keep: usize) -> Result<Vec<String>, EngineError> {
+        let rows = sqlx::query("SELECT cycle FROM (SELECT id, cycle FROM watch_cycles ORDER BY id DESC LIMIT ?) ORDER BY id")
+            .bind(keep as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| failed(&self.path, "cannot be read", e))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
     }
 
     /// Closes the run with its outcome: `done` (its report kept) or `failed`

@@ -23,10 +23,12 @@ pub async fn newest_minute(store: &dyn SeriesStore, m: &Measurement, span: Windo
 }
 
 /// Where a `--lite` comparison of `span` starts: `lookback` before the
-/// minute of TARGET's newest point (the whole span when TARGET has none).
-pub fn lite_start(span: Window, newest: Option<Window>, lookback: i64) -> i64 {
+/// minute of TARGET's newest point, or before `now` when that point is
+/// stamped later (a point from the future must not move the comparison
+/// past the present); the whole span when TARGET has none.
+pub fn lite_start(span: Window, newest: Option<Window>, lookback: i64, now: i64) -> i64 {
     match newest {
-        Some(w) => w.start.saturating_sub(lookback).max(span.start),
+        Some(w) => w.start.min(now).saturating_sub(lookback).max(span.start),
         None => span.start,
     }
 }
@@ -38,8 +40,11 @@ mod tests {
     #[test]
     fn the_start_is_the_lookback_before_the_newest_minute_within_the_span() {
         let span = Window::new(0, 10 * DAY);
-        assert_eq!(lite_start(span, Some(Window::new(5 * DAY, 5 * DAY + MINUTE)), HOUR), 5 * DAY - HOUR);
-        assert_eq!(lite_start(span, Some(Window::new(MINUTE, 2 * MINUTE)), HOUR), 0);
-        assert_eq!(lite_start(span, None, HOUR), 0);
+        let now = 9 * DAY;
+        assert_eq!(lite_start(span, Some(Window::new(5 * DAY, 5 * DAY + MINUTE)), HOUR, now), 5 * DAY - HOUR);
+        assert_eq!(lite_start(span, Some(Window::new(MINUTE, 2 * MINUTE)), HOUR, now), 0);
+        assert_eq!(lite_start(span, None, HOUR, now), 0);
+        // A point stamped after now: the start is the lookback before now.
+        assert_eq!(lite_start(span, Some(Window::new(9 * DAY + HOUR, 9 * DAY + HOUR + MINUTE)), HOUR, now), now - HOUR);
     }
 }

@@ -256,16 +256,44 @@ async fn a_target_that_stores_something_else_is_caught_by_the_read_back() {
     assert!(run.stderr.contains("column amount of key 2 was written as 1.005 but the target stored 1.01"), "{}", run.stderr);
 }
 
+/// Chinook as usually shipped: SQLite `NUMERIC(10,2)` prices (kept as
+/// floats) and `DATETIME` values in SQLite's own `datetime()` spelling
+/// (`1962-02-18 00:00:00`). Synced into PostgreSQL with its tables
+/// created: prices become numeric(10,2), each value its shortest decimal,
+/// instants timestamps; PostgreSQL's own rendering is the independent check.
 #[tokio::test]
-async fn sqlite_numeric_affinity_is_not_paired_with_a_server_decimal() {
+async fn sqlite_numeric_prices_and_datetime_spellings_sync_into_postgres() {
     let dir = TempDir::new().unwrap();
-    let lite = dir.path().join("n.db");
-    common::exec(&lite, "CREATE TABLE n (id INTEGER PRIMARY KEY, amount NUMERIC);").await;
-    let url = pg::fresh_db("rs_test_pg_numeric_affinity").await;
-    pg::exec(&url, "CREATE TABLE n (id int8 PRIMARY KEY, amount numeric(6,2));").await;
-    let run = rangesync(&["diff", &common::url(&lite), &url]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(run.stderr.contains("column amount"), "{}", run.stderr);
+    let lite = dir.path().join("chinook.db");
+    let mut rows = String::new();
+    for i in 1..=1000 {
+        rows.push_str(&format!("({i}, {}.{:02}, '19{:02}-02-18 00:00:00', 'Track {i}'),", i % 5, i % 100, i % 100));
+    }
+    common::exec(
+        &lite,
+        &format!(
+            "CREATE TABLE track (id INTEGER PRIMARY KEY, unit_price NUMERIC(10,2), released DATETIME, name NVARCHAR(200)); \
+             INSERT INTO track VALUES {}; \
+             INSERT INTO track VALUES (1001, 0.99, '2009-01-01T00:00:00', 'T spelling'), (1002, 1.5, '2009-01-02 03:04:05.5', 'fraction'), (1003, NULL, NULL, 'nulls');",
+            rows.trim_end_matches(',')
+        ),
+    )
+    .await;
+    let url = pg::fresh_db("rs_test_pg_chinook").await;
+    let run = rangesync(&["sync", &common::url(&lite), &url, "--create-tables", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["datasets"][0]["inserted"], 1003, "{}", run.stdout);
+    let declared = pg::query_text(&url, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'track'::regclass AND attname = 'unit_price'").await;
+    assert_eq!(declared, ["numeric(10,2)"]);
+    let got = pg::query_text(&url, "SELECT id || ' ' || coalesce(unit_price::text, 'NULL') || ' ' || coalesce(released::text, 'NULL') FROM track WHERE id IN (7, 1001, 1002, 1003) ORDER BY id").await;
+    assert_eq!(got, ["7 2.07 1907-02-18 00:00:00", "1001 0.99 2009-01-01 00:00:00", "1002 1.50 2009-01-02 03:04:05.5", "1003 NULL NULL"]);
+    assert_eq!(rangesync(&["diff", &common::url(&lite), &url]).code, 0, "in sync, spellings and floats included");
+    // A changed price is found and repaired.
+    common::exec(&lite, "UPDATE track SET unit_price = 1.99 WHERE id = 500").await;
+    let diff = rangesync(&["diff", &common::url(&lite), &url, "--format", "json"]);
+    assert_eq!((diff.code, diff.json()["datasets"][0]["changed"].as_i64()), (1, Some(1)), "{}", diff.stdout);
+    assert_eq!(rangesync(&["sync", &common::url(&lite), &url]).code, 0);
+    assert_eq!(pg::query_text(&url, "SELECT unit_price::text FROM track WHERE id = 500").await, ["1.99"]);
 }
 
 /// The first pass of a server pair fingerprints the finest level in one

@@ -59,3 +59,11 @@ pub async fn scalar(url: &str, sql: &str) -> i64 {
     c.close().await.unwrap();
     v
 }
+
+/// The first column of every row a query returns, as text.
+pub async fn query_text(url: &str, sql: &str) -> Vec<String> {
+    let mut c = connect(url).await;
+    let rows = sqlx::query(AssertSqlSafe(sql.to_string())).fetch_all(&mut c).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
+    c.close().await.unwrap();
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
+}

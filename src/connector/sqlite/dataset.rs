@@ -107,16 +107,17 @@ impl SqliteDataset {
         let table = schema::read(&pool, &p.table, url)
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("table {} in {url} does not exist", p.table)))?;
-        let kind_of = |name: &String| table.column(name).map_or(Kind::Raw, |c| Kind::of(c.class));
+        let kind_of = |name: &String| table.column(name).map_or(Kind::Raw, |c| Kind::of_column(c.class, &c.declared_type));
         let kinds: Vec<Kind> = p.columns.iter().map(kind_of).collect();
-        let key_kinds: Vec<Kind> = p.key.iter().map(kind_of).collect();
-        if let Some(k) = p.key.iter().zip(&key_kinds).find(|(_, kind)| **kind == Kind::Decimal) {
+        let key_kinds: Vec<Kind> = p.key.iter().map(|k| kind_of(k).strict()).collect();
+        if let Some((k, kind)) = p.key.iter().zip(&key_kinds).find(|(_, kind)| matches!(kind, Kind::Decimal | Kind::Number)) {
             // SQLite orders the text '10' before '9'; every other store
             // orders decimals by value, and the pair merge needs one order.
+            // Under NUMERIC affinity a key is a float, which is no key.
+            let kept = if *kind == Kind::Decimal { "a decimal kept as text, which SQLite orders as text, not by value" } else { "a decimal SQLite keeps as a float" };
             return Err(StoreError::Invalid(format!(
-                "table {} in {url}: key column {} is a decimal kept as text, which SQLite orders as text, not by value; \
-                 declare it INTEGER (or TEXT on both sides)",
-                p.table, k.0
+                "table {} in {url}: key column {k} is {kept}; declare it INTEGER (or TEXT on both sides)",
+                p.table
             )));
         }
         let hash = p.hash.in_rust().ok_or_else(|| {

@@ -100,8 +100,10 @@ pub fn class_of(declared: &str) -> TypeClass {
         TypeClass::Date
     } else if has("TIME") {
         TypeClass::Time
-    } else if (has("DEC") || has("NUMERIC")) && affinity == TypeClass::Text {
+    } else if (has("DEC") || has("NUMERIC")) && matches!(affinity, TypeClass::Text | TypeClass::NumericAffinity) {
         // `DECIMAL TEXT(10,2)`: text affinity keeps `1.50` as written.
+        // `NUMERIC(10,2)`, `DECIMAL`: SQLite keeps integers and floats,
+        // read as the decimals they print as (typed::Kind::Number).
         TypeClass::Numeric
     } else {
         affinity
@@ -157,7 +159,9 @@ mod tests {
         assert_eq!(class_of("UUID"), TypeClass::Uuid);
         assert_eq!(class_of("JSON TEXT"), TypeClass::Json);
         assert_eq!(class_of("DECIMAL TEXT(10,2)"), TypeClass::Numeric);
-        assert_eq!(class_of("DECIMAL(10,2)"), TypeClass::NumericAffinity);
+        assert_eq!(class_of("DECIMAL(10,2)"), TypeClass::Numeric, "NUMERIC affinity, read as the decimals its numbers print as");
+        assert_eq!(class_of("NUMERIC"), TypeClass::Numeric);
+        assert_eq!(class_of("MONEY"), TypeClass::NumericAffinity, "NUMERIC affinity, no decimal declared");
         assert_eq!(class_of("BIGINT"), TypeClass::Integer);
         assert_eq!(class_of("DATE_INT"), TypeClass::Integer, "affinity INTEGER wins");
         assert_eq!(class_of("TEXT"), TypeClass::Text);

@@ -35,26 +35,60 @@ pub enum Kind {
     Timestamp,
     /// `YYYY-MM-DD HH:MM:SS.ffffff+00:00`, in UTC.
     TimestampTz,
+    /// A timestamp as applications spell it (`2024-01-02 03:04:05`, SQLite's
+    /// `datetime()`; `2024-01-02T03:04:05.5`, with or without `Z`): the
+    /// columns that are not part of the key. Two spellings of one instant
+    /// read alike, as SQLite's date functions read them.
+    LooseTimestamp,
+    /// As [`Kind::LooseTimestamp`], with a zone (`Z`, `+01:00`) or none
+    /// (UTC), for `TIMESTAMPTZ` columns.
+    LooseTimestampTz,
     /// Lower-case hyphenated text.
     Uuid,
     /// Any text.
     Json,
     /// Exact decimals as canonical text (no exponent, no trailing zeros).
     Decimal,
+    /// A `NUMERIC`/`DECIMAL` column under SQLite's NUMERIC affinity, which
+    /// keeps integers and floats: each read as the decimal it prints as
+    /// (a float by its shortest round-trip digits, `0.99` for 0.99), so it
+    /// pairs with an exact decimal of another engine.
+    Number,
 }
 
 impl Kind {
+    /// The kind of a SQLite column: its class, and for decimals its
+    /// affinity (text keeps them as written, NUMERIC as numbers).
+    pub fn of_column(class: TypeClass, declared: &str) -> Kind {
+        match (class, super::schema::affinity(declared)) {
+            (TypeClass::Numeric, TypeClass::NumericAffinity) => Kind::Number,
+            _ => Kind::of(class),
+        }
+    }
+
     pub fn of(class: TypeClass) -> Kind {
         match class {
             TypeClass::Bool => Kind::Bool,
             TypeClass::Date => Kind::Date,
             TypeClass::Time => Kind::Time,
-            TypeClass::Timestamp => Kind::Timestamp,
-            TypeClass::TimestampTz => Kind::TimestampTz,
+            TypeClass::Timestamp => Kind::LooseTimestamp,
+            TypeClass::TimestampTz => Kind::LooseTimestampTz,
             TypeClass::Uuid => Kind::Uuid,
             TypeClass::Json => Kind::Json,
             TypeClass::Numeric => Kind::Decimal,
             _ => Kind::Raw,
+        }
+    }
+
+    /// The kind of a key column: only the form rangesync writes is typed.
+    /// Keys are compared with SQLite's own order and bounds written in
+    /// that form: `2024-01-02T03:04:05` would sort after
+    /// `2024-01-02 03:04:06` as text, out of the timestamps' order.
+    pub fn strict(self) -> Kind {
+        match self {
+            Kind::LooseTimestamp => Kind::Timestamp,
+            Kind::LooseTimestampTz => Kind::TimestampTz,
+            k => k,
         }
     }
 
@@ -67,9 +101,12 @@ impl Kind {
             Kind::Time => 't',
             Kind::Timestamp => 's',
             Kind::TimestampTz => 'z',
+            Kind::LooseTimestamp => 'S',
+            Kind::LooseTimestampTz => 'Z',
             Kind::Uuid => 'u',
             Kind::Json => 'j',
             Kind::Decimal => 'n',
+            Kind::Number => 'N',
         }
     }
 
@@ -80,9 +117,12 @@ impl Kind {
             b't' => Kind::Time,
             b's' => Kind::Timestamp,
             b'z' => Kind::TimestampTz,
+            b'S' => Kind::LooseTimestamp,
+            b'Z' => Kind::LooseTimestampTz,
             b'u' => Kind::Uuid,
             b'j' => Kind::Json,
             b'n' => Kind::Decimal,
+            b'N' => Kind::Number,
             _ => Kind::Raw,
         }
     }
@@ -109,6 +149,11 @@ pub fn interpret(kind: Kind, stored: &Stored) -> Option<Value> {
         (Kind::Bool, Stored::Int(i @ (0 | 1))) => Some(Value::Bool(*i == 1)),
         (Kind::Json, Stored::Text(t)) => std::str::from_utf8(t).ok().map(|s| Value::Json(s.to_string())),
         (Kind::Raw | Kind::Bool | Kind::Json, _) => None,
+        (Kind::LooseTimestamp | Kind::LooseTimestampTz, Stored::Text(t)) => loose_timestamp(kind, std::str::from_utf8(t).ok()?),
+        (Kind::Number, Stored::Int(i)) => Some(Value::Decimal(i.to_string())),
+        // Rust prints a float's shortest round-trip digits, never an exponent.
+        (Kind::Number, Stored::Real(f)) if f.is_finite() => Some(Value::Decimal(canonical_decimal(&format!("{f}"))?)),
+        (Kind::Number, _) => None,
         (_, Stored::Text(t)) => {
             let s = std::str::from_utf8(t).ok()?;
             let v = parse(kind, s)?;
@@ -132,8 +177,37 @@ fn parse(kind: Kind, s: &str) -> Option<Value> {
             Value::Uuid(bytes.try_into().ok()?)
         }
         Kind::Decimal => Value::Decimal(canonical_decimal(s)?),
-        Kind::Raw | Kind::Bool | Kind::Json => return None,
+        Kind::Raw | Kind::Bool | Kind::Json | Kind::LooseTimestamp | Kind::LooseTimestampTz | Kind::Number => return None,
     })
+}
+
+/// The spellings of a timestamp [`Kind::LooseTimestamp`] reads: a date and
+/// a time to the minute or finer, `T` or a space between them.
+const LOOSE_FORMS: [&str; 4] = ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"];
+
+fn loose_timestamp(kind: Kind, s: &str) -> Option<Value> {
+    // A trailing Z (or a zone, for TIMESTAMPTZ) says UTC or the offset.
+    let (local, offset) = match s.strip_suffix('Z') {
+        Some(local) => (local, Some(0)),
+        None => match s.len().checked_sub(6).filter(|&at| s.is_char_boundary(at) && matches!(s.as_bytes()[at], b'+' | b'-') && s.as_bytes()[at + 3] == b':') {
+            Some(at) if kind == Kind::LooseTimestampTz => {
+                let (h, m) = (s[at + 1..at + 3].parse::<i32>().ok()?, s[at + 4..].parse::<i32>().ok()?);
+                let sign = if s.as_bytes()[at] == b'-' { -1 } else { 1 };
+                (&s[..at], Some(sign * (h * 3600 + m * 60)))
+            }
+            _ => (s, None),
+        },
+    };
+    let naive = LOOSE_FORMS.iter().find_map(|f| NaiveDateTime::parse_from_str(local, f).ok())?;
+    match kind {
+        // A naive timestamp with Z is UTC; with another zone it is not one.
+        Kind::LooseTimestamp if offset.is_none_or(|o| o == 0) => Some(Value::Timestamp(naive)),
+        Kind::LooseTimestampTz => {
+            let utc = naive - chrono::Duration::seconds(offset.unwrap_or(0) as i64);
+            Some(Value::TimestampTz(DateTime::from_naive_utc_and_offset(utc, Utc)))
+        }
+        _ => None,
+    }
 }
 
 /// The text form rangesync writes for a typed value into SQLite, or `None`
@@ -193,6 +267,39 @@ mod tests {
         assert_eq!(interpret(Kind::Bool, &Stored::Int(2)), None);
         assert_eq!(interpret(Kind::Date, &Stored::Int(20240101)), None);
         assert_eq!(interpret(Kind::Raw, &Stored::Text(b"2024-01-01")), None);
+    }
+
+    #[test]
+    fn timestamps_are_read_in_the_spellings_applications_use() {
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        for s in ["1962-02-18 00:00:00", "1962-02-18T00:00:00", "1962-02-18 00:00", "1962-02-18T00:00:00Z", "1962-02-18 00:00:00.000000"] {
+            assert_eq!(text(Kind::LooseTimestamp, s), Some(Value::Timestamp(at("1962-02-18 00:00:00"))), "{s}");
+        }
+        assert_eq!(text(Kind::LooseTimestamp, "2024-01-02 03:04:05.5"), Some(Value::Timestamp(at("2024-01-02 03:04:05.5"))));
+        assert_eq!(text(Kind::LooseTimestamp, "2024-01-02 03:04:05+01:00"), None, "a zone on a timestamp without one stays text");
+        assert_eq!(text(Kind::LooseTimestamp, "02/18/1962"), None);
+        let utc = |s: &str| Value::TimestampTz(at(s).and_utc());
+        assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02T03:04:05+01:00"), Some(utc("2024-01-02 02:04:05")));
+        assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05-02:30"), Some(utc("2024-01-02 05:34:05")));
+        assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05Z"), Some(utc("2024-01-02 03:04:05")));
+        assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05"), Some(utc("2024-01-02 03:04:05")), "no zone: UTC");
+        // Key columns read the written form only.
+        assert_eq!(text(Kind::LooseTimestamp.strict(), "1962-02-18 00:00:00"), None);
+        assert_eq!(Kind::from_code(Kind::LooseTimestampTz.code() as u8), Kind::LooseTimestampTz);
+    }
+
+    #[test]
+    fn numeric_affinity_decimals_read_as_the_numbers_they_print_as() {
+        let n = |s: &Stored| interpret(Kind::Number, s);
+        assert_eq!(n(&Stored::Real(0.99)), Some(Value::Decimal("0.99".into())));
+        assert_eq!(n(&Stored::Real(-1.5)), Some(Value::Decimal("-1.5".into())));
+        assert_eq!(n(&Stored::Real(0.1 + 0.2)), Some(Value::Decimal("0.30000000000000004".into())), "no rounding: distinct floats stay distinct");
+        assert_eq!(n(&Stored::Real(1e20)), Some(Value::Decimal("100000000000000000000".into())));
+        assert_eq!(n(&Stored::Int(7)), Some(Value::Decimal("7".into())));
+        assert_eq!(n(&Stored::Real(f64::INFINITY)), None);
+        assert_eq!(n(&Stored::Text(b"n/a")), None, "text SQLite could not make a number stays text");
+        assert_eq!(Kind::of_column(TypeClass::Numeric, "NUMERIC(10,2)"), Kind::Number);
+        assert_eq!(Kind::of_column(TypeClass::Numeric, "DECIMAL TEXT(10,2)"), Kind::Decimal);
     }
 
     #[test]

@@ -24,7 +24,8 @@ Endpoints:
   opentsdb://HOST[:PORT][/PREFIX][?tls=true]
   dir://PATH[?chunk=1d] (a dump directory of time series: gzipped line protocol + manifest.json)
 The HTTP stores take &concurrency=N (or ?concurrency=N): requests kept in flight against
-that server, 1 by default (old InfluxDB servers fall over under parallel load).
+that server, 1 by default (old InfluxDB servers fall over under parallel load); and
+&timeout=DURATION: how long one request may take, 5m by default.
 A password (or an InfluxDB token) may come from RANGESYNC_SOURCE_PASSWORD /
 RANGESYNC_TARGET_PASSWORD instead of the URL; it is never printed.";
 

@@ -74,6 +74,8 @@ pub struct HttpUrl {
     /// Requests in flight at once against this server (`concurrency=N`,
     /// default 1: old InfluxDB servers fall over under parallel load).
     pub concurrency: Option<usize>,
+    /// How long one request may take (`timeout=5m`), nanoseconds.
+    pub timeout: Option<i64>,
 }
 
 /// The most `concurrency=` takes: more than this only queues in the server.
@@ -89,6 +91,7 @@ impl HttpUrl {
         let mut retention_policy = None;
         let mut token = None;
         let mut concurrency = None;
+        let mut timeout = None;
         for (k, v) in full.query_pairs() {
             match k.as_ref() {
                 "tls" => {
@@ -105,8 +108,15 @@ impl HttpUrl {
                         format!("'{}' has concurrency={v}: write a number of requests from 1 to {MAX_CONCURRENCY}", redact(raw))
                     })?
                 }
+                "timeout" => {
+                    let ns = crate::engine::series::window::parse_duration(&v).map_err(|e| format!("'{}' has timeout={v}: {e}", redact(raw)))?;
+                    if !(NANOS_PER_SECOND..=DAY).contains(&ns) {
+                        return Err(format!("'{}' has timeout={v}: write a duration from 1s to 1d", redact(raw)));
+                    }
+                    timeout = Some(ns);
+                }
                 other => {
-                    let known = if needs_database { "rp, token, tls and concurrency" } else { "token, tls and concurrency" };
+                    let known = if needs_database { "rp, token, tls, concurrency and timeout" } else { "token, tls, concurrency and timeout" };
                     return Err(format!("'{}' has an unknown parameter '{other}' ({scheme}:// takes {known})", redact(raw)));
                 }
             }
@@ -121,7 +131,7 @@ impl HttpUrl {
         let base = url::Url::parse(&format!("{http}://{host}:{port}/{prefix}")).map_err(|e| format!("'{}': {e}", redact(raw)))?;
         let user = (!full.username().is_empty()).then(|| full.username().to_string());
         let password = full.password().map(str::to_string);
-        Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token, concurrency })
+        Ok(HttpUrl { base, scheme, database, retention_policy, user, password, token, concurrency, timeout })
     }
 
     /// The same server, another database and retention policy.
@@ -172,6 +182,9 @@ impl HttpUrl {
         }
         if let Some(n) = self.concurrency {
             query.push(format!("concurrency={n}"));
+        }
+        if let Some(t) = self.timeout {
+            query.push(format!("timeout={}", crate::engine::series::window::show_duration(t)));
         }
         let query = if query.is_empty() { String::new() } else { format!("?{}", query.join("&")) };
         format!("{}://{user}{host}{port}{path}{query}", self.scheme)

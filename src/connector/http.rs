@@ -28,6 +28,8 @@ pub struct Http {
     /// of the engine ask at once.
     permits: Arc<tokio::sync::Semaphore>,
     pub concurrency: usize,
+    /// How long one request may take, nanoseconds.
+    timeout: i64,
 }
 
 /// Whether a request reads or writes: the error says which.
@@ -37,11 +39,15 @@ pub enum Op {
     Write,
 }
 
+/// How long one request may take when the URL's `timeout=` does not say.
+pub const DEFAULT_TIMEOUT: i64 = 5 * crate::engine::series::window::MINUTE;
+
 impl Http {
     /// The URL's Authorization (a token or Basic) goes into every request
     /// and out of every message.
     pub fn new(url: &HttpUrl) -> StoreResult<Http> {
         let shown = url.shown();
+        let timeout = url.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let mut headers = HeaderMap::new();
         if let Some(auth) = url.authorization() {
             let mut v = HeaderValue::from_str(&auth)
@@ -52,7 +58,7 @@ impl Http {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(300))
+            .timeout(Duration::from_nanos(timeout as u64))
             .pool_max_idle_per_host(4)
             // Answers uncompressed: on a loopback or LAN link gzip costs
             // the server CPU (InfluxDB 1.6 served a 110,000-point read 50%
@@ -62,7 +68,7 @@ impl Http {
             .build()
             .map_err(|e| StoreError::Connect { endpoint: shown.clone(), reason: e.to_string(), retryable: false, cause: boxed(e) })?;
         let concurrency = url.concurrency.unwrap_or(1).max(1);
-        Ok(Http { client, base: url.base.clone(), shown, permits: Arc::new(tokio::sync::Semaphore::new(concurrency)), concurrency })
+        Ok(Http { client, base: url.base.clone(), shown, permits: Arc::new(tokio::sync::Semaphore::new(concurrency)), concurrency, timeout })
     }
 
     pub fn url(&self, path: &str) -> url::Url {
@@ -120,7 +126,10 @@ impl Http {
 
     async fn request(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
         let response = request.send().await.map_err(|e| {
-            let reason = cause(&e);
+            let reason = match e.is_timeout() {
+                true => format!("no answer within {} (the URL's timeout= sets how long a request may take)", crate::engine::series::window::show_duration(self.timeout)),
+                false => cause(&e),
+            };
             if e.is_connect() {
                 StoreError::Connect { endpoint: self.shown.clone(), reason, retryable: true, cause: boxed(e) }
             } else {
@@ -225,6 +234,21 @@ mod tests {
     fn http(url: &str) -> Http {
         let Endpoint::Victoria(url) = Endpoint::parse(url).unwrap() else { panic!("not a VictoriaMetrics URL") };
         Http::new(&url).unwrap()
+    }
+
+    /// A server that does not answer fails the request after the URL's
+    /// `timeout=`, saying so (and as worth a retry).
+    #[tokio::test]
+    async fn a_request_without_an_answer_fails_after_the_urls_timeout() {
+        let (port, _) = slow_server(Duration::from_secs(30));
+        let http = http(&format!("victoriametrics://127.0.0.1:{port}?timeout=1s"));
+        let started = std::time::Instant::now();
+        let e = http.text(http.get("/x"), Op::Read, "asking").await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+        assert!(e.to_string().contains("no answer within 1s (the URL's timeout= sets"), "{e}");
+        assert!(e.is_retryable());
+        assert!(Endpoint::parse("victoriametrics://h?timeout=0s").is_err() && Endpoint::parse("victoriametrics://h?timeout=2d").is_err());
+        assert_eq!(Endpoint::parse("victoriametrics://h:8428?timeout=90s").unwrap().to_string(), "victoriametrics://h:8428?timeout=90s");
     }
 
     /// However many requests the engine asks at once, no more than the

@@ -461,3 +461,42 @@ async fn row_counts_stay_exact_when_a_range_resumes_after_a_full_batch() {
     assert_eq!(d["hashes_fetched"], 200);
     assert_eq!(d["changed"], 10);
 }
+
+/// `--format jsonl`: every differing key on its own line with its kind (a
+/// range TARGET lacks whole included), the report last; checked against
+/// the keys SQLite itself finds differing.
+#[tokio::test]
+async fn jsonl_lists_every_differing_key_then_the_report() {
+    let dir = TempDir::new().unwrap();
+    let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
+    let fill = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000) INSERT INTO t SELECT i, 'v' || i FROM n;";
+    exec(&s, &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); {fill}")).await;
+    exec(&t, &format!("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); {fill}")).await;
+    // Missing: a whole stretch (a range TARGET holds nothing of) and single
+    // keys; extra; changed.
+    exec(&t, "DELETE FROM t WHERE id BETWEEN 1000 AND 1999 OR id IN (5, 2500); INSERT INTO t VALUES (4000, 'x'); UPDATE t SET v = 'changed' WHERE id IN (7, 2999);").await;
+    let run = rangesync(&["diff", &url(&s), &url(&t), "--format", "jsonl"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let lines: Vec<serde_json::Value> = run.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let (report, keys) = lines.split_last().unwrap();
+    assert_eq!(report["in_sync"], false, "the report is the last line");
+    let mut listed: Vec<(String, i64)> = keys
+        .iter()
+        .map(|k| {
+            assert_eq!(k["dataset"], "t");
+            (k["kind"].as_str().unwrap().to_string(), k["key"].as_str().unwrap().trim_matches(|c| c == '(' || c == ')').parse().unwrap())
+        })
+        .collect();
+    listed.sort_by_key(|(_, id)| *id);
+    let mut expected: Vec<(String, i64)> = (1000..=1999).chain([5, 2500]).map(|id| ("missing".to_string(), id)).collect();
+    expected.extend([("extra".to_string(), 4000), ("changed".to_string(), 7), ("changed".to_string(), 2999)]);
+    expected.sort_by_key(|(_, id)| *id);
+    assert_eq!(listed, expected);
+    // A sync lists what it repairs, and repairs it.
+    let sync = rangesync(&["sync", &url(&s), &url(&t), "--delete", "--format", "jsonl"]);
+    assert_eq!(sync.code, 0, "{}", sync.stderr);
+    assert_eq!(sync.stdout.lines().count(), expected.len() + 1);
+    assert_eq!(independent_diff(&s, &t, "t").await, (0, 0));
+    let clean = rangesync(&["diff", &url(&s), &url(&t), "--format", "jsonl"]);
+    assert_eq!((clean.code, clean.stdout.lines().count()), (0, 1), "in sync: the report alone");
+}

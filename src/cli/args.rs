@@ -558,6 +558,10 @@ pub enum Format {
     Text,
     /// One JSON object on stdout (see docs/report.md).
     Json,
+    /// SQL tables: one JSON object per line on stdout, each differing key as
+    /// it is found ({"dataset":"orders","kind":"missing","key":"(42)"}), the
+    /// report of --format json as the last line.
+    Jsonl,
 }
 
 #[cfg(test)]

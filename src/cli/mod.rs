@@ -88,6 +88,8 @@ fn finish(outcome: Result<ExitCode, EngineError>) -> ExitCode {
 fn print(format: Format, quiet: bool, report: &impl serde::Serialize, text: impl FnOnce() -> String) {
     let rendered = match format {
         Format::Json => Some(output::json(report)),
+        // The last line, after the keys: one line of JSON.
+        Format::Jsonl => Some(serde_json::to_string(report).unwrap_or_default()),
         Format::Text if !quiet => Some(text()),
         Format::Text => None,
     };

@@ -176,7 +176,7 @@ impl Plan {
         }
         plan.max_delete = if args.force { None } else { max_delete };
         if args.print {
-            if plan.format == Format::Json {
+            if plan.format != Format::Text {
                 return Err(EngineError::Usage("--print writes the statements on stdout, where --format json would write the report; use one or the other".into()));
             }
             plan.print = true;
@@ -190,6 +190,9 @@ impl Plan {
     }
 
     pub fn copy(args: CopyArgs) -> Result<Plan, EngineError> {
+        if args.format == Format::Jsonl {
+            return Err(EngineError::Usage("--format jsonl lists the keys diff and sync find differing; copy reports what it copied (--format json)".into()));
+        }
         let chunk_text = args.chunk.clone().unwrap_or_else(|| "1h".into());
         let chunk = parse_duration(&chunk_text).map_err(|e| EngineError::Usage(format!("--chunk: {e}")))?;
         if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
@@ -234,6 +237,11 @@ impl Plan {
                 let series = series_plan(&args, profile_of_series(&args, &profile)?)?;
                 check_database_flags(&series, &source, &target)?;
                 check_influx_delete(mode, &target, &series)?;
+                if args.format == Format::Jsonl {
+                    return Err(EngineError::Usage(
+                        "--format jsonl lists the differing keys of SQL tables; time series are reported by counts per measurement (--format json)".into(),
+                    ));
+                }
                 Family::Series(series)
             }
             (false, false) => Family::Tables(tables_plan(&args, &profile, batch_size)?),

@@ -16,6 +16,7 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::{Checkpoint, DatasetState, StateStore};
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
+use super::args::Format;
 use super::plan::{Mode, Plan, TablesPlan};
 use super::profile::TableRule;
 use crate::engine::zoom::Zoom;
@@ -484,6 +485,51 @@ async fn target_dataset(plan: &Plan, table: &TablePlan, projection: &Projection,
 /// Where a table's differences go: written (sync, copy), printed
 /// (`--dry-run --print`), or only counted (diff, a dry run).
 fn sink<'a>(
+    plan: &Plan,
+    run: &TablesPlan,
+    table: &TablePlan,
+    src: &'a dyn Dataset,
+    tgt: &'a dyn Dataset,
+    guard: WriteGuard,
+    stdout: &'a mut std::io::Stdout,
+) -> Box<dyn DiffSink + 'a> {
+    let inner = inner_sink(plan, run, table, src, tgt, guard, stdout);
+    match plan.format {
+        Format::Jsonl => Box::new(Streamed { dataset: table.source.name.clone(), inner }),
+        _ => inner,
+    }
+}
+
+/// `--format jsonl`: every differing key, on its own line, before the sink
+/// it goes on to acts on it. Ranges TARGET lacks are compared key by key
+/// rather than copied whole, so their keys are listed too.
+struct Streamed<'a> {
+    dataset: String,
+    inner: Box<dyn DiffSink + 'a>,
+}
+
+#[async_trait::async_trait]
+impl DiffSink for Streamed<'_> {
+    async fn apply(&mut self, batch: Vec<diff::Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
+        use std::io::Write;
+        {
+            let mut out = std::io::stdout().lock();
+            for d in &batch {
+                let line = serde_json::json!({"dataset": self.dataset, "kind": d.kind.as_str(), "key": d.key.to_string()});
+                // A closed pipe (`| head`) ends the listing, not the run.
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        self.inner.apply(batch, report).await
+    }
+
+    fn writes_target(&self) -> bool {
+        self.inner.writes_target()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn inner_sink<'a>(
     plan: &Plan,
     run: &TablesPlan,
     table: &TablePlan,

@@ -493,7 +493,22 @@ fn sink<'a>(
     guard: WriteGuard,
     stdout: &'a mut std::io::Stdout,
 ) -> Box<dyn DiffSink + 'a> {
-    let inner = inner_sink(plan, run, table, src, tgt, guard, stdout);
+    let inner: Box<dyn DiffSink + 'a> = match plan.mode {
+        Mode::Sync { dry_run: true, .. } if plan.print => {
+            Box::new(Printer { source: src, target: tgt, allow_delete: guard.allows_delete(), retry: guard.retry(), out: stdout })
+        }
+        Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => Box::new(Applier {
+            source: src,
+            target: tgt,
+            guard,
+            scheme: table.projection.hash,
+            key_positions: table.projection.key_positions(),
+            column_names: table.projection.columns.clone(),
+            fill_page: run.fill_batch,
+        }),
+        _ => Box::new(ReportOnly),
+    };
+    // --format jsonl lists each key before the sink acts on it.
     match plan.format {
         Format::Jsonl => Box::new(Streamed { dataset: table.source.name.clone(), inner }),
         _ => inner,
@@ -525,33 +540,6 @@ impl DiffSink for Streamed<'_> {
 
     fn writes_target(&self) -> bool {
         self.inner.writes_target()
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn inner_sink<'a>(
-    plan: &Plan,
-    run: &TablesPlan,
-    table: &TablePlan,
-    src: &'a dyn Dataset,
-    tgt: &'a dyn Dataset,
-    guard: WriteGuard,
-    stdout: &'a mut std::io::Stdout,
-) -> Box<dyn DiffSink + 'a> {
-    match plan.mode {
-        Mode::Sync { dry_run: true, .. } if plan.print => {
-            Box::new(Printer { source: src, target: tgt, allow_delete: guard.allows_delete(), retry: guard.retry(), out: stdout })
-        }
-        Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => Box::new(Applier {
-            source: src,
-            target: tgt,
-            guard,
-            scheme: table.projection.hash,
-            key_positions: table.projection.key_positions(),
-            column_names: table.projection.columns.clone(),
-            fill_page: run.fill_batch,
-        }),
-        _ => Box::new(ReportOnly),
     }
 }
 

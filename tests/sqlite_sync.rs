@@ -500,3 +500,19 @@ async fn jsonl_lists_every_differing_key_then_the_report() {
     let clean = rangesync(&["diff", &url(&s), &url(&t), "--format", "jsonl"]);
     assert_eq!((clean.code, clean.stdout.lines().count()), (0, 1), "in sync: the report alone");
 }
+
+/// A NUMERIC primary key (SQLite orders its numbers by value) pairs and
+/// syncs as before; its values are read as the decimals they print as.
+#[tokio::test]
+async fn a_numeric_key_syncs_between_sqlite_files() {
+    let dir = TempDir::new().unwrap();
+    let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
+    let ddl = "CREATE TABLE p (id NUMERIC PRIMARY KEY, price DECIMAL(10,2));";
+    exec(&s, &format!("{ddl} INSERT INTO p VALUES (1, 0.99), (2.5, 10), (10, 1.5), (9, NULL);")).await;
+    exec(&t, &format!("{ddl} INSERT INTO p VALUES (1, 0.98), (3, 1);")).await;
+    let run = rangesync(&["sync", &url(&s), &url(&t), "--delete", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = &run.json()["datasets"][0];
+    assert_eq!((d["inserted"].as_i64(), d["updated"].as_i64(), d["deleted"].as_i64()), (Some(3), Some(1), Some(1)), "{d}");
+    assert_eq!(independent_diff(&s, &t, "p").await, (0, 0));
+}

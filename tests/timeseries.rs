@@ -526,6 +526,8 @@ async fn a_profile_mirrors_several_databases_from_a_date() {
     }
     assert_eq!(rangesync(&["diff", "--profile", &p]).code, 0);
     assert_one_sentence(&rangesync(&["diff", "--profile", &p, "--format", "jsonl"]), 2, "--format jsonl lists the differing keys of SQL tables");
+    // One database under two spellings of its URL is one store.
+    assert_one_sentence(&rangesync(&["sync", &format!("{}?timeout=1m&concurrency=2", influx_url(a)), &influx_url(a)]), 2, "are the same store");
     // The flag takes the key's place: from before the day, the copies lack a point each.
     let earlier = rangesync(&["diff", "--profile", &p, "--start", "2023-12-31", "--format", "json"]);
     assert_eq!(earlier.code, 1, "{}", earlier.stderr);

@@ -48,8 +48,10 @@ impl Mode {
 pub struct SeriesPlan {
     /// `--measurement`: only names it matches.
     pub measurement: Option<regex::Regex>,
-    pub start: Option<i64>,
-    pub end: Option<i64>,
+    /// `--start`/`--end` as given (with where): read at each run by
+    /// [`SeriesPlan::instants`], so `now-7d` moves with the clock.
+    pub start: Option<Located>,
+    pub end: Option<Located>,
     pub zoom: TimeZoom,
     pub exact: bool,
     pub max_rows: u64,
@@ -80,6 +82,19 @@ impl SeriesPlan {
 
     pub fn rule(&self, measurement: &str) -> Option<&MeasurementRule> {
         self.rules.iter().find(|r| r.names.matches(measurement))
+    }
+
+    /// The start and end as instants now, the first before the second.
+    pub fn instants(&self) -> Result<(Option<i64>, Option<i64>), EngineError> {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let instant = |v: &Option<Located>| -> Result<Option<i64>, EngineError> { v.as_ref().map(|l| parse_instant(&l.value, now).map_err(|e| l.error(&e))).transpose() };
+        let (start, end) = (instant(&self.start)?, instant(&self.end)?);
+        if let (Some(s), Some(e), Some(sl), Some(el)) = (start, end, &self.start, &self.end) {
+            if s >= e {
+                return Err(EngineError::Usage(format!("the start ({}, {}) must come before the end ({}, {})", sl.value, sl.at, el.value, el.at)));
+            }
+        }
+        Ok((start, end))
     }
 }
 
@@ -185,6 +200,9 @@ impl Plan {
     }
 
     pub fn schema(args: SchemaArgs) -> Result<Plan, EngineError> {
+        if args.format == Format::Jsonl {
+            return Err(EngineError::Usage("--format jsonl lists the keys diff and sync find differing; schema reports what it creates (--format json)".into()));
+        }
         let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs::default(), args.format) };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, None)
     }
@@ -229,7 +247,7 @@ impl Plan {
         // One InfluxDB server to itself is fine when --target-db renames.
         let keys = &profile.series;
         let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some() || keys.target_db.is_some() || keys.target_rp.is_some();
-        if !matches!(mode, Mode::Diff) && source == target && !renamed {
+        if !matches!(mode, Mode::Diff) && source.same_store(&target) && !renamed {
             return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
         }
         let family = match (source.is_time_series(), target.is_time_series()) {
@@ -447,15 +465,14 @@ fn series_plan(args: &CompareArgs, from_profile: SeriesProfile) -> Result<Series
         v.as_ref().map(|r| regex::Regex::new(&r.value).map_err(|e| r.error(&format!("'{}' is not a regular expression: {}", r.value, regex_reason(&e))))).transpose()
     };
     check_series_names(&g)?;
-    let (start, end) = time_span(&g)?;
     let zoom = match from_profile.zoom {
         Some(z) => z.value.parse::<TimeZoom>().map_err(|e| z.error(&e))?,
         None => TimeZoom::default(),
     };
-    Ok(SeriesPlan {
+    let plan = SeriesPlan {
         measurement: pattern(&g.measurement)?,
-        start,
-        end,
+        start: g.start,
+        end: g.end,
         zoom,
         exact: g.exact,
         max_rows: g.max_rows,
@@ -469,7 +486,10 @@ fn series_plan(args: &CompareArgs, from_profile: SeriesProfile) -> Result<Series
         db_label: g.db_label.map(|l| l.value),
         lookback: from_profile.lookback,
         rules: from_profile.rules,
-    })
+    };
+    // Checked now, read again at each run.
+    plan.instants()?;
+    Ok(plan)
 }
 
 /// The database label is a label name; target names and the separator
@@ -496,18 +516,6 @@ fn check_series_names(g: &SeriesGiven) -> Result<(), EngineError> {
     Ok(())
 }
 
-/// The start and end as instants, the first before the second.
-fn time_span(g: &SeriesGiven) -> Result<(Option<i64>, Option<i64>), EngineError> {
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let instant = |v: &Option<Located>| -> Result<Option<i64>, EngineError> { v.as_ref().map(|l| parse_instant(&l.value, now).map_err(|e| l.error(&e))).transpose() };
-    let (start, end) = (instant(&g.start)?, instant(&g.end)?);
-    if let (Some(s), Some(e), Some(sl), Some(el)) = (start, end, &g.start, &g.end) {
-        if s >= e {
-            return Err(EngineError::Usage(format!("the start ({}, {}) must come before the end ({}, {})", sl.value, sl.at, el.value, el.at)));
-        }
-    }
-    Ok((start, end))
-}
 
 /// The line of a regex error that says what is wrong ("unclosed character
 /// class"), not its first line ("regex parse error:").

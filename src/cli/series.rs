@@ -141,13 +141,13 @@ fn target_of(plan: &Plan, series: &SeriesPlan, db: &str, rp: Option<&str>) -> Re
 fn check_pairs_apart(plan: &Plan, out: &[Pair]) -> Result<(), EngineError> {
     let mut seen: Vec<(String, &Pair)> = Vec::new();
     for pair in out {
-        if let Some(other) = out.iter().find(|o| o.source == pair.target && plan.mode != Mode::Diff) {
+        if let Some(other) = out.iter().find(|o| o.source.same_store(&pair.target) && plan.mode != Mode::Diff) {
             return Err(EngineError::Usage(format!(
                 "{} would be written by this run and read by it as a source ({}); narrow --database so that no target is picked",
                 pair.target, other.prefix.trim_end_matches('/')
             )));
         }
-        if pair.source == pair.target && plan.mode != Mode::Diff {
+        if pair.source.same_store(&pair.target) && plan.mode != Mode::Diff {
             return Err(EngineError::Usage(format!("{} would be written into itself; --target-db or --target-rp must rename it", pair.source)));
         }
         let place = match (&pair.target, &pair.label) {
@@ -529,12 +529,13 @@ fn span(series: &SeriesPlan, source: &dyn SeriesStore, target: &dyn SeriesStore,
     let (s, t) = (source.capabilities(), target.capabilities());
     let earliest = s.earliest.max(t.earliest);
     let latest = s.latest.min(t.latest);
-    let mut start = series.start.unwrap_or(earliest);
+    let (given_start, given_end) = series.instants()?;
+    let mut start = given_start.unwrap_or(earliest);
     if start < earliest {
         notes.push(format!("the comparison starts at {}, the earliest instant both stores answer for", rfc3339(earliest)));
         start = earliest;
     }
-    let end = series.end.unwrap_or(latest).min(latest);
+    let end = given_end.unwrap_or(latest).min(latest);
     let start = precision.truncate(start);
     let end = precision.truncate(end.saturating_add(precision.nanos() - 1));
     if start >= end {

@@ -324,6 +324,18 @@ impl Endpoint {
         self
     }
 
+    /// Whether two endpoints name the same data: the same server (and
+    /// prefix), database and policy, whatever their credentials,
+    /// `concurrency=` or `timeout=`; otherwise equal URLs.
+    pub fn same_store(&self, other: &Endpoint) -> bool {
+        match (self, other) {
+            (Endpoint::Influx(a), Endpoint::Influx(b)) | (Endpoint::Victoria(a), Endpoint::Victoria(b)) | (Endpoint::OpenTsdb(a), Endpoint::OpenTsdb(b)) => {
+                a.base == b.base && a.database == b.database && a.retention_policy == b.retention_policy
+            }
+            _ => self == other,
+        }
+    }
+
     /// An HTTP endpoint whose URL gives no `concurrency=` gets `n` (a
     /// profile's `concurrency`); the others are left as they are.
     pub fn with_default_concurrency(mut self, n: Option<usize>) -> Endpoint {

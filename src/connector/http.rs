@@ -126,7 +126,7 @@ impl Http {
 
     async fn request(&self, request: RequestBuilder, op: Op, context: &str) -> StoreResult<Response> {
         let response = request.send().await.map_err(|e| {
-            let reason = match e.is_timeout() {
+            let reason = match e.is_timeout() && !e.is_connect() {
                 true => format!("no answer within {} (the URL's timeout= sets how long a request may take)", crate::engine::series::window::show_duration(self.timeout)),
                 false => cause(&e),
             };

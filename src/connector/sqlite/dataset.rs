@@ -108,15 +108,18 @@ impl SqliteDataset {
             .await?
             .ok_or_else(|| StoreError::Invalid(format!("table {} in {url} does not exist", p.table)))?;
         let kind_of = |name: &String| table.column(name).map_or(Kind::Raw, |c| Kind::of_column(c.class, &c.declared_type));
-        let kinds: Vec<Kind> = p.columns.iter().map(kind_of).collect();
-        let key_kinds: Vec<Kind> = p.key.iter().map(|k| kind_of(k).strict()).collect();
-        if let Some((k, kind)) = p.key.iter().zip(&key_kinds).find(|(_, kind)| matches!(kind, Kind::Decimal | Kind::Number)) {
+        // A key column is read one way wherever it appears (as a key, and
+        // among the row's columns): strictly.
+        let read_as = |name: &String| if p.key.contains(name) { kind_of(name).strict() } else { kind_of(name) };
+        let kinds: Vec<Kind> = p.columns.iter().map(read_as).collect();
+        let key_kinds: Vec<Kind> = p.key.iter().map(read_as).collect();
+        if let Some(k) = p.key.iter().zip(&key_kinds).find(|(_, kind)| **kind == Kind::Decimal).map(|(k, _)| k) {
             // SQLite orders the text '10' before '9'; every other store
             // orders decimals by value, and the pair merge needs one order.
-            // Under NUMERIC affinity a key is a float, which is no key.
-            let kept = if *kind == Kind::Decimal { "a decimal kept as text, which SQLite orders as text, not by value" } else { "a decimal SQLite keeps as a float" };
+            // (Under NUMERIC affinity SQLite orders numbers by value.)
             return Err(StoreError::Invalid(format!(
-                "table {} in {url}: key column {k} is {kept}; declare it INTEGER (or TEXT on both sides)",
+                "table {} in {url}: key column {k} is a decimal kept as text, which SQLite orders as text, not by value; \
+                 declare it INTEGER (or TEXT on both sides)",
                 p.table
             )));
         }

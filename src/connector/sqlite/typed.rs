@@ -191,7 +191,12 @@ fn loose_timestamp(kind: Kind, s: &str) -> Option<Value> {
         Some(local) => (local, Some(0)),
         None => match s.len().checked_sub(6).filter(|&at| s.is_char_boundary(at) && matches!(s.as_bytes()[at], b'+' | b'-') && s.as_bytes()[at + 3] == b':') {
             Some(at) if kind == Kind::LooseTimestampTz => {
-                let (h, m) = (s[at + 1..at + 3].parse::<i32>().ok()?, s[at + 4..].parse::<i32>().ok()?);
+                let digits = |t: &str| t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit());
+                let (h, m) = (&s[at + 1..at + 3], &s[at + 4..]);
+                if !digits(h) || !digits(m) {
+                    return None;
+                }
+                let (h, m) = (h.parse::<i32>().ok().filter(|h| *h <= 23)?, m.parse::<i32>().ok().filter(|m| *m <= 59)?);
                 let sign = if s.as_bytes()[at] == b'-' { -1 } else { 1 };
                 (&s[..at], Some(sign * (h * 3600 + m * 60)))
             }
@@ -203,7 +208,7 @@ fn loose_timestamp(kind: Kind, s: &str) -> Option<Value> {
         // A naive timestamp with Z is UTC; with another zone it is not one.
         Kind::LooseTimestamp if offset.is_none_or(|o| o == 0) => Some(Value::Timestamp(naive)),
         Kind::LooseTimestampTz => {
-            let utc = naive - chrono::Duration::seconds(offset.unwrap_or(0) as i64);
+            let utc = naive.checked_sub_signed(chrono::Duration::seconds(offset.unwrap_or(0) as i64))?;
             Some(Value::TimestampTz(DateTime::from_naive_utc_and_offset(utc, Utc)))
         }
         _ => None,
@@ -283,6 +288,9 @@ mod tests {
         assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05-02:30"), Some(utc("2024-01-02 05:34:05")));
         assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05Z"), Some(utc("2024-01-02 03:04:05")));
         assert_eq!(text(Kind::LooseTimestampTz, "2024-01-02 03:04:05"), Some(utc("2024-01-02 03:04:05")), "no zone: UTC");
+        for bad in ["2024-01-02 03:04:05+-1:00", "2024-01-02 03:04:05+99:99", "2024-01-02 03:04:05+24:00"] {
+            assert_eq!(text(Kind::LooseTimestampTz, bad), None, "{bad}");
+        }
         // Key columns read the written form only.
         assert_eq!(text(Kind::LooseTimestamp.strict(), "1962-02-18 00:00:00"), None);
         assert_eq!(Kind::from_code(Kind::LooseTimestampTz.code() as u8), Kind::LooseTimestampTz);

@@ -119,9 +119,6 @@ impl Comparison<'_> {
         let spans = super::one_scan::merge_adjacent(empty, FILL_RANGE_ROWS);
         let expected: Vec<Fingerprint> = spans.iter().map(|s| s.counts.expect("a filled span has counts").0).collect();
         let ranges: Vec<(KeyRange, u64)> = spans.into_iter().zip(&expected).map(|(s, fp)| (s.range, fp.count)).collect();
-        for (range, _) in &ranges {
-            self.sample_missing(range).await?;
-        }
         let writes = self.sink.writes_target();
         if writes {
             self.target.end_pass().await;
@@ -131,7 +128,14 @@ impl Comparison<'_> {
             self.options.retry.run("begin a pass", || self.target.begin_pass(self.options.jobs)).await?;
         }
         let ranges: Vec<KeyRange> = ranges.into_iter().map(|(r, _)| r).collect();
-        match outcome? {
+        let outcome = outcome?;
+        // A range compared key by key samples its keys as it goes.
+        if !matches!(outcome, Filled::NotFilled) {
+            for range in &ranges {
+                self.sample_missing(range).await?;
+            }
+        }
+        match outcome {
             Filled::NotFilled => {
                 self.compare_pairs(ranges).await?;
                 return Ok(rest);

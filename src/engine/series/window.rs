@@ -226,6 +226,9 @@ fn parse_epoch(s: &str) -> Option<Option<i64>> {
         "ms" => 1_000_000,
         "us" | "µs" => 1_000,
         "ns" => 1,
+        // Fewer digits are no epoch anyone means (2024 is not 33 minutes
+        // past 1970); with a unit they are taken as written.
+        "" if digits.len() < 9 => return None,
         "" => match digits.len() {
             0..=11 => NANOS_PER_SECOND,
             12..=14 => 1_000_000,
@@ -265,8 +268,8 @@ mod tests {
         assert_eq!(parse_instant("2024-01-01T00:00:00.000000001+01:00", now), Ok(jan1 - H + 1), "RFC3339 keeps its zone");
         assert_eq!(parse_instant("now-1h", now), Ok(now - H));
         assert_eq!(parse_instant("-1h", now), Ok(now - H));
-        assert_eq!(parse_instant("0", now), Ok(0), "the epoch itself");
-        for bad in ["2024-13-01", "2024-01-01 25:00:00", "yesterday", "1704067200h", "12:00"] {
+        assert_eq!(parse_instant("0s", now), Ok(0), "the epoch itself, with its unit");
+        for bad in ["2024-13-01", "2024-01-01 25:00:00", "yesterday", "1704067200h", "12:00", "2024", "20240101"] {
             let e = parse_instant(bad, now).unwrap_err();
             assert!(e.starts_with(&format!("'{bad}' is not")), "{bad}: {e}");
         }

@@ -555,3 +555,53 @@ async fn a_profile_mirrors_several_databases_from_a_date() {
         drop_influx(db).await;
     }
 }
+
+/// `schema --database` creates each picked database with its policies
+/// under its renamed name; `copy --schema` creates them first, then copies
+/// into the policy the source wrote: checked with InfluxDB's own listing.
+#[tokio::test]
+async fn schema_over_several_databases_and_copy_with_its_schema() {
+    let (a, b, ca, cb, c) = ("rs_tss_a", "rs_tss_b", "rs_tss_a_copy", "rs_tss_b_copy", "rs_tss_c");
+    for db in [a, b] {
+        fresh_influx(db).await;
+        influx_query(db, &format!("CREATE RETENTION POLICY \"week\" ON \"{db}\" DURATION 7d REPLICATION 1 SHARD DURATION 1d")).await;
+    }
+    for db in [ca, cb, c] {
+        drop_influx(db).await;
+    }
+    let policies = |db: &'static str| async move {
+        let v = influx_query(db, &format!("SHOW RETENTION POLICIES ON \"{db}\"")).await;
+        let mut rows: Vec<String> = v["results"][0]["series"][0]["values"].as_array().map(|r| r.iter().map(|r| r.to_string()).collect()).unwrap_or_default();
+        rows.sort();
+        rows
+    };
+    let server = influx_url("");
+    let made = rangesync(&["schema", &server, &server, "--database", "^rs_tss_[ab]$", "--target-db", "{db}_copy", "--format", "json"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let names: Vec<String> = made.json()["tables"].as_array().unwrap().iter().map(|t| format!("{} {}", t["name"].as_str().unwrap(), t["action"].as_str().unwrap())).collect();
+    assert_eq!(
+        names,
+        [
+            "database rs_tss_a_copy created",
+            "retention policy rs_tss_a_copy.autogen exists",
+            "retention policy rs_tss_a_copy.week created",
+            "database rs_tss_b_copy created",
+            "retention policy rs_tss_b_copy.autogen exists",
+            "retention policy rs_tss_b_copy.week created",
+        ]
+    );
+    assert_eq!(policies(a).await, policies(ca).await);
+    assert_eq!(policies(b).await, policies(cb).await);
+
+    // copy --schema: the policy exists before the points written into it.
+    influx_write_rp(a, "week", &format!("rs_tss_cpu,host=x v=1 {}\n", chrono::Utc::now().timestamp_nanos_opt().unwrap() / 1_000_000_000 * 1_000_000_000)).await;
+    let copy = rangesync(&["copy", &format!("{}?rp=week", influx_url(a)), &format!("{}?rp=week", influx_url(c)), "--schema", "--start", "now-1d", "--format", "json"]);
+    assert_eq!(copy.code, 0, "{}", copy.stderr);
+    assert!(copy.json()["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with("retention policy week created first")), "{}", copy.stdout);
+    assert_eq!(copy.json()["datasets"][0]["inserted"], 1, "{}", copy.stdout);
+    let week = influx_query(c, "SELECT count(v) FROM \"week\".\"rs_tss_cpu\"").await;
+    assert_eq!(week["results"][0]["series"][0]["values"][0][1], 1);
+    for db in [a, b, ca, cb, c] {
+        drop_influx(db).await;
+    }
+}

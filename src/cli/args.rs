@@ -299,6 +299,12 @@ pub struct CopyArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// InfluxDB: first create what `rangesync schema` would (the target
+    /// databases and the source's retention policies, with their durations),
+    /// then copy. Tables: copy creates missing tables anyway.
+    #[arg(long)]
+    pub schema: bool,
+
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -345,6 +351,25 @@ pub struct SchemaArgs {
     /// Print the statements that would run, and run none.
     #[arg(long)]
     pub dry_run: bool,
+
+    /// InfluxDB: every database of SOURCE whose name matches (not
+    /// _internal), each created on TARGET with its retention policies.
+    #[arg(long, value_name = "REGEX")]
+    pub database: Option<String>,
+
+    /// InfluxDB: only the retention policies whose name matches.
+    #[arg(long, value_name = "REGEX")]
+    pub rp: Option<String>,
+
+    /// InfluxDB: the database created for each, {db} standing for the
+    /// source's name (--target-db '{db}_copy').
+    #[arg(long, value_name = "NAME")]
+    pub target_db: Option<String>,
+
+    /// InfluxDB: the name each policy is created under, {rp} standing for
+    /// the source's (needs --rp).
+    #[arg(long, value_name = "NAME")]
+    pub target_rp: Option<String>,
 
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]

@@ -48,14 +48,25 @@ fn execute(plan: &Plan, quiet: bool) -> Result<ExitCode, EngineError> {
     let target = plan.target.to_string();
     if let Mode::Schema { .. } = plan.mode {
         let report = match &plan.family {
-            Family::Series(_) => runtime.block_on(series::schema(plan))?,
+            Family::Series(s) => runtime.block_on(series::schema(plan, s))?,
             Family::Tables(t) => runtime.block_on(tables::schema(plan, t))?,
         };
         let what = if series { "database(s) and retention policies" } else { "table(s)" };
         print(plan.format, quiet, &report, || output::schema_text(&report, &target, what));
         return Ok(ExitCode::SUCCESS);
     }
-    let report = runtime.block_on(passes::run(plan, &progress::Bar::new(quiet)))?;
+    let report = runtime.block_on(async {
+        // `copy --schema`: what `rangesync schema` creates, first.
+        let created = match (&plan.family, plan.schema_first) {
+            (Family::Series(s), true) => Some(series::schema(plan, s).await?),
+            _ => None,
+        };
+        let mut report = passes::run(plan, &progress::Bar::new(quiet)).await?;
+        for t in created.iter().flat_map(|c| &c.tables).filter(|t| t.action != "exists") {
+            report.notes.insert(0, format!("{} {} first ({})", t.name, t.action, t.statements.join("; ")));
+        }
+        Ok::<_, EngineError>(report)
+    })?;
     match plan.print {
         // Stdout holds the statements.
         true if !quiet => eprint!("{}", output::text(&report, &target)),

@@ -149,6 +149,8 @@ pub struct Plan {
     pub lite: bool,
     /// `--dry-run --print`: the statements a sync would send, on stdout.
     pub print: bool,
+    /// `copy --schema`: InfluxDB databases and policies created first.
+    pub schema_first: bool,
 }
 
 /// The environment variable giving `--checksum` where neither the command
@@ -203,7 +205,8 @@ impl Plan {
         if args.format == Format::Jsonl {
             return Err(EngineError::Usage("--format jsonl lists the keys diff and sync find differing; schema reports what it creates (--format json)".into()));
         }
-        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, SeriesArgs::default(), args.format) };
+        let series = SeriesArgs { database: args.database, rp: args.rp, target_db: args.target_db, target_rp: args.target_rp, ..SeriesArgs::default() };
+        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, series, args.format) };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, None)
     }
 
@@ -225,6 +228,7 @@ impl Plan {
                 }
                 series.chunk = chunk;
                 series.order = args.order.unwrap_or(Order::NewestFirst);
+                plan.schema_first = args.schema;
             }
             Family::Tables(_) => {
                 if args.chunk.is_some() || args.order.is_some() {
@@ -278,7 +282,7 @@ impl Plan {
             })
         });
         let max_delete = if matches!(mode, Mode::Sync { .. }) { profile.max_delete } else { None };
-        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete, state, lite: args.lite, print: false })
+        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete, state, lite: args.lite, print: false, schema_first: false })
     }
 
     /// The time-series part, when the run is over time series.

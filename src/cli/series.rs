@@ -55,9 +55,16 @@ struct Pair {
     prefix: String,
 }
 
-/// The pairs a run compares. Two pairs never write into the same place:
-/// a `--delete` of one would remove the other's points.
+/// The pairs a run compares, every target policy there already.
 async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineError> {
+    let out = pair_list(plan, series).await?;
+    check_target_policies(plan, &out).await?;
+    Ok(out)
+}
+
+/// The pairs of the run. Two pairs never write into the same place: a
+/// `--delete` of one would remove the other's points.
+async fn pair_list(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineError> {
     let plain = || Pair { source: plan.source.clone(), target: plan.target.clone(), label: None, prefix: String::new() };
     let Endpoint::Influx(src) = &plan.source else { return Ok(vec![plain()]) };
     if !series.maps_databases() {
@@ -90,7 +97,6 @@ async fn pairs(plan: &Plan, series: &SeriesPlan) -> Result<Vec<Pair>, EngineErro
         return Err(EngineError::Usage(format!("--rp '{}' matches no retention policy of the databases picked in {}", series.rps.as_ref().map(|r| r.as_str()).unwrap_or_default(), plan.source)));
     }
     check_pairs_apart(plan, &out)?;
-    check_target_policies(plan, &out).await?;
     Ok(out)
 }
 
@@ -544,20 +550,47 @@ fn span(series: &SeriesPlan, source: &dyn SeriesStore, target: &dyn SeriesStore,
     Ok(Window::new(start, end))
 }
 
-/// `rangesync schema` between InfluxDB servers: creates the target
+/// `rangesync schema` between InfluxDB servers: creates each target
 /// database and the source's retention policies (duration, replication,
-/// shard duration, default) the target lacks. Existing ones are left alone.
-pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
+/// shard duration, default) it lacks, for the one pair of the URLs or each
+/// database (and policy) `--database`/`--rp` pick. Existing ones are left
+/// alone.
+pub async fn schema(plan: &Plan, series: &SeriesPlan) -> Result<SchemaReport, EngineError> {
     let started = Instant::now();
-    let (Endpoint::Influx(src), Endpoint::Influx(tgt)) = (&plan.source, &plan.target) else {
+    let (Endpoint::Influx(_), Endpoint::Influx(_)) = (&plan.source, &plan.target) else {
         return Err(EngineError::Usage(format!(
             "schema creates InfluxDB databases and retention policies between InfluxDB servers; {} has none (VictoriaMetrics keeps every metric in one namespace, a dump directory is made by sync)",
             plan.target
         )));
     };
+    let mut actions: Vec<TableAction> = Vec::new();
+    for pair in pair_list(plan, series).await? {
+        let (Endpoint::Influx(src), Endpoint::Influx(tgt)) = (&pair.source, &pair.target) else { continue };
+        for action in schema_of_pair(plan, src, tgt, series.maps_databases()).await? {
+            // A database several policies go to is reported once.
+            if !actions.iter().any(|a| a.name == action.name) {
+                actions.push(action);
+            }
+        }
+    }
+    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
+}
+
+/// One source database's policies (only the URL's `rp=` when it names one,
+/// as `--rp` does) created in one target database, under the target URL's
+/// policy name when it names one (`--target-rp`).
+async fn schema_of_pair(plan: &Plan, src: &crate::connector::endpoint::HttpUrl, tgt: &crate::connector::endpoint::HttpUrl, several: bool) -> Result<Vec<TableAction>, EngineError> {
     let source = InfluxStore::open(src, Access::Read).await.map_err(|e| e.on(Side::Source))?;
-    let policies = source.retention_policies().await.map_err(|e| e.on(Side::Source))?;
-    let existing = match InfluxStore::open(tgt, Access::Read).await {
+    let policies: Vec<_> = source
+        .retention_policies()
+        .await
+        .map_err(|e| e.on(Side::Source))?
+        .into_iter()
+        .filter(|p| src.retention_policy.as_ref().is_none_or(|only| *only == p.name))
+        .collect();
+    // The database itself: its policy may be what is to be created.
+    let tgt_db = tgt.with_database(&tgt.database, None);
+    let existing = match InfluxStore::open(&tgt_db, Access::Read).await {
         Ok(t) => Some(t),
         Err(StoreError::Missing(_)) => None,
         Err(e) => return Err(e.on(Side::Target).into()),
@@ -566,16 +599,17 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
     // The database and policies are written through the guard, as rows are.
     let guard = plan.mode.write_guard();
     let verb = |done: &'static str| if guard.dry_run() { "would create" } else { done };
+    let database = format!("database {}", tgt.database);
     let target = match existing {
         Some(t) => {
-            actions.push(TableAction { name: format!("database {}", tgt.database), action: "exists", statements: Vec::new() });
+            actions.push(TableAction { name: database, action: "exists", statements: Vec::new() });
             Some(t)
         }
         None => {
-            let (statement, created) = create_database(&guard, tgt).await?;
-            actions.push(TableAction { name: format!("database {}", tgt.database), action: verb("created"), statements: vec![statement] });
+            let (statement, created) = create_database(&guard, &tgt_db).await?;
+            actions.push(TableAction { name: database, action: verb("created"), statements: vec![statement] });
             // A dry run stops here.
-            if created { Some(InfluxStore::open(tgt, Access::Read).await.map_err(|e| e.on(Side::Target))?) } else { None }
+            if created { Some(InfluxStore::open(&tgt_db, Access::Read).await.map_err(|e| e.on(Side::Target))?) } else { None }
         }
     };
     let have: Vec<String> = match &target {
@@ -584,18 +618,22 @@ pub async fn schema(plan: &Plan) -> Result<SchemaReport, EngineError> {
         None => vec!["autogen".to_string()],
     };
     for rp in policies {
-        let name = format!("retention policy {}", rp.name);
+        let target_name = match (&src.retention_policy, &tgt.retention_policy) {
+            (Some(_), Some(renamed)) => renamed.clone(),
+            _ => rp.name.clone(),
+        };
+        let name = if several { format!("retention policy {}.{target_name}", tgt.database) } else { format!("retention policy {target_name}") };
         // Every new database has autogen: its settings are the server's.
-        if have.contains(&rp.name) {
+        if have.contains(&target_name) {
             actions.push(TableAction { name, action: "exists", statements: Vec::new() });
             continue;
         }
-        let statement = rp.create_statement(&tgt.database).map_err(EngineError::Usage)?;
+        let statement = crate::connector::influxdb::RetentionPolicy { name: target_name, ..rp }.create_statement(&tgt.database).map_err(EngineError::Usage)?;
         if let Some(t) = &target {
             let context = format!("creating {name}");
             guard.define(&context, || async { t.command(&statement, &context).await.map_err(|e| e.on(Side::Target)) }).await?;
         }
         actions.push(TableAction { name, action: verb("created"), statements: vec![statement] });
     }
-    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
+    Ok(actions)
 }

@@ -72,6 +72,12 @@ pub async fn influx_write(db: &str, lines: &str) {
     assert!(r.status().is_success(), "write: {}", r.text().await.unwrap());
 }
 
+/// Writes line protocol into one retention policy.
+pub async fn influx_write_rp(db: &str, rp: &str, lines: &str) {
+    let r = client().post(format!("{}/write?db={db}&rp={rp}&precision=ns", influx_http())).body(lines.to_string()).send().await.unwrap();
+    assert!(r.status().is_success(), "write: {}", r.text().await.unwrap());
+}
+
 /// Every point of a database as InfluxDB itself renders it:
 /// `measurement{tags} time field=value ...` lines, sorted.
 pub async fn influx_dump(db: &str) -> Vec<String> {

@@ -273,7 +273,13 @@ impl SeriesStore for InfluxStore {
     }
 
     async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
-        let series = self.select("SHOW FIELD KEYS", "listing measurements and fields").await?;
+        // Without FROM, InfluxDB lists the default policy's measurements
+        // only: a policy of the URL's rp= is asked by name.
+        let q = match &self.retention_policy {
+            Some(rp) => format!("SHOW FIELD KEYS FROM {}./.*/", influxql::ident(rp)),
+            None => "SHOW FIELD KEYS".to_string(),
+        };
+        let series = self.select(&q, "listing measurements and fields").await?;
         let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
         for s in &series {
             let fields = out.entry(s.name.clone()).or_default();

@@ -494,3 +494,25 @@ async fn a_where_the_server_refuses_gets_its_message_alone() {
     assert_one_sentence(&run, 3, "failed: column \"nope\" does not exist");
     assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
 }
+
+/// A rule's `target_query`: TARGET is read through it, so rows it leaves
+/// out (a dev database's own rows) are never compared, deleted or counted;
+/// rows SOURCE has are still written into the table. Checked with SQLite.
+#[tokio::test]
+async fn target_query_hides_the_targets_own_rows() {
+    let dir = TempDir::new().unwrap();
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    exec(&a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) INSERT INTO t SELECT i, 'v' || i FROM n;").await;
+    exec(&b, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 150) INSERT INTO t SELECT i, 'v' || i FROM n; UPDATE t SET v = 'x' WHERE id = 50; INSERT INTO t VALUES (-1, 'local'), (-2, 'local');").await;
+    let profile = write(dir.path(), "q.toml", &format!("source = \"{}\"\ntarget = \"{}\"\ndelete = true\n\n[[tables]]\nname = \"t\"\ntarget_query = \"SELECT id, v FROM t WHERE id > 0\"\n", url(&a), url(&b)));
+    let run = rangesync(&["sync", "--profile", &profile, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let d = &run.json()["datasets"][0];
+    assert_eq!((d["inserted"].as_i64(), d["updated"].as_i64(), d["deleted"].as_i64()), (Some(50), Some(1), Some(0)), "{d}");
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t WHERE v = 'local'").await, 2, "the target's own rows are kept, --delete or not");
+    assert_eq!(scalar(&b, "SELECT count(*) FROM t WHERE id > 0").await, 200);
+    assert_eq!(rangesync(&["diff", "--profile", &profile]).code, 0);
+    assert_eq!(rangesync(&["diff", &url(&a), &url(&b)]).code, 1, "without the rule, the local rows are extra");
+    let bad = write(dir.path(), "bad.toml", &format!("source = \"{}\"\ntarget = \"{}\"\n[[tables]]\nname = \"t\"\ntarget_query = \"t\"\n", url(&a), url(&b)));
+    assert_one_sentence(&rangesync(&["diff", "--profile", &bad]), 2, "line 5, key target_query: write a SELECT");
+}

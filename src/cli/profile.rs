@@ -116,6 +116,9 @@ pub struct TableRuleFile {
     pub rename: std::collections::BTreeMap<String, String>,
     /// A SELECT read on SOURCE in place of the table.
     pub query: Option<Spanned<String>>,
+    /// A SELECT read on TARGET in place of the table (writes still go to
+    /// the table).
+    pub target_query: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -173,6 +176,7 @@ pub struct TableRule {
     /// SOURCE column name → TARGET column name.
     pub rename: Vec<(String, String)>,
     pub query: Option<String>,
+    pub target_query: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -372,13 +376,19 @@ impl Locator<'_> {
                 k => k.map(Spanned::into_inner),
             },
             rename: t.rename.into_iter().collect(),
-            query: match t.query {
-                Some(q) if !q.get_ref().trim_start().to_ascii_lowercase().starts_with("select") && !q.get_ref().trim_start().to_ascii_lowercase().starts_with("with") => {
-                    return Err(self.error(q.span(), "query", "write a SELECT (or WITH ... SELECT) returning the table's columns"))
-                }
-                q => q.map(|q| q.into_inner().trim().trim_end_matches(';').to_string()),
-            },
+            query: self.select(t.query, "query")?,
+            target_query: self.select(t.target_query, "target_query")?,
         })
+    }
+
+    /// A `query` key: a SELECT (or WITH ... SELECT), without its `;`.
+    fn select(&self, q: Option<Spanned<String>>, key: &str) -> Result<Option<String>, EngineError> {
+        match q {
+            Some(q) if !q.get_ref().trim_start().to_ascii_lowercase().starts_with("select") && !q.get_ref().trim_start().to_ascii_lowercase().starts_with("with") => {
+                Err(self.error(q.span(), key, "write a SELECT (or WITH ... SELECT) returning the table's columns"))
+            }
+            q => Ok(q.map(|q| q.into_inner().trim().trim_end_matches(';').to_string())),
+        }
     }
 
     fn measurement_rule(&self, i: usize, m: MeasurementRuleFile) -> Result<MeasurementRule, EngineError> {

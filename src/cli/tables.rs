@@ -41,6 +41,8 @@ struct TablePlan {
     guard: WriteGuard,
     /// `--lite`'s column here: the rule's, else the run's.
     lite_column: Option<String>,
+    /// The rule's `target_query`: what TARGET reads in place of its table.
+    target_query: Option<String>,
 }
 
 impl TablePlan {
@@ -51,8 +53,8 @@ impl TablePlan {
             columns: p.columns.iter().map(name).collect(),
             key: p.key.iter().map(name).collect(),
             since: p.since.as_ref().map(|(c, v)| (name(c), v.clone())),
-            // TARGET reads its table.
-            query: None,
+            // TARGET reads its table, or the rule's target_query.
+            query: self.target_query.clone(),
             ..p.clone()
         }
     }
@@ -256,6 +258,7 @@ async fn resolve_table(plan: &Plan, run: &TablesPlan, name: &str, source: &dyn S
         // profile's delete = true) allows them.
         guard: plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false)),
         lite_column: rule.and_then(|r| r.lite_column.clone()).or_else(|| run.lite_column.clone()),
+        target_query: rule.and_then(|r| r.target_query.clone()),
     })
 }
 

@@ -290,12 +290,14 @@ impl ServerDataset {
         // The table a pass read by several connections locks while they
         // start their snapshots (MySQL).
         let locked = p.query.is_none().then(|| table_ident.clone());
-        // A query read in place of the table keeps its name as alias.
-        let table_ident = match &p.query {
+        // A query read in place of the table keeps its name as alias;
+        // writes go to the table.
+        let read_from = match &p.query {
             Some(q) => format!("({q}) AS {table_ident}"),
-            None => table_ident,
+            None => table_ident.clone(),
         };
-        let mut stmts = Statements::new(dialect, table_ident, columns, key);
+        let mut stmts = Statements::new(dialect, read_from, columns, key);
+        stmts.written = table_ident;
         stmts.hash = in_server.map(|sql| (p.hash, sql));
         stmts.filter = p.filter.as_ref().map(|f| format!("({f})"));
         stmts.since = p.since.as_ref().and_then(|(name, v)| Some((stmts.columns.iter().find(|c| &c.name == name)?.clone(), v.clone())));

@@ -37,7 +37,10 @@ impl Params {
 
 pub struct Statements {
     dialect: Box<dyn Dialect>,
+    /// What reads read: the table, or a rule's query aliased as it.
     table: String,
+    /// What writes write: the table itself.
+    pub written: String,
     pub columns: Vec<ServerColumn>,
     pub key: Vec<ServerColumn>,
     /// The projection's condition, parenthesised: part of every range read.
@@ -51,7 +54,7 @@ pub struct Statements {
 
 impl Statements {
     pub fn new(dialect: Box<dyn Dialect>, table: String, columns: Vec<ServerColumn>, key: Vec<ServerColumn>) -> Self {
-        Statements { dialect, table, columns, key, filter: None, since: None, hash: None }
+        Statements { dialect, written: table.clone(), table, columns, key, filter: None, since: None, hash: None }
     }
 
     /// Ranges in chunks that fit one statement, with the index of each
@@ -314,7 +317,7 @@ impl Statements {
     /// `COPY table (columns) FROM STDIN` (PostgreSQL), for [`Statements::copy_text`].
     pub fn copy_into(&self) -> String {
         let cols: Vec<&str> = self.columns.iter().map(|c| c.ident.as_str()).collect();
-        format!("COPY {} ({}) FROM STDIN", self.table, cols.join(", "))
+        format!("COPY {} ({}) FROM STDIN", self.written, cols.join(", "))
     }
 
     /// Rows in COPY's text format: each value as it is bound (the type's
@@ -438,7 +441,7 @@ impl Statements {
             .collect();
         format!(
             "INSERT INTO {} ({}) VALUES {} {}",
-            self.table,
+            self.written,
             names.join(", "),
             tuples.join(", "),
             self.dialect.upsert_tail(&keys, &names)
@@ -448,7 +451,7 @@ impl Statements {
     /// The dialect's upsert of one array per column, if it has one.
     pub fn upsert_from_arrays(&self) -> Option<String> {
         let keys: Vec<&str> = self.key.iter().map(|c| c.ident.as_str()).collect();
-        self.dialect.upsert_from_arrays(&self.table, &self.columns, &keys)
+        self.dialect.upsert_from_arrays(&self.written, &self.columns, &keys)
     }
 
     /// Rows as one array of bound texts per column.
@@ -463,7 +466,7 @@ impl Statements {
     }
 
     pub fn delete(&self, keys: &[Key], params: &mut Params) -> String {
-        format!("DELETE FROM {} WHERE {}", self.table, self.key_in(keys, params))
+        format!("DELETE FROM {} WHERE {}", self.written, self.key_in(keys, params))
     }
 }
 

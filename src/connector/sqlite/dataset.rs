@@ -182,7 +182,7 @@ impl SqliteDataset {
             .map(|chunk| {
                 let sql = format!(
                     "INSERT INTO {t} ({cols}) VALUES {values} ON CONFLICT ({keys}) DO {action}",
-                    t = self.sql.table,
+                    t = self.sql.written,
                     cols = self.sql.columns,
                     values = vec![tuple.as_str(); chunk.len()].join(", "),
                     keys = self.sql.key_list(),
@@ -197,7 +197,7 @@ impl SqliteDataset {
             .map(|chunk| {
                 let mut binds = Vec::new();
                 let cond = self.sql.key_in(chunk, &mut binds);
-                (format!("DELETE FROM {} WHERE {cond}", self.sql.table), binds)
+                (format!("DELETE FROM {} WHERE {cond}", self.sql.written), binds)
             })
             .collect()
     }

@@ -13,7 +13,10 @@ pub fn ident(name: &str) -> String {
 /// The SQL pieces of one projected table, built once per dataset.
 #[derive(Clone, Debug)]
 pub struct TableSql {
+    /// What reads read: the table, or a rule's query aliased as it.
     pub table: String,
+    /// What writes write: the table itself.
+    pub written: String,
     /// Quoted projected columns, comma-separated.
     pub columns: String,
     /// Key expressions in key order; `COLLATE BINARY` is added where the
@@ -39,6 +42,7 @@ impl TableSql {
             .map(|(k, &binary)| if binary { ident(k) } else { format!("{} COLLATE BINARY", ident(k)) })
             .collect();
         TableSql {
+            written: ident(&p.table),
             // A query read in place of the table keeps its name as alias.
             table: match &p.query {
                 Some(q) => format!("({q}) AS {}", ident(&p.table)),

@@ -244,8 +244,8 @@ async fn a_value_the_target_cannot_hold_stops_with_one_sentence_and_writes_nothi
 
 #[tokio::test]
 async fn a_target_that_stores_something_else_is_caught_by_the_read_back() {
-    // numeric(6,2) rounds 1.005 without an error; the run must not call the
-    // tables in sync when the target holds 1.01.
+    // numeric(6,2) would round 1.005 without an error: the decimal is
+    // checked against the column before the batch is written.
     let src = pg::fresh_db("rs_test_pg_round_src").await;
     let tgt = pg::fresh_db("rs_test_pg_round_tgt").await;
     pg::exec(&src, "CREATE TABLE r (id int8 PRIMARY KEY, amount numeric(10,3)); INSERT INTO r VALUES (1, 2.5), (2, 1.005);").await;
@@ -253,7 +253,16 @@ async fn a_target_that_stores_something_else_is_caught_by_the_read_back() {
     let run = rangesync(&["sync", &src, &tgt]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains("column amount of key 2 was written as 1.005 but the target stored 1.01"), "{}", run.stderr);
+    assert!(run.stderr.contains("column amount of key 2 holds 1.005, which numeric(6,2) cannot hold"), "{}", run.stderr);
+    assert_eq!(pg::scalar(&tgt, "SELECT count(*) FROM r").await, 0, "nothing of the batch was written");
+    // timestamp(0) rounds a fraction away, which no check before writing
+    // knows of: the read-back stops the run rather than calling it in sync.
+    pg::exec(&src, "CREATE TABLE s (id int8 PRIMARY KEY, at timestamp); INSERT INTO s VALUES (1, '2024-01-01 00:00:00'), (2, '2024-01-01 00:00:00.4');").await;
+    pg::exec(&tgt, "CREATE TABLE s (id int8 PRIMARY KEY, at timestamp(0));").await;
+    let run = rangesync(&["sync", &src, &tgt, "--table", "s"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("column at of key 2 was written as") && run.stderr.contains("but the target stored"), "{}", run.stderr);
 }
 
 /// Chinook as usually shipped: SQLite `NUMERIC(10,2)` prices (kept as
@@ -294,6 +303,23 @@ async fn sqlite_numeric_prices_and_datetime_spellings_sync_into_postgres() {
     assert_eq!((diff.code, diff.json()["datasets"][0]["changed"].as_i64()), (1, Some(1)), "{}", diff.stdout);
     assert_eq!(rangesync(&["sync", &common::url(&lite), &url]).code, 0);
     assert_eq!(pg::query_text(&url, "SELECT unit_price::text FROM track WHERE id = 500").await, ["1.99"]);
+}
+
+/// A decimal the target column cannot hold (three digits after the point
+/// into numeric(6,2), which PostgreSQL would round) stops the sync before
+/// its batch is written, naming the column and key.
+#[tokio::test]
+async fn a_decimal_too_fine_for_the_target_stops_before_writing() {
+    let dir = TempDir::new().unwrap();
+    let lite = dir.path().join("d.db");
+    common::exec(&lite, "CREATE TABLE r (id INTEGER PRIMARY KEY, amount DECIMAL TEXT(10,3)); INSERT INTO r VALUES (1, '2.5'), (2, '1.005'), (3, '7');").await;
+    let url = pg::fresh_db("rs_test_pg_decimal_fit").await;
+    pg::exec(&url, "CREATE TABLE r (id int8 PRIMARY KEY, amount numeric(6,2));").await;
+    let run = rangesync(&["sync", &common::url(&lite), &url]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("column amount of key 2 holds 1.005, which numeric(6,2) cannot hold"), "{}", run.stderr);
+    assert_eq!(pg::scalar(&url, "SELECT count(*) FROM r").await, 0, "nothing of the batch was written");
 }
 
 /// The first pass of a server pair fingerprints the finest level in one

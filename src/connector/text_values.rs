@@ -74,6 +74,19 @@ pub fn render(v: &Value) -> Option<String> {
 /// The canonical text of a decimal: no `+`, no leading zeros before the
 /// units, no trailing fractional zeros, no lone point, and `0` for any
 /// zero. `NaN` and infinities pass through. `None` if `s` is not a decimal.
+/// Whether canonical decimal `d` fits `numeric(precision, scale)`: at most
+/// `scale` digits after the point and `precision - scale` before it. NaN
+/// and infinities are left to the server.
+pub fn decimal_fits(d: &str, precision: u32, scale: u32) -> bool {
+    let digits = d.trim_start_matches('-');
+    if !digits.starts_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let int = int.trim_start_matches('0');
+    frac.len() as u32 <= scale && int.len() as u32 <= precision.saturating_sub(scale)
+}
+
 pub fn canonical_decimal(s: &str) -> Option<String> {
     let s = s.trim();
     if matches!(s, "NaN" | "Infinity" | "-Infinity") {
@@ -130,6 +143,15 @@ pub fn parse_hex(s: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decimals_fit_their_precision_and_scale() {
+        assert!(decimal_fits("1.5", 6, 2) && decimal_fits("-9999.99", 6, 2) && decimal_fits("0.01", 3, 2));
+        assert!(!decimal_fits("1.005", 6, 2), "three digits after the point");
+        assert!(!decimal_fits("10000", 6, 2), "five before it");
+        assert!(decimal_fits("123", 3, 0) && !decimal_fits("1234", 3, 0));
+        assert!(decimal_fits("NaN", 6, 2), "left to the server");
+    }
 
     #[test]
     fn decimals_are_canonical() {

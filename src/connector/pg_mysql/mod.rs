@@ -331,6 +331,27 @@ impl ServerDataset {
         }
     }
 
+    /// Every decimal of `rows` fits its column's `numeric(p,s)`, checked
+    /// before the batch is sent: a server would round it (PostgreSQL) or
+    /// refuse it midway (MySQL), and the read-back would stop the run only
+    /// after writing.
+    fn check_fit(&self, rows: &[Row]) -> StoreResult<()> {
+        for (i, c) in self.stmts.columns.iter().enumerate() {
+            let Some((precision, scale)) = decimal_limits(c) else { continue };
+            for row in rows {
+                let Some(Value::Decimal(d)) = row.get(i) else { continue };
+                if !text_values::decimal_fits(d, precision, scale) {
+                    let key = Key(self.key_positions.iter().map(|&k| row[k].clone()).collect());
+                    return Err(StoreError::Invalid(format!(
+                        "{}: column {} of key {key} holds {d}, which {} cannot hold ({precision} digits, {scale} after the point); nothing of its batch was written",
+                        self.what, c.name, c.declared
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn key_of(&self, row: &[Option<String>], first: usize) -> StoreResult<Key> {
         self.stmts.key.iter().enumerate().map(|(i, c)| self.parse(c, cell(row, first + i))).collect::<Result<_, _>>().map(Key)
     }
@@ -670,6 +691,7 @@ impl Dataset for ServerDataset {
     }
 
     async fn upsert(&self, rows: &[Row]) -> StoreResult<u64> {
+        self.check_fit(rows)?;
         if let Some(sql) = self.stmts.upsert_from_arrays() {
             self.trips.fetch_add(1, Ordering::Relaxed);
             self.pool.execute_with_arrays(&sql, self.stmts.columns_of(rows), &self.what).await?;
@@ -684,6 +706,7 @@ impl Dataset for ServerDataset {
     /// of theirs); if another writer added one of those keys since, the
     /// copy fails whole on it and the rows are upserted instead.
     async fn insert_new(&self, rows: &[Row]) -> StoreResult<u64> {
+        self.check_fit(rows)?;
         self.trips.fetch_add(1, Ordering::Relaxed);
         if let Some(copied) = self.pool.copy_in(&self.stmts.copy_into(), &self.stmts.copy_text(rows)).await {
             match copied {
@@ -701,4 +724,18 @@ impl Dataset for ServerDataset {
         let statements = batched(keys, self.stmts.keys_per_statement(), |chunk, params| self.stmts.delete(chunk, params));
         self.execute(statements).await
     }
+}
+
+/// `(precision, scale)` of a `numeric(p,s)`/`decimal(p,s)` column; `None`
+/// for an unconstrained `numeric` or another type.
+fn decimal_limits(c: &ServerColumn) -> Option<(u32, u32)> {
+    if c.class != TypeClass::Numeric {
+        return None;
+    }
+    let t = &c.declared;
+    let inside = &t[t.find('(')? + 1..t.find(')')?];
+    let mut numbers = inside.split(',').map(|n| n.trim().parse::<u32>().ok());
+    let precision = numbers.next()??;
+    let scale = numbers.next().unwrap_or(Some(0))?;
+    Some((precision, scale))
 }

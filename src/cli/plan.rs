@@ -44,7 +44,7 @@ impl Mode {
 }
 
 /// What a run over time series needs beyond the endpoints.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SeriesPlan {
     /// `--measurement`: only names it matches.
     pub measurement: Option<regex::Regex>,
@@ -99,7 +99,7 @@ impl SeriesPlan {
 }
 
 /// What a run over SQL tables needs beyond the endpoints.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct TablesPlan {
     /// Tables named with `--table`; empty = every table of the source.
     pub names: Vec<String>,
@@ -124,13 +124,13 @@ impl TablesPlan {
 }
 
 /// The two families a run can be of; each holds what only it needs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Family {
     Tables(TablesPlan),
     Series(SeriesPlan),
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Plan {
     pub mode: Mode,
     pub source: Endpoint,
@@ -248,12 +248,6 @@ impl Plan {
         if let Mode::Sync { delete, .. } = &mut mode {
             *delete |= profile.delete == Some(true);
         }
-        // One InfluxDB server to itself is fine when --target-db renames.
-        let keys = &profile.series;
-        let renamed = args.series.target_db.is_some() || args.series.target_rp.is_some() || keys.target_db.is_some() || keys.target_rp.is_some();
-        if !matches!(mode, Mode::Diff) && source.same_store(&target) && !renamed {
-            return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
-        }
         let family = match (source.is_time_series(), target.is_time_series()) {
             (true, true) => {
                 let series = series_plan(&args, profile_of_series(&args, &profile)?)?;
@@ -273,6 +267,12 @@ impl Plan {
                 )))
             }
         };
+        // One InfluxDB server to itself is fine when --target-db (or the
+        // profile's target_db) renames.
+        let renamed = matches!(&family, Family::Series(s) if s.target_db.is_some() || s.target_rp.is_some());
+        if !matches!(mode, Mode::Diff) && source.same_store(&target) && !renamed {
+            return Err(EngineError::Usage(format!("SOURCE and TARGET are the same store ({source}); nothing to do")));
+        }
         let state = args.state.clone().or_else(|| {
             let profile_path = args.profile.as_ref()?;
             Some(match &profile.state {

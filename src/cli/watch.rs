@@ -132,9 +132,8 @@ pub fn plans(w: &super::args::WatchArgs) -> Result<Plans, EngineError> {
     if let Some(l) = &w.listen {
         settings.listen = listen(l).map_err(EngineError::Usage)?;
     }
-    let sync = || Plan::sync(super::args::SyncArgs::from_profile(w.profile.clone()));
-    let mut full = sync()?;
-    let mut recent = sync()?;
+    let mut full = Plan::sync(super::args::SyncArgs::from_profile(w.profile.clone()))?;
+    let mut recent = full.clone();
     recent.lite = true;
     if let super::plan::Family::Series(series) = &mut recent.family {
         series.lookback = settings.recent;

@@ -75,15 +75,16 @@ impl MyStore {
     /// created key columns hold `'a'`, `'A'` and `'a '` as three keys, as
     /// the other engines do: MariaDB's `utf8mb4_nopad_bin`, MySQL 8's
     /// `utf8mb4_0900_bin`, else the padding `utf8mb4_bin`.
+    /// The first column of a catalog statement's rows, as text (MySQL
+    /// answers information_schema in binary strings on some versions).
+    async fn catalog_texts(&self, context: &str, sql: &'static str) -> StoreResult<Vec<String>> {
+        let rows = pool::read_retried(&self.pool, context, |c| sqlx::query(sql).fetch_all(c).boxed()).await?;
+        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(context, e))).collect()
+    }
+
     async fn binary_collation(&self) -> StoreResult<String> {
-        let context = format!("the collations of {}", self.url);
-        let rows = pool::read_retried(&self.pool, &context, |c| {
-            sqlx::query("SELECT collation_name FROM information_schema.collations WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')")
-                .fetch_all(c)
-                .boxed()
-        })
-        .await?;
-        let names = rows.iter().filter_map(|r| text(r, 0).ok()).collect::<Vec<_>>();
+        let sql = "SELECT collation_name FROM information_schema.collations WHERE collation_name IN ('utf8mb4_nopad_bin', 'utf8mb4_0900_bin')";
+        let names = self.catalog_texts(&format!("the collations of {}", self.url), sql).await?;
         Ok(names.into_iter().next().unwrap_or_else(|| "utf8mb4_bin".into()))
     }
 
@@ -200,14 +201,8 @@ impl Store for MyStore {
     }
 
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
-        let context = format!("the table list of {}", self.url);
-        let rows = pool::read_retried(&self.pool, &context, |c| {
-            sqlx::query("SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name")
-                .fetch_all(c)
-                .boxed()
-        })
-        .await?;
-        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e))).collect()
+        let sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY table_name";
+        self.catalog_texts(&format!("the table list of {}", self.url), sql).await
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {

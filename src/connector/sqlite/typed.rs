@@ -6,9 +6,11 @@
 //! a PostgreSQL `date` or a MySQL `datetime(6)`, its values must hash as
 //! dates, not as text. A stored value is read as the declared type only when
 //! it is exactly in the one form rangesync writes ([`render`]); any other
-//! stored value keeps its storage class. The reading is therefore
-//! injective: two different stored values never hash alike, so a SQLite
-//! file compared with another SQLite file loses nothing to it.
+//! stored value keeps its storage class. That reading is injective: two
+//! different stored values never hash alike. Two kinds trade that for the
+//! spellings applications use: [`Kind::LooseTimestamp`] (and its `Tz`) for
+//! timestamps outside the key, and [`Kind::Number`] for `NUMERIC` decimals,
+//! where one value's spellings read alike.
 //!
 //! The forms sort like the values they hold (fixed-width fractions, UTC
 //! offsets written as `+00:00`), so a typed key column keeps byte order equal

@@ -48,7 +48,9 @@ async fn influx_to_influx_finds_and_repairs_every_kind_of_drift() {
     assert_eq!(d[0]["name"], "cpu");
     assert_eq!((d[0]["missing"].as_i64(), d[0]["extra"].as_i64(), d[0]["changed"].as_i64()), (Some(missing), Some(2), Some(0)));
     assert_eq!(d[1]["changed"], 1, "InfluxDB's sums beside the counts see a value changed in place: {d}");
-    assert!(d[0]["rows_fetched"].as_i64().unwrap() < 200, "only mismatched windows are read: {d}");
+    // Points come every 7 minutes: a differing window of an hour or two is
+    // read rather than counted by minute (fewer count rows than points).
+    assert!(d[0]["rows_fetched"].as_i64().unwrap() < 300, "only mismatched windows are read: {d}");
 
     let exact = rangesync(&["diff", &influx_url(src), &influx_url(tgt), "--verify", "exact", "--format", "json"]);
     assert_eq!(exact.code, 1);
@@ -115,7 +117,10 @@ async fn influx_to_victoriametrics_and_back() {
     // BASE+DAY and 1 ns later are one sample at milliseconds, in each of
     // the four series.
     assert_eq!(d["missing"].as_i64(), Some(day2 - 4));
-    assert!(d["rows_fetched"].as_i64().unwrap() <= day2 + 40, "only the second day is read: {d}");
+    // Besides the second day, the hours of the first where two instants
+    // share a millisecond: InfluxDB counts two samples, VictoriaMetrics
+    // one, so they differ at every run (read, nothing written).
+    assert!(d["rows_fetched"].as_i64().unwrap() <= day2 + 300, "only the second day is read: {d}");
 
     // Independently: VictoriaMetrics' export equals InfluxDB's points
     // named as metrics, at milliseconds (two nanosecond instants share a

@@ -158,6 +158,9 @@ impl SeriesStore for Sided<dyn SeriesStore> {
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
         self.tag(self.inner.samples(m, window, series).await)
     }
+    async fn samples_of(&self, m: &Measurement, parts: &[(Window, Vec<Series>)]) -> StoreResult<Vec<Sample>> {
+        self.tag(self.inner.samples_of(m, parts).await)
+    }
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()> {
         self.tag(self.inner.write(m, samples).await)
     }

@@ -29,6 +29,10 @@ use response::ResultSeries;
 const CHUNK_ROWS: usize = 10_000;
 /// Deletes sent in one request (statements joined by `;`).
 const DELETES_PER_REQUEST: usize = 200;
+/// Statements joined into one read request, up to about this many bytes.
+const QUERY_BYTES: usize = 64 * 1024;
+/// Longer queries are sent by POST.
+const GET_QUERY_BYTES: usize = 4 * 1024;
 /// The field name a sample without one (a VictoriaMetrics metric with no
 /// separator in its name) takes in InfluxDB.
 pub const DEFAULT_FIELD: &str = "value";
@@ -101,8 +105,11 @@ impl InfluxStore {
         tracing::debug!(query = q, "influxdb");
         let chunk = CHUNK_ROWS.to_string();
         let params = [("db", self.database.as_str()), ("q", q), ("epoch", "ns"), ("chunked", "true"), ("chunk_size", chunk.as_str())];
+        // A long query (several statements) goes in a POST body, past any
+        // limit on the length of a URL; InfluxDB runs SELECTs sent by POST.
+        let long = q.len() > GET_QUERY_BYTES;
         let ask = |msgpack: bool| async move {
-            let mut request = self.http.get("/query").query(&params);
+            let mut request = if long { self.http.post("/query").form(&params) } else { self.http.get("/query").query(&params) };
             if msgpack {
                 request = request.header(reqwest::header::ACCEPT, response::MSGPACK);
             }
@@ -350,7 +357,7 @@ impl SeriesStore for InfluxStore {
                     let (count_at, sum_at) = columns[i];
                     let Some(count) = count_at.and_then(|c| row.get(c)).and_then(response::int) else { continue };
                     if count > 0 {
-                        let sum = stored[i].zip(sum_at.and_then(|c| row.get(c))).and_then(|(kind, v)| response::sum_bits(v, kind));
+                        let sum = stored[i].zip(sum_at.and_then(|c| row.get(c))).and_then(|(kind, v)| response::sum(v, kind));
                         out.push(Count { series: tags.clone(), field: field.clone(), start, count: count as u64, sum });
                     }
                 }
@@ -360,26 +367,34 @@ impl SeriesStore for InfluxStore {
     }
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
+        self.samples_of(m, &[(window, series.to_vec())]).await
+    }
+
+    /// One statement per window, joined by `;` into requests of up to
+    /// [`QUERY_BYTES`]: InfluxDB answers them in turn, in one round trip.
+    async fn samples_of(&self, m: &Measurement, parts: &[(Window, Vec<Series>)]) -> StoreResult<Vec<Sample>> {
         let columns: Vec<String> = m.fields.iter().map(|(f, _)| influxql::ident(&field_name(f))).collect();
-        let mut condition = restricted(m, influxql::window(window));
-        if let Some(some) = influxql::some_series(series) {
-            condition = format!("{condition} AND {some}");
-        }
-        let q = format!("SELECT {} FROM {} WHERE {condition} GROUP BY *", columns.join(", "), self.from(&m.name));
-        let result = self.select(&q, &format!("reading {} in {window}", m.name)).await?;
+        let statement = |(window, series): &(Window, Vec<Series>)| {
+            let mut condition = restricted(m, influxql::window(*window));
+            if let Some(some) = influxql::some_series(series) {
+                condition = format!("{condition} AND {some}");
+            }
+            format!("SELECT {} FROM {} WHERE {condition} GROUP BY *", columns.join(", "), self.from(&m.name))
+        };
         let mut out = Vec::new();
-        for s in &result {
-            let tags = Series::new(m.name.clone(), s.present_tags());
-            // Which engine field each column holds, once per series.
-            let fields: Vec<Option<&(String, FieldType)>> = s.columns.iter().map(|c| engine_field(m, c)).collect();
-            for row in &s.values {
-                let Some(time) = row.first().and_then(response::int) else { continue };
-                for (field, cell) in fields.iter().zip(row).skip(1) {
-                    let Some((field, kind)) = field else { continue };
-                    if let Some(value) = response::value(cell, *kind) {
-                        out.push(Sample { series: tags.clone(), field: field.clone(), time, value });
-                    }
-                }
+        let mut asked: Vec<String> = Vec::new();
+        let mut windows: Vec<Window> = Vec::new();
+        for (k, part) in parts.iter().enumerate() {
+            asked.push(statement(part));
+            windows.push(part.0);
+            let full = asked.iter().map(|q| q.len() + 1).sum::<usize>() >= QUERY_BYTES;
+            if full || k + 1 == parts.len() {
+                let shown = Window::new(windows[0].start, windows[windows.len() - 1].end);
+                let context = if windows.len() == 1 { format!("reading {} in {shown}", m.name) } else { format!("reading {} in {} windows of {shown}", m.name, windows.len()) };
+                let result = self.select(&asked.join("; "), &context).await?;
+                decode_samples(m, &result, &mut out);
+                asked.clear();
+                windows.clear();
             }
         }
         Ok(out)
@@ -410,6 +425,24 @@ impl SeriesStore for InfluxStore {
         }
         Ok(out)
     }}
+
+/// Samples of `m` in InfluxDB's answer to `SELECT fields ... GROUP BY *`.
+fn decode_samples(m: &Measurement, result: &[ResultSeries], out: &mut Vec<Sample>) {
+    for s in result {
+        let tags = Series::new(m.name.clone(), s.present_tags());
+        // Which engine field each column holds, once per series.
+        let fields: Vec<Option<&(String, FieldType)>> = s.columns.iter().map(|c| engine_field(m, c)).collect();
+        for row in &s.values {
+            let Some(time) = row.first().and_then(response::int) else { continue };
+            for (field, cell) in fields.iter().zip(row).skip(1) {
+                let Some((field, kind)) = field else { continue };
+                if let Some(value) = response::value(cell, *kind) {
+                    out.push(Sample { series: tags.clone(), field: field.clone(), time, value });
+                }
+            }
+        }
+    }
+}
 
 /// The instants InfluxDB can hold.
 pub const MIN_TIME: i64 = -9_223_372_036_854_775_806;

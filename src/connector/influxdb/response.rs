@@ -9,7 +9,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, SeqAccess, Visitor};
 
-use crate::engine::series::FieldType;
+use crate::engine::series::{FieldType, Sum};
 use crate::engine::value::Value;
 
 /// The media type asked for (InfluxDB 1.x matches the Accept header
@@ -237,12 +237,12 @@ pub fn field_type(name: &str) -> Option<FieldType> {
     })
 }
 
-/// The bits of a `sum()` cell: an integer field's as the integer, a
-/// float field's as the float (JSON renders 2.0 as 2: read by the type).
-pub fn sum_bits(cell: &Cell, kind: FieldType) -> Option<u64> {
+/// A `sum()` cell: an integer field's as the integer, a float field's as
+/// the float (JSON renders 2.0 as 2: read by the type).
+pub fn sum(cell: &Cell, kind: FieldType) -> Option<Sum> {
     match kind {
-        FieldType::Integer | FieldType::Unsigned => cell.as_i64().map(|i| i as u64).or_else(|| cell.as_u64()),
-        FieldType::Float => cell.as_f64().map(f64::to_bits),
+        FieldType::Integer | FieldType::Unsigned => cell.as_i64().map(Sum::Int).or_else(|| cell.as_u64().map(|u| Sum::float(u as f64))),
+        FieldType::Float => cell.as_f64().map(Sum::float),
         _ => None,
     }
 }

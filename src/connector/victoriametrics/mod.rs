@@ -14,7 +14,7 @@ use super::endpoint::HttpUrl;
 use super::http::{Http, Op};
 use super::metric_name;
 use crate::engine::error::StoreError;
-use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore};
+use crate::engine::series::store::{convert, Count, Measurement, SeriesCapabilities, SeriesStore, Sum};
 use crate::engine::series::{FieldType, Precision, Sample, Series, Window};
 use crate::engine::store::StoreResult;
 use crate::engine::value::Value;
@@ -30,6 +30,9 @@ const AHEAD: i64 = 2 * DAY;
 const LONGEST_LOOKBEHIND: i64 = 10_000 * DAY;
 /// Windows evaluated in one `query_range`.
 const STEPS_PER_QUERY: i64 = 5_000;
+/// The label that tells a window's `sum_over_time` from its count in one
+/// answer; no series of a measurement has it.
+const SUM_LABEL: &str = "rangesync_sum";
 
 pub struct VmStore {
     http: Http,
@@ -113,37 +116,63 @@ impl VmStore {
     /// Counts of the window `w` as one, at `t = end - 1ms` (VictoriaMetrics'
     /// rollup window `(t - d, t]` is the half-open `[start, end)` in ms).
     async fn count_whole(&self, m: &Measurement, w: Window, out: &mut Vec<Count>, start: i64) -> StoreResult<()> {
-        let names = self.fields_by_metric(m);
-        let q = format!("count_over_time({}[{}ms]) keep_metric_names", self.selector(m, None), (w.end - w.start) / MS);
-        let params = [("query", q), ("time", api::seconds(w.end - MS)), ("nocache", "1".into())];
-        for r in self.query("/api/v1/query", &params, &format!("counting {} in {w}", m.name)).await? {
-            let (series, field) = self.identify(m, &names, r.metric);
-            for (_, count) in r.points {
-                push_count(out, series.clone(), field.clone(), start, count);
-            }
-        }
+        let params = [("query", self.rollups(m, w.end - w.start)), ("time", api::seconds(w.end - MS)), ("nocache", "1".into())];
+        let results = self.query("/api/v1/query", &params, &format!("counting {} in {w}", m.name)).await?;
+        self.gather(m, results, |_| start, out);
         Ok(())
     }
 
     /// Counts of the equal windows of `step` cut from `w` (aligned), one
     /// `query_range` for all of them.
     async fn count_steps(&self, m: &Measurement, w: Window, step: i64, out: &mut Vec<Count>) -> StoreResult<()> {
-        let names = self.fields_by_metric(m);
-        let q = format!("count_over_time({}[{}ms]) keep_metric_names", self.selector(m, None), step / MS);
         let params = [
-            ("query", q),
+            ("query", self.rollups(m, step)),
             ("start", api::seconds(w.start + step - MS)),
             ("end", api::seconds(w.end - MS)),
             ("step", format!("{}ms", step / MS)),
             ("nocache", "1".into()),
         ];
-        for r in self.query("/api/v1/query_range", &params, &format!("counting {} in {w}", m.name)).await? {
+        let results = self.query("/api/v1/query_range", &params, &format!("counting {} in {w}", m.name)).await?;
+        self.gather(m, results, |t| t + MS - step, out);
+        Ok(())
+    }
+
+    /// The count of each series over windows of `length`, and with
+    /// [`Measurement::sums`] its `sum_over_time` beside it (told apart by
+    /// a label no series has), in one query.
+    fn rollups(&self, m: &Measurement, length: i64) -> String {
+        let selector = self.selector(m, None);
+        let d = length / MS;
+        let count = format!("count_over_time({selector}[{d}ms]) keep_metric_names");
+        if m.sums {
+            format!("{count} or label_set(sum_over_time({selector}[{d}ms]) keep_metric_names, {}, \"1\")", api::quote(SUM_LABEL))
+        } else {
+            count
+        }
+    }
+
+    /// Counts (with their sums) of a rollup query's results; `start` turns
+    /// a result's instant into its window's start.
+    fn gather(&self, m: &Measurement, results: Vec<api::Result>, start: impl Fn(i64) -> i64, out: &mut Vec<Count>) {
+        let names = self.fields_by_metric(m);
+        let mut sums: HashMap<(Series, String, i64), f64> = HashMap::new();
+        let first = out.len();
+        for mut r in results {
+            let is_sum = r.metric.remove(SUM_LABEL).is_some();
             let (series, field) = self.identify(m, &names, r.metric);
-            for (t, count) in r.points {
-                push_count(out, series.clone(), field.clone(), t + MS - step, count);
+            for (t, x) in r.points {
+                if is_sum {
+                    sums.insert((series.clone(), field.clone(), start(t)), x);
+                } else if x > 0.0 {
+                    out.push(Count { series: series.clone(), field: field.clone(), start: start(t), count: x as u64, sum: None });
+                }
             }
         }
-        Ok(())
+        if !sums.is_empty() {
+            for c in &mut out[first..] {
+                c.sum = sums.remove(&(c.series.clone(), c.field.clone(), c.start)).map(Sum::float);
+            }
+        }
     }
 
     /// The series and field a result's labels name.
@@ -154,11 +183,6 @@ impl VmStore {
     }
 }
 
-fn push_count(out: &mut Vec<Count>, series: Series, field: String, start: i64, count: f64) {
-    if count > 0.0 {
-        out.push(Count { series, field, start, count: count as u64, sum: None });
-    }
-}
 
 #[async_trait]
 impl SeriesStore for VmStore {
@@ -168,7 +192,7 @@ impl SeriesStore for VmStore {
 
     fn capabilities(&self) -> SeriesCapabilities {
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX - AHEAD);
-        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: false, can_select: false, can_print: true, concurrency: self.http.concurrency }
+        SeriesCapabilities { precision: Precision::Millisecond, can_delete: false, earliest: EARLIEST, latest: now + AHEAD, counts_skip_empty: false, sums: true, can_select: false, can_print: true, concurrency: self.http.concurrency }
     }
 
     fn keeps(&self, t: FieldType) -> Option<FieldType> {

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::diff::{batch_reads, points_estimate, Read};
+use super::diff::points_estimate;
+use super::reads::{batch_reads, points, Read};
 use super::sample::{Precision, Sample, Series};
 use super::store::{Count, Measurement, SeriesStore};
 use super::window::{Window, DAY};
@@ -97,7 +98,7 @@ fn same_counts(a: &[Count], b: Option<&Vec<Count>>) -> bool {
     // window whose values changed is copied.
     let theirs: std::collections::HashMap<(&Series, &str), &Count> = b.iter().map(|c| ((&c.series, c.field.as_str()), c)).collect();
     a.iter().all(|c| {
-        theirs.get(&(&c.series, c.field.as_str())).is_some_and(|t| t.count == c.count && !matches!((c.sum, t.sum), (Some(x), Some(y)) if x != y))
+        theirs.get(&(&c.series, c.field.as_str())).is_some_and(|t| t.count == c.count && !matches!((c.sum, t.sum), (Some(x), Some(y)) if x.disagrees(y)))
     })
 }
 
@@ -174,7 +175,10 @@ async fn pipeline(
         let mut done = skipped;
         let mut answers = stream::iter(reads)
             .map(|read| async move {
-                let samples = retry.run("reading source samples", || source.samples(m, read.window, &[])).await;
+                let samples = {
+                    let asked = read.requests();
+                    retry.run("reading source samples", || source.samples_of(m, &asked)).await
+                };
                 (read, samples)
             })
             .buffered(reading_at_once);
@@ -197,8 +201,3 @@ async fn pipeline(
     tokio::try_join!(reader, writer)
 }
 
-/// Points (a series at one instant) among samples.
-fn points(samples: &[Sample]) -> u64 {
-    let points: BTreeSet<(&Series, i64)> = samples.iter().map(|s| (&s.series, s.time)).collect();
-    points.len() as u64
-}

@@ -105,16 +105,20 @@ impl SeriesStore for Labeled<'_> {
     }
 
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>> {
+        self.samples_of(m, &[(window, series.to_vec())]).await
+    }
+
+    async fn samples_of(&self, m: &Measurement, parts: &[(Window, Vec<Series>)]) -> StoreResult<Vec<Sample>> {
         match self.role {
             Role::Adding => {
-                let asked: Vec<Series> = series.iter().map(|s| self.strip(s)).collect();
-                let samples = self.inner.samples(m, window, &asked).await?;
+                let asked: Vec<(Window, Vec<Series>)> = parts.iter().map(|(w, series)| (*w, series.iter().map(|s| self.strip(s)).collect())).collect();
+                let samples = self.inner.samples_of(m, &asked).await?;
                 let mut add = self.adder();
                 samples.into_iter().map(|s| Ok(Sample { series: add(&s.series)?, ..s })).collect()
             }
             Role::Selecting => {
                 // Series asked for carry the label: the store can select by it.
-                let samples = self.inner.samples(m, window, series).await?;
+                let samples = self.inner.samples_of(m, parts).await?;
                 Ok(samples.into_iter().filter(|s| self.has_label(&s.series)).collect())
             }
         }

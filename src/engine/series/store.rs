@@ -47,10 +47,40 @@ pub struct Count {
     pub start: i64,
     pub count: u64,
     /// A fingerprint of the window's values, where the store computes one
-    /// (InfluxDB: the bits of `sum()` of a numeric field). Two stores'
-    /// windows differ when both give one and they are not equal: a value
-    /// changed in place is found without reading the window.
-    pub sum: Option<u64>,
+    /// (InfluxDB's `sum()` of a numeric field, VictoriaMetrics'
+    /// `sum_over_time`). Two stores' windows differ when both give one and
+    /// they disagree: a value changed in place is found without reading
+    /// the window.
+    pub sum: Option<Sum>,
+}
+
+/// A window's sum of a numeric field, as a store computed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sum {
+    Int(i64),
+    /// A float's bits (so that sums compare exactly and `Eq` holds).
+    Float(u64),
+}
+
+impl Sum {
+    pub fn float(f: f64) -> Sum {
+        Sum::Float(f.to_bits())
+    }
+
+    /// Whether two stores' sums show the window's values differ. Integer
+    /// sums are exact; float sums must be equal (both stores add in time
+    /// order, so equal samples give equal sums; where one store rounds
+    /// otherwise the window is read, never called equal wrongly). An
+    /// integer sum meets a float one where a store keeps integers as
+    /// floats: past 2^53 the float cannot say, and is no evidence.
+    pub fn disagrees(self, other: Sum) -> bool {
+        const EXACT: i64 = 1 << 53;
+        match (self, other) {
+            (Sum::Int(a), Sum::Int(b)) => a != b,
+            (Sum::Float(a), Sum::Float(b)) => a != b && f64::from_bits(a) != f64::from_bits(b),
+            (Sum::Int(i), Sum::Float(f)) | (Sum::Float(f), Sum::Int(i)) => (-EXACT..=EXACT).contains(&i) && i as f64 != f64::from_bits(f),
+        }
+    }
 }
 
 /// What a time-series store can do; checked before anything is promised.
@@ -110,6 +140,18 @@ pub trait SeriesStore: Send + Sync {
     /// `series` is empty; a store may return more, the caller filters).
     async fn samples(&self, m: &Measurement, window: Window, series: &[Series]) -> StoreResult<Vec<Sample>>;
 
+    /// The samples of several windows, each of the series given with it
+    /// (none: every series), in one request where the store takes several
+    /// queries at once; by default one [`samples`](Self::samples) each.
+    /// The windows never overlap.
+    async fn samples_of(&self, m: &Measurement, parts: &[(Window, Vec<Series>)]) -> StoreResult<Vec<Sample>> {
+        let mut out = Vec::new();
+        for (window, series) in parts {
+            out.extend(self.samples(m, *window, series).await?);
+        }
+        Ok(out)
+    }
+
     /// Writes samples (an upsert: a sample at an existing series, field
     /// and time replaces its value). Idempotent.
     async fn write(&self, m: &Measurement, samples: &[Sample]) -> StoreResult<()>;
@@ -146,5 +188,23 @@ pub fn convert(value: &crate::engine::value::Value, to: FieldType) -> crate::eng
         (Value::Bool(b), FieldType::Float) => Value::Float(if *b { 1.0 } else { 0.0 }),
         (Value::UInt(u), FieldType::Integer) if *u <= i64::MAX as u64 => Value::Int(*u as i64),
         _ => value.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sum;
+
+    #[test]
+    fn sums_disagree_only_on_evidence() {
+        assert!(Sum::Int(5).disagrees(Sum::Int(6)));
+        assert!(!Sum::float(0.0).disagrees(Sum::float(-0.0)), "-0.0 sums to what 0.0 does");
+        assert!(Sum::float(1.5).disagrees(Sum::float(1.25)));
+        // An integer field kept as floats (VictoriaMetrics).
+        assert!(!Sum::Int(3).disagrees(Sum::float(3.0)));
+        assert!(Sum::Int(3).disagrees(Sum::float(3.5)));
+        // Past 2^53 the float cannot say whether the integers agree.
+        assert!(!Sum::Int((1 << 53) + 1).disagrees(Sum::float(9_007_199_254_740_992.0)));
+        assert!(!Sum::Int((1 << 60) + 7).disagrees(Sum::float(1.0)));
     }
 }

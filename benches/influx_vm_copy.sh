@@ -128,7 +128,10 @@ if [ -n "${ALT_COPY_FLAGS:-}" ]; then
 fi
 fi
 
-# 3. repair of a copy lacking 1% of all points inside day 10
+# 3. repair of a copy lacking 1% of all points inside day 10, with the
+# default --verify sum, then again (loaded the same way) with --verify
+# count (counts alone: no sums asked of either server).
+load_drifted() {
 vm_forget
 python3 - "$SERIES" "$PER" "$START" "$STEP" "$VM" "$POINTS" <<'EOF'
 import sys, urllib.request, gzip, json, random
@@ -160,6 +163,8 @@ if lines:
     flush()
 urllib.request.urlopen(f"{vm}/internal/force_flush").read()
 EOF
+}
+load_drifted
 before_n=$(vm_count)
 t0=$(now)
 $BIN sync "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json ${REPAIR_FLAGS:-} >/tmp/rs_bench_repair.json
@@ -167,8 +172,14 @@ t1=$(now)
 repair_s=$(secs "$t0" "$t1")
 repair_n=$(vm_count)
 written=$(python3 -c 'import json; d=json.load(open("/tmp/rs_bench_repair.json"))["datasets"][0]; print(d["inserted"], d["rows_fetched"], d["ranges_compared"])')
+load_drifted
+t0=$(now)
+$BIN sync "influxdb://${INFLUX#http://}/$DB" "victoriametrics://${VM#http://}" --format json --verify count ${REPAIR_FLAGS:-} >/tmp/rs_bench_repair_count.json
+t1=$(now)
+repair_count_s=$(secs "$t0" "$t1")
+repair_count_n=$(vm_count)
 
-python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written "${alt_s:-0}" "${alt_n:-0}" "${ALT_COPY_FLAGS:-}" "${vmctl2_s:-0}" "${vmctl2_n:-0}" "${copy2_s:-0}" "${copy2_n:-0}" <<'EOF'
+python3 - "$POINTS" "$vmctl_s" "$vmctl_n" "$copy_s" "$copy_n" "$repair_s" "$repair_n" "$before_n" $written "${alt_s:-0}" "${alt_n:-0}" "${ALT_COPY_FLAGS:-}" "${vmctl2_s:-0}" "${vmctl2_n:-0}" "${copy2_s:-0}" "${copy2_n:-0}" "$repair_count_s" "$repair_count_n" <<'EOF'
 import sys
 points = int(sys.argv[1])
 vmctl2_s, vmctl2_n, copy2_s, copy2_n = float(sys.argv[15]), int(sys.argv[16]), float(sys.argv[17]), int(sys.argv[18])
@@ -184,15 +195,17 @@ if vmctl2_s:
     print(f"| rangesync copy, source ?concurrency=2 (full copy) | {copy2_s:.2f} s | {points / copy2_s:,.0f} | {copy2_n:,} |")
 if alt_s:
     print(f"| rangesync copy {alt_flags} (full copy) | {alt_s:.2f} s | {points / alt_s:,.0f} | {alt_n:,} |")
+repair_count_s, repair_count_n = float(sys.argv[19]), int(sys.argv[20])
 print(f"| rangesync sync (repair of {points - before_n:,} missing) | {repair_s:.2f} s | | {repair_n:,} |")
+print(f"| rangesync sync --verify count (the same repair) | {repair_count_s:.2f} s | | {repair_count_n:,} |")
 print()
 print(f"copy rate, rangesync vs vmctl: {vmctl_s / copy_s:.2f}x")
 if vmctl2_s:
     print(f"copy rate at two queries at once, rangesync vs vmctl: {vmctl2_s / copy2_s:.2f}x; rangesync at 2 vs vmctl at its default: {vmctl_s / copy2_s:.2f}x")
 if alt_s:
     print(f"copy rate with {alt_flags}, rangesync vs vmctl: {vmctl_s / alt_s:.2f}x")
-print(f"repair vs full re-copy (rangesync copy): {copy_s / repair_s:.2f}x faster; points written {inserted:,} vs {points:,}; points read {fetched:,}; window counts compared {windows:,}")
-checked = [("vmctl", vmctl_n), ("rangesync copy", copy_n), ("rangesync repair", repair_n)]
+print(f"repair vs full re-copy (rangesync copy): {copy_s / repair_s:.2f}x faster ({copy_s / repair_count_s:.2f}x with --verify count); vs vmctl's copy: {vmctl_s / repair_s:.2f}x ({vmctl_s / repair_count_s:.2f}x); points written {inserted:,} vs {points:,}; points read {fetched:,}; window counts compared {windows:,}")
+checked = [("vmctl", vmctl_n), ("rangesync copy", copy_n), ("rangesync repair", repair_n), ("rangesync repair --verify count", repair_count_n)]
 if vmctl2_s:
     checked += [("vmctl at concurrency 2", vmctl2_n), ("rangesync copy at concurrency 2", copy2_n)]
 for name, n in checked:

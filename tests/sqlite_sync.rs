@@ -499,6 +499,16 @@ async fn jsonl_lists_every_differing_key_then_the_report() {
     assert_eq!(independent_diff(&s, &t, "t").await, (0, 0));
     let clean = rangesync(&["diff", &url(&s), &url(&t), "--format", "jsonl"]);
     assert_eq!((clean.code, clean.stdout.lines().count()), (0, 1), "in sync: the report alone");
+    // --output: the same lines in a file, nothing on stdout.
+    exec(&t, "DELETE FROM t WHERE id IN (5, 6);").await;
+    let file = dir.path().join("keys.jsonl");
+    let to_file = rangesync(&["diff", &url(&s), &url(&t), "--format", "jsonl", "--output", file.to_str().unwrap()]);
+    assert_eq!((to_file.code, to_file.stdout.as_str()), (1, ""), "{}", to_file.stderr);
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(written.lines().count(), 3, "two keys and the report: {written}");
+    assert!(written.lines().next().unwrap().contains("\"missing\""), "{written}");
+    let nowhere = dir.path().join("no/such/dir/out.json");
+    assert_one_sentence(&rangesync(&["diff", &url(&s), &url(&t), "--output", nowhere.to_str().unwrap()]), 2, "--output");
 }
 
 /// A NUMERIC primary key (SQLite orders its numbers by value) pairs and

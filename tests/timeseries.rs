@@ -530,13 +530,22 @@ async fn a_profile_mirrors_several_databases_from_a_date() {
         assert_eq!(from_start.len(), 2);
     }
     assert_eq!(rangesync(&["diff", "--profile", &p]).code, 0);
-    assert_one_sentence(&rangesync(&["diff", "--profile", &p, "--format", "jsonl"]), 2, "--format jsonl lists the differing keys of SQL tables");
     // One database under two spellings of its URL is one store.
     assert_one_sentence(&rangesync(&["sync", &format!("{}?timeout=1m&concurrency=2", influx_url(a)), &influx_url(a)]), 2, "are the same store");
     // The flag takes the key's place: from before the day, the copies lack a point each.
     let earlier = rangesync(&["diff", "--profile", &p, "--start", "2023-12-31", "--format", "json"]);
     assert_eq!(earlier.code, 1, "{}", earlier.stderr);
     assert_eq!(earlier.json()["datasets"].as_array().unwrap().iter().map(|d| d["missing"].as_i64().unwrap()).sum::<i64>(), 2);
+    // --format jsonl: each of those points on its line, named by its
+    // database, then the report.
+    let listed = rangesync(&["diff", "--profile", &p, "--start", "2023-12-31", "--format", "jsonl"]);
+    assert_eq!(listed.code, 1, "{}", listed.stderr);
+    let lines: Vec<serde_json::Value> = listed.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (report, points) = lines.split_last().unwrap();
+    assert_eq!(report["in_sync"], false);
+    let mut named: Vec<String> = points.iter().map(|p| format!("{} {} {}", p["dataset"].as_str().unwrap(), p["kind"].as_str().unwrap(), p["key"].as_str().unwrap())).collect();
+    named.sort();
+    assert_eq!(named, [format!("{a}/rs_tpk_cpu missing rs_tpk_cpu{{host=\"x\"}} @ 2023-12-31T00:00:00Z"), format!("{b}/rs_tpk_cpu missing rs_tpk_cpu{{host=\"x\"}} @ 2023-12-31T00:00:00Z")]);
     // Bad keys: one sentence naming file, line and key.
     let bad = |name: &str, text: &str| {
         let path = dir.path().join(name);
@@ -544,7 +553,7 @@ async fn a_profile_mirrors_several_databases_from_a_date() {
         (path.display().to_string(), rangesync(&["diff", "--profile", &path.display().to_string()]))
     };
     let (path, verify) = bad("verify.toml", "verify = \"maybe\"");
-    assert_one_sentence(&verify, 2, &format!("profile {path} line 5, key verify: 'maybe' is not a way to verify (count or exact)"));
+    assert_one_sentence(&verify, 2, &format!("profile {path} line 5, key verify: 'maybe' is not a way to verify (count, sum or exact)"));
     let (path, pattern) = bad("pattern.toml", "measurement = \"(\"");
     assert_one_sentence(&pattern, 2, &format!("profile {path} line 5, key measurement: '(' is not a regular expression"));
     let (path, start) = bad("start.toml", "start = \"yesterday\"");

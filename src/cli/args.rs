@@ -308,6 +308,11 @@ pub struct CopyArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Write the report (and --format jsonl's keys, --print's statements)
+    /// to FILE instead of stdout; FILE is created or emptied first.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -327,10 +332,13 @@ pub enum ChecksumArg {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Verify {
-    /// Compare sample counts per series and window, computed in the stores, and
-    /// between two InfluxDB stores numeric sums too. Finds missing and extra
-    /// points (and there changed numbers); not a changed string or boolean.
+    /// Compare sample counts per series and window, computed in the stores: finds
+    /// missing and extra points, not values changed in place. The cheapest.
     Count,
+    /// Counts, and beside them each numeric field's sum where both stores compute
+    /// one (InfluxDB, VictoriaMetrics): also finds numbers changed in place, not a
+    /// changed string or boolean. The default.
+    Sum,
     /// Also read every window whose counts agree and compare its samples value by
     /// value: finds changed values too, at the cost of reading both sides whole.
     Exact,
@@ -374,6 +382,11 @@ pub struct SchemaArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Write the report (and --format jsonl's keys, --print's statements)
+    /// to FILE instead of stdout; FILE is created or emptied first.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -459,7 +472,7 @@ pub struct CompareArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub jobs: Option<u32>,
 
-    /// How windows are compared. Default: count, or the profile's verify.
+    /// How windows are compared. Default: sum, or the profile's verify.
     #[arg(long, value_enum, help_heading = "Time series")]
     pub verify: Option<Verify>,
 
@@ -469,6 +482,11 @@ pub struct CompareArgs {
     /// Report format on stdout.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    /// Write the report (and --format jsonl's keys, --print's statements)
+    /// to FILE instead of stdout; FILE is created or emptied first.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
 impl CompareArgs {
@@ -489,6 +507,7 @@ impl CompareArgs {
             verify: None,
             series,
             format,
+            output: None,
         }
     }
 }
@@ -583,9 +602,10 @@ pub enum Format {
     Text,
     /// One JSON object on stdout (see docs/report.md).
     Json,
-    /// SQL tables: one JSON object per line on stdout, each differing key as
-    /// it is found ({"dataset":"orders","kind":"missing","key":"(42)"}), the
-    /// report of --format json as the last line.
+    /// diff and sync: one JSON object per line on stdout, each differing key
+    /// (a row's, or a point's series and instant) as it is found
+    /// ({"dataset":"orders","kind":"missing","key":"(42)"}), the report of
+    /// --format json as the last line.
     Jsonl,
 }
 

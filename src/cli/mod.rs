@@ -12,7 +12,6 @@ pub mod tables;
 pub mod series;
 pub mod watch;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -52,7 +51,7 @@ fn execute(plan: &Plan, quiet: bool) -> Result<ExitCode, EngineError> {
             Family::Tables(t) => runtime.block_on(tables::schema(plan, t))?,
         };
         let what = if series { "database(s) and retention policies" } else { "table(s)" };
-        print(plan.format, quiet, &report, || output::schema_text(&report, &target, what));
+        print(&plan.output, plan.format, quiet, &report, || output::schema_text(&report, &target, what))?;
         return Ok(ExitCode::SUCCESS);
     }
     let report = runtime.block_on(async {
@@ -71,7 +70,7 @@ fn execute(plan: &Plan, quiet: bool) -> Result<ExitCode, EngineError> {
         // Stdout holds the statements.
         true if !quiet => eprint!("{}", output::text(&report, &target)),
         true => {}
-        false => print(plan.format, quiet, &report, || output::text(&report, &target)),
+        false => print(&plan.output, plan.format, quiet, &report, || output::text(&report, &target))?,
     }
     Ok(ExitCode::from(if plan.mode == Mode::Diff && !report.in_sync { 1 } else { 0 }))
 }
@@ -95,8 +94,9 @@ fn finish(outcome: Result<ExitCode, EngineError>) -> ExitCode {
     })
 }
 
-/// Writes the report on stdout: JSON, or the text summary unless `-q`.
-fn print(format: Format, quiet: bool, report: &impl serde::Serialize, text: impl FnOnce() -> String) {
+/// Writes the report on stdout (or `--output`'s file): JSON, or the text
+/// summary unless `-q`.
+fn print(out: &output::Output, format: Format, quiet: bool, report: &impl serde::Serialize, text: impl FnOnce() -> String) -> Result<(), EngineError> {
     let rendered = match format {
         Format::Json => Some(output::json(report)),
         // The last line, after the keys: one line of JSON.
@@ -104,10 +104,9 @@ fn print(format: Format, quiet: bool, report: &impl serde::Serialize, text: impl
         Format::Text if !quiet => Some(text()),
         Format::Text => None,
     };
-    if let Some(text) = rendered {
-        let mut stdout = std::io::stdout().lock();
-        // A closed pipe (`| head`) is not an error worth a panic.
-        let _ = writeln!(stdout, "{}", text.trim_end());
+    match rendered {
+        Some(text) => out.line(text.trim_end()),
+        None => Ok(()),
     }
 }
 

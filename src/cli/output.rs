@@ -2,8 +2,67 @@
 //! for programs.
 
 use std::fmt::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
+use crate::engine::error::EngineError;
 use crate::engine::report::{Report, SchemaReport};
+
+/// Where a run writes what it reports: the report, `--format jsonl`'s
+/// keys, `--print`'s statements. Stdout, or the file `--output` names
+/// (created, or emptied, before anything runs).
+#[derive(Clone)]
+pub struct Output {
+    out: Arc<Mutex<dyn std::io::Write + Send>>,
+    shown: String,
+}
+
+impl Output {
+    pub fn stdout() -> Output {
+        Output { out: Arc::new(Mutex::new(std::io::stdout())), shown: "stdout".into() }
+    }
+
+    pub fn create(path: &Path) -> Result<Output, EngineError> {
+        let file = std::fs::File::create(path).map_err(|e| EngineError::Usage(format!("--output {}: cannot write there ({e})", path.display())))?;
+        Ok(Output { out: Arc::new(Mutex::new(std::io::LineWriter::new(file))), shown: path.display().to_string() })
+    }
+
+    /// One line. On stdout a closed pipe (`| head`) ends the listing, not
+    /// the run; a file that cannot be written stops it.
+    pub fn line(&self, text: &str) -> Result<(), EngineError> {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        match writeln!(out, "{text}") {
+            Err(e) if self.shown != "stdout" => Err(EngineError::Usage(format!("cannot write to {}: {e}", self.shown))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The writer, for code that writes line by line itself.
+    pub fn writer(&self) -> Arc<Mutex<dyn std::io::Write + Send>> {
+        self.out.clone()
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.shown == "stdout"
+    }
+}
+
+/// Written through as it comes (`--print`'s statements).
+impl std::io::Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner()).write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner()).flush()
+    }
+}
+
+impl std::fmt::Debug for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.shown)
+    }
+}
 
 pub fn json(report: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(report).expect("the report serialises")

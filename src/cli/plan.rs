@@ -8,6 +8,7 @@ use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
 use super::args::{ChecksumArg, CompareArgs, CopyArgs, Format, Order, SchemaArgs, SeriesArgs, SyncArgs, Verify, DEFAULT_MAX_BODY, DEFAULT_MAX_ROWS, DEFAULT_SEPARATOR};
+use super::output::Output;
 use super::profile::{Located, MeasurementRule, Profile, SeriesKeys, TableRule};
 
 /// `--lookback` when neither the flag nor the profile gives it: an hour.
@@ -53,7 +54,8 @@ pub struct SeriesPlan {
     pub start: Option<Located>,
     pub end: Option<Located>,
     pub zoom: TimeZoom,
-    pub exact: bool,
+    /// `--verify`: counts, counts and sums, or every sample.
+    pub verify: Verify,
     pub max_rows: u64,
     pub settings: SeriesSettings,
     /// `copy`: the window copied at once, and which end goes first.
@@ -151,6 +153,8 @@ pub struct Plan {
     pub print: bool,
     /// `copy --schema`: InfluxDB databases and policies created first.
     pub schema_first: bool,
+    /// Where the report goes: stdout or `--output FILE`.
+    pub output: Output,
 }
 
 /// The environment variable giving `--checksum` where neither the command
@@ -206,7 +210,7 @@ impl Plan {
             return Err(EngineError::Usage("--format jsonl lists the keys diff and sync find differing; schema reports what it creates (--format json)".into()));
         }
         let series = SeriesArgs { database: args.database, rp: args.rp, target_db: args.target_db, target_rp: args.target_rp, ..SeriesArgs::default() };
-        let compare = CompareArgs { tables: args.tables, ..CompareArgs::endpoints(args.source, args.target, series, args.format) };
+        let compare = CompareArgs { tables: args.tables, output: args.output, ..CompareArgs::endpoints(args.source, args.target, series, args.format) };
         Plan::build(compare, Mode::Schema { dry_run: args.dry_run }, None)
     }
 
@@ -219,7 +223,7 @@ impl Plan {
         if chunk <= 0 || (DAY % chunk != 0 && chunk % DAY != 0) {
             return Err(EngineError::Usage(format!("--chunk {chunk_text} must divide a day (1h, 6h, 30m) or be whole days (2d), so windows line up with days")));
         }
-        let compare = CompareArgs { tables: args.tables.clone(), ..CompareArgs::endpoints(args.source, args.target, args.series, args.format) };
+        let compare = CompareArgs { tables: args.tables.clone(), output: args.output, ..CompareArgs::endpoints(args.source, args.target, args.series, args.format) };
         let mut plan = Plan::build(compare, Mode::Copy { dry_run: args.dry_run }, args.batch_size.map(|n| n as usize))?;
         match &mut plan.family {
             Family::Series(series) => {
@@ -253,11 +257,6 @@ impl Plan {
                 let series = series_plan(&args, profile_of_series(&args, &profile)?)?;
                 check_database_flags(&series, &source, &target)?;
                 check_influx_delete(mode, &target, &series)?;
-                if args.format == Format::Jsonl {
-                    return Err(EngineError::Usage(
-                        "--format jsonl lists the differing keys of SQL tables; time series are reported by counts per measurement (--format json)".into(),
-                    ));
-                }
                 Family::Series(series)
             }
             (false, false) => Family::Tables(tables_plan(&args, &profile, batch_size)?),
@@ -282,7 +281,12 @@ impl Plan {
             })
         });
         let max_delete = if matches!(mode, Mode::Sync { .. }) { profile.max_delete } else { None };
-        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete, state, lite: args.lite, print: false, schema_first: false })
+        // Created last: a flag refused above leaves no file behind.
+        let output = match &args.output {
+            Some(path) => Output::create(path)?,
+            None => Output::stdout(),
+        };
+        Ok(Plan { mode, source, target, format: args.format, family, passes: 1, max_delete, state, lite: args.lite, print: false, schema_first: false, output })
     }
 
     /// The time-series part, when the run is over time series.
@@ -439,7 +443,7 @@ struct SeriesGiven {
     target_db: Option<Located>,
     target_rp: Option<Located>,
     db_label: Option<Located>,
-    exact: bool,
+    verify: Verify,
     max_rows: u64,
     max_body: u64,
 }
@@ -457,7 +461,7 @@ fn series_given(args: &CompareArgs, keys: &SeriesKeys) -> SeriesGiven {
         target_db: pick("--target-db", &a.target_db, &keys.target_db),
         target_rp: pick("--target-rp", &a.target_rp, &keys.target_rp),
         db_label: pick("--db-label", &a.db_label, &keys.db_label),
-        exact: args.verify.map(|v| v == Verify::Exact).or(keys.exact).unwrap_or(false),
+        verify: args.verify.or(keys.verify).unwrap_or(Verify::Sum),
         max_rows: a.max_rows.or(keys.max_rows).unwrap_or(DEFAULT_MAX_ROWS),
         max_body: a.max_body.or(keys.max_body).unwrap_or(DEFAULT_MAX_BODY),
     }
@@ -478,7 +482,7 @@ fn series_plan(args: &CompareArgs, from_profile: SeriesProfile) -> Result<Series
         start: g.start,
         end: g.end,
         zoom,
-        exact: g.exact,
+        verify: g.verify,
         max_rows: g.max_rows,
         settings: SeriesSettings { separator: g.separator.value.clone(), max_body: g.max_body as usize },
         chunk: HOUR,

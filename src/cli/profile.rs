@@ -16,6 +16,8 @@ use crate::engine::series::window::parse_duration;
 use crate::engine::series::TimeZoom;
 use crate::engine::zoom::Zoom;
 
+use super::args::Verify;
+
 /// A profile as written, before the command line is laid over it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -201,8 +203,8 @@ pub struct SeriesKeys {
     pub target_db: Option<Located>,
     pub target_rp: Option<Located>,
     pub db_label: Option<Located>,
-    /// `verify = "exact"`.
-    pub exact: Option<bool>,
+    /// `verify = "count" | "sum" | "exact"`.
+    pub verify: Option<Verify>,
     pub max_rows: Option<u64>,
     pub max_body: Option<u64>,
     pub concurrency: Option<usize>,
@@ -409,11 +411,12 @@ impl Locator<'_> {
                 None => Ok(None),
             }
         };
-        let exact = match &raw.verify {
+        let verify = match &raw.verify {
             Some(v) => Some(match v.get_ref().as_str() {
-                "count" => false,
-                "exact" => true,
-                other => return Err(self.error(v.span(), "verify", &format!("'{other}' is not a way to verify (count or exact)"))),
+                "count" => Verify::Count,
+                "sum" => Verify::Sum,
+                "exact" => Verify::Exact,
+                other => return Err(self.error(v.span(), "verify", &format!("'{other}' is not a way to verify (count, sum or exact)"))),
             }),
             None => None,
         };
@@ -447,7 +450,7 @@ impl Locator<'_> {
             target_db: located(&raw.target_db, "target_db"),
             target_rp: located(&raw.target_rp, "target_rp"),
             db_label: located(&raw.db_label, "db_label"),
-            exact,
+            verify,
             max_rows: number(&raw.max_rows, "max_rows", 100..=i64::MAX, "a number of points of 100 or more")?,
             max_body: number(&raw.max_body, "max_body", 1024..=i64::MAX, "a number of bytes of 1024 or more")?,
             concurrency: number(&raw.concurrency, "concurrency", 1..=max_concurrency, &format!("a number of requests from 1 to {max_concurrency}"))?.map(|n| n as usize),
@@ -591,7 +594,7 @@ zoom = "1d,1h"
         let p = parse("database = \"^telegraf\"\nstart = \"2024-01-01\"\nverify = \"exact\"\nmax_rows = 1000\nconcurrency = 4\n").unwrap();
         let keys = &p.series;
         assert_eq!(keys.database.as_ref().map(|l| (l.value.as_str(), l.at.as_str())), Some(("^telegraf", "profile p.toml line 1, key database")));
-        assert_eq!((keys.exact, keys.max_rows, keys.concurrency), (Some(true), Some(1000), Some(4)));
+        assert_eq!((keys.verify, keys.max_rows, keys.concurrency), (Some(Verify::Exact), Some(1000), Some(4)));
         assert_eq!(keys.first_at.as_deref(), Some("profile p.toml line 1, key database"));
         assert!(parse("concurrency = 0\n").unwrap_err().starts_with("profile p.toml line 1, key concurrency: 0 is not a number of requests from 1 to"));
         assert_eq!(parse("max_body = 10\n").unwrap_err(), "profile p.toml line 1, key max_body: 10 is not a number of bytes of 1024 or more");

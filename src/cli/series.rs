@@ -16,13 +16,14 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::{SeriesState, StateStore};
 use crate::engine::series::copy::{self, CopyOptions};
 use crate::engine::series::diff::{self, SeriesOptions};
-use crate::engine::series::sink;
+use crate::engine::series::{merge, sink};
 use crate::engine::series::window::{rfc3339, show_duration};
 use crate::engine::series::label::{Labeled, Role};
 use crate::engine::series::lite;
 use crate::engine::series::{Measurement, Precision, SeriesStore, TimeZoom, Window};
 
-use super::args::Order;
+use super::args::{Format, Order, Verify};
+use super::output::Output;
 use super::plan::{Mode, Plan, SeriesPlan};
 
 pub async fn execute(plan: &Plan, series: &SeriesPlan, state: Option<Arc<StateStore>>, progress: &dyn Progress) -> Result<Report, EngineError> {
@@ -351,7 +352,8 @@ fn check_steps(series: &SeriesPlan, precision: Precision) -> Result<(), EngineEr
 async fn plan_measurements(run: &PairRun<'_>, picked: &[Measurement], notes: &mut Vec<String>) -> Result<Vec<MeasurementPlan>, EngineError> {
     let (source, target, series) = (run.source, run.target, run.series);
     let target_measurements = target.measurements(series.measurement.as_ref()).await?;
-    let sums = source.capabilities().sums && target.capabilities().sums;
+    // Sums cost a store more than counts alone (InfluxDB: 70%).
+    let sums = series.verify == Verify::Sum && source.capabilities().sums && target.capabilities().sums;
     let mut out = Vec::new();
     for m in picked {
         let existing = target_measurements.iter().find(|t| t.name == m.name);
@@ -381,7 +383,7 @@ async fn plan_measurements(run: &PairRun<'_>, picked: &[Measurement], notes: &mu
 }
 
 fn options(run: &PairRun<'_>, mp: &MeasurementPlan) -> SeriesOptions {
-    SeriesOptions { zoom: mp.zoom.clone(), span: run.span, exact: run.series.exact, max_rows: run.series.max_rows, retry: RetryPolicy::default(), progressed: None }
+    SeriesOptions { zoom: mp.zoom.clone(), span: run.span, exact: run.series.verify == Verify::Exact, max_rows: run.series.max_rows, retry: RetryPolicy::default(), progressed: None }
 }
 
 /// `copy`: one measurement filled window by window.
@@ -420,13 +422,16 @@ async fn compare_one(run: &PairRun<'_>, mp: &MeasurementPlan, notes: &mut Vec<St
             let printer = plan.print.then(|| sink::Printer {
                 target,
                 deleting: mp.guard.allows_delete() && target.capabilities().can_delete,
-                out: Arc::new(std::sync::Mutex::new(std::io::stdout())),
+                out: plan.output.writer(),
             });
             let applier = sink::Applier { target, guard: mp.guard };
-            let sink: &dyn sink::SeriesSink = match &printer {
+            let inner: &dyn sink::SeriesSink = match &printer {
                 Some(p) => p,
                 None => &applier,
             };
+            // --format jsonl lists each point before the sink acts on it.
+            let streamed = Streamed { dataset: &mp.dataset, out: &plan.output, inner };
+            let sink: &dyn sink::SeriesSink = if plan.format == Format::Jsonl { &streamed } else { inner };
             diff::compare(&mp.m, run.precision, run.source, target, &options, sink, run.progress).await?
         }
     };
@@ -637,3 +642,22 @@ async fn schema_of_pair(plan: &Plan, src: &crate::connector::endpoint::HttpUrl, 
     }
     Ok(actions)
 }
+
+/// `--format jsonl`: every differing point, on its own line, before the
+/// sink it goes on to acts on it.
+struct Streamed<'a> {
+    dataset: &'a str,
+    out: &'a Output,
+    inner: &'a dyn sink::SeriesSink,
+}
+
+#[async_trait::async_trait]
+impl sink::SeriesSink for Streamed<'_> {
+    async fn apply(&self, m: &Measurement, outcome: merge::Outcome, findings: &mut diff::Findings) -> Result<(), EngineError> {
+        for l in &outcome.listed {
+            self.out.line(&serde_json::json!({"dataset": self.dataset, "kind": l.kind, "key": l.key()}).to_string())?;
+        }
+        self.inner.apply(m, outcome, findings).await
+    }
+}
+

@@ -17,6 +17,7 @@ use crate::engine::state::{Checkpoint, DatasetState, StateStore};
 use crate::engine::store::{Dataset, Projection, Store, TableSchema};
 
 use super::args::Format;
+use super::output::Output;
 use super::plan::{Mode, Plan, TablesPlan};
 use super::profile::TableRule;
 use crate::engine::zoom::Zoom;
@@ -458,8 +459,8 @@ async fn run_table(
     };
     let options = DiffOptions { zoom: table.zoom.clone(), diff_batch: run.batch_size, retry: RetryPolicy::default(), checkpoint, jobs: run.jobs };
     let pass = if matches!(plan.mode, Mode::Copy { .. }) { diff::Pass::Copy } else { diff::Pass::Compare };
-    let mut stdout = std::io::stdout();
-    let mut sink = sink(plan, run, table, src.as_ref(), tgt.as_ref(), guard, &mut stdout);
+    let mut out = plan.output.clone();
+    let mut sink = sink(plan, run, table, src.as_ref(), tgt.as_ref(), guard, &mut out);
     let mut report = diff::run_pass(pass, name, src.as_ref(), tgt.as_ref(), &options, sink.as_mut(), progress).await?;
     // Repaired up to the source's largest value read before comparing:
     // the next --lite run starts there.
@@ -494,11 +495,11 @@ fn sink<'a>(
     src: &'a dyn Dataset,
     tgt: &'a dyn Dataset,
     guard: WriteGuard,
-    stdout: &'a mut std::io::Stdout,
+    out: &'a mut Output,
 ) -> Box<dyn DiffSink + 'a> {
     let inner: Box<dyn DiffSink + 'a> = match plan.mode {
         Mode::Sync { dry_run: true, .. } if plan.print => {
-            Box::new(Printer { source: src, target: tgt, allow_delete: guard.allows_delete(), retry: guard.retry(), out: stdout })
+            Box::new(Printer { source: src, target: tgt, allow_delete: guard.allows_delete(), retry: guard.retry(), out })
         }
         Mode::Sync { dry_run: false, .. } | Mode::Copy { dry_run: false } => Box::new(Applier {
             source: src,
@@ -513,7 +514,7 @@ fn sink<'a>(
     };
     // --format jsonl lists each key before the sink acts on it.
     match plan.format {
-        Format::Jsonl => Box::new(Streamed { dataset: table.source.name.clone(), inner }),
+        Format::Jsonl => Box::new(Streamed { dataset: table.source.name.clone(), out: plan.output.clone(), inner }),
         _ => inner,
     }
 }
@@ -523,20 +524,15 @@ fn sink<'a>(
 /// rather than copied whole, so their keys are listed too.
 struct Streamed<'a> {
     dataset: String,
+    out: Output,
     inner: Box<dyn DiffSink + 'a>,
 }
 
 #[async_trait::async_trait]
 impl DiffSink for Streamed<'_> {
     async fn apply(&mut self, batch: Vec<diff::Difference>, report: &mut DatasetReport) -> Result<(), EngineError> {
-        use std::io::Write;
-        {
-            let mut out = std::io::stdout().lock();
-            for d in &batch {
-                let line = serde_json::json!({"dataset": self.dataset, "kind": d.kind.as_str(), "key": d.key.to_string()});
-                // A closed pipe (`| head`) ends the listing, not the run.
-                let _ = writeln!(out, "{line}");
-            }
+        for d in &batch {
+            self.out.line(&serde_json::json!({"dataset": self.dataset, "kind": d.kind.as_str(), "key": d.key.to_string()}).to_string())?;
         }
         self.inner.apply(batch, report).await
     }

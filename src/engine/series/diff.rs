@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::cost::{Differing, Narrowing};
-use super::merge::{self, Outcome};
+use super::merge::{self, Listed, Outcome};
 use super::reads::{batch_reads, points};
 use super::sample::{Precision, Series};
 use super::sink::SeriesSink;
@@ -322,14 +322,14 @@ fn coalesce(pending: &Pending, step: Option<i64>) -> Vec<Window> {
 
 /// Counts one window's outcome (what differs, what was read), then hands
 /// it to the sink.
-async fn apply(findings: &mut Findings, mut outcome: Outcome, m: &Measurement, sink: &dyn SeriesSink) -> Result<(), EngineError> {
+async fn apply(findings: &mut Findings, outcome: Outcome, m: &Measurement, sink: &dyn SeriesSink) -> Result<(), EngineError> {
     let r = &mut findings.report;
     r.missing += outcome.missing;
     r.extra += outcome.extra;
     r.changed += outcome.changed;
     findings.collapsed += outcome.collapsed;
     let room = crate::engine::diff::SAMPLE_SIZE.saturating_sub(r.sample.len());
-    r.sample.extend(std::mem::take(&mut outcome.sample).into_iter().take(room));
+    r.sample.extend(outcome.listed.iter().take(room).map(Listed::sample));
     sink.apply(m, outcome, findings).await
 }
 

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use super::sample::{Precision, Sample, Series};
 use super::store::{convert, Measurement};
 use super::window::{rfc3339, Window};
-use crate::engine::diff::SAMPLE_SIZE;
 use crate::engine::report::SampleDifference;
 use crate::engine::value::Value;
 
@@ -41,7 +40,27 @@ pub struct Outcome {
     /// Source samples that fell on one instant at the comparison's
     /// precision (nanoseconds into a millisecond store); the last is kept.
     pub collapsed: u64,
-    pub sample: Vec<SampleDifference>,
+    /// Every point that differs, in time order per series.
+    pub listed: Vec<Listed>,
+}
+
+/// One point that differs: how, and where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Listed {
+    pub kind: &'static str,
+    pub series: Series,
+    pub time: i64,
+}
+
+impl Listed {
+    /// `cpu{host="a"} @ 2024-01-01T00:00:00Z`, as reports name a point.
+    pub fn key(&self) -> String {
+        format!("{} @ {}", self.series, rfc3339(self.time))
+    }
+
+    pub fn sample(&self) -> SampleDifference {
+        SampleDifference { kind: self.kind, key: self.key() }
+    }
 }
 
 
@@ -96,14 +115,14 @@ pub fn merge(m: &Measurement, precision: Precision, source: Vec<Sample>, target:
             std::cmp::Ordering::Less => {
                 let ((series, t), fields) = src.next().expect("peeked");
                 out.missing += 1;
-                note(&mut out.sample, "missing", &series, t);
+                note(&mut out.listed, "missing", &series, t);
                 out.writes.extend(samples_of(&series, t, fields));
             }
             std::cmp::Ordering::Greater => {
                 let ((series, t), _) = tgt.next().expect("peeked");
                 out.extra += 1;
                 out.needs_delete += 1;
-                note(&mut out.sample, "extra", &series, t);
+                note(&mut out.listed, "extra", &series, t);
                 out.deletes.push((series, Window::new(t, t + precision.nanos())));
             }
             std::cmp::Ordering::Equal => {
@@ -127,7 +146,7 @@ fn compare_point(out: &mut Outcome, series: Series, t: i64, precision: Precision
         return;
     }
     out.changed += 1;
-    note(&mut out.sample, "changed", &series, t);
+    note(&mut out.listed, "changed", &series, t);
     if has_extra_field {
         // Deleting the point removes every field: the source's are
         // written again afterwards.
@@ -143,10 +162,8 @@ fn samples_of(series: &Series, time: i64, fields: Fields) -> impl Iterator<Item 
     fields.into_iter().map(move |(field, value)| Sample { series: series.clone(), field, time, value })
 }
 
-fn note(sample: &mut Vec<SampleDifference>, kind: &'static str, series: &Series, t: i64) {
-    if sample.len() < SAMPLE_SIZE {
-        sample.push(SampleDifference { kind, key: format!("{series} @ {}", rfc3339(t)) });
-    }
+fn note(listed: &mut Vec<Listed>, kind: &'static str, series: &Series, time: i64) {
+    listed.push(Listed { kind, series: series.clone(), time });
 }
 
 #[cfg(test)]

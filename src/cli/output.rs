@@ -205,6 +205,9 @@ pub fn schema_text(report: &SchemaReport, target: &str, noun: &str) -> String {
             writeln!(out, "  {s};").unwrap();
         }
     }
+    for n in &report.notes {
+        writeln!(out, "Note: {n}.").unwrap();
+    }
     let made = report.tables.iter().filter(|t| !t.statements.is_empty()).count();
     let verb = if report.dry_run { "would be created" } else { "created" };
     writeln!(

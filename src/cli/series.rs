@@ -578,7 +578,7 @@ pub async fn schema(plan: &Plan, series: &SeriesPlan) -> Result<SchemaReport, En
             }
         }
     }
-    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
+    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, notes: Vec::new(), elapsed_ms: started.elapsed().as_millis() as u64 })
 }
 
 /// One source database's policies (only the URL's `rp=` when it names one,

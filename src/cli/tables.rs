@@ -20,9 +20,12 @@ use super::args::Format;
 use super::output::Output;
 use super::plan::{Mode, Plan, TablesPlan};
 use super::profile::TableRule;
+use crate::engine::dependencies;
 use crate::engine::zoom::Zoom;
+use std::collections::{BTreeSet, HashMap};
 
 /// One table, checked and ready to compare.
+#[derive(Clone)]
 struct TablePlan {
     source: TableSchema,
     /// `None` when the target lacks the table.
@@ -91,6 +94,7 @@ pub async fn execute(plan: &Plan, run: &TablesPlan, state: Option<Arc<StateStore
     let tables = resolve_tables(plan, run, source.as_ref(), target.as_deref()).await?;
     let mut notes = target_only_tables(plan, run, &tables, target.as_deref()).await?;
     notes.extend(tables.iter().filter_map(|t| t.checksum_note.clone()));
+    let (tables, held_back) = in_dependency_order(plan, tables, source.as_ref(), target.as_deref(), &mut notes).await?;
     let target = reopen_for_writing(plan, target).await?;
     if let Mode::Sync { delete: true, .. } = plan.mode {
         if !target.as_ref().is_none_or(|t| t.capabilities().can_delete) {
@@ -114,9 +118,56 @@ pub async fn execute(plan: &Plan, run: &TablesPlan, state: Option<Arc<StateStore
     let mut reports = Vec::new();
     for (table, lite) in tables.iter().zip(lites) {
         tracing::info!(table = %table.source.name, "comparing");
+        // A parent's deletes wait for its children (below).
+        let table = match held_back.contains(&table.source.name) {
+            true => &TablePlan { guard: table.guard.deletes_only_if(false), ..table.clone() },
+            false => table,
+        };
         reports.push(run_table(plan, run, table, lite, source.as_ref(), target.as_deref(), state.clone(), progress, &mut notes).await?);
     }
+    // Then the parents' deletes, children first: no row is deleted while a
+    // row of another table still points at it. Compared again, without the
+    // state store (the first pass marked its ranges done).
+    for (i, table) in tables.iter().enumerate().rev().filter(|(_, t)| held_back.contains(&t.source.name)) {
+        tracing::info!(table = %table.source.name, "deleting after its children");
+        let deleted = run_table(plan, run, table, None, source.as_ref(), target.as_deref(), None, progress, &mut notes).await?;
+        let first = &mut reports[i];
+        first.add_work(&deleted);
+        first.remaining = deleted.remaining;
+    }
     Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, false, started))
+}
+
+/// The tables in the order their foreign keys ask for (parents first: as
+/// TARGET declares them, or SOURCE for a table the run creates from its
+/// definition), and the parents whose deletes wait for their children:
+/// those another picked table references, when the run deletes.
+async fn in_dependency_order(
+    plan: &Plan,
+    tables: Vec<TablePlan>,
+    source: &dyn Store,
+    target: Option<&dyn Store>,
+    notes: &mut Vec<String>,
+) -> Result<(Vec<TablePlan>, BTreeSet<String>), EngineError> {
+    let Some(target) = target.filter(|_| plan.writes()) else { return Ok((tables, BTreeSet::new())) };
+    let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
+    let mut parents = HashMap::new();
+    for t in &tables {
+        let declared_by = if t.target.is_some() { target } else { source };
+        parents.insert(t.source.name.clone(), declared_by.referenced_tables(&t.source.name).await?);
+    }
+    let (order, cyclic) = dependencies::parents_first(&names, &parents);
+    if !cyclic.is_empty() {
+        notes.push(format!(
+            "the foreign keys of {} reference each other in a cycle: they are written in the order given, and a row whose parent comes later may be refused",
+            cyclic.join(", ")
+        ));
+    }
+    // --lite never deletes.
+    let deletes = matches!(plan.mode, Mode::Sync { delete: true, dry_run: false, .. }) && !plan.lite;
+    let held_back = if deletes { dependencies::referenced(&names, &parents) } else { BTreeSet::new() };
+    let mut slots: Vec<Option<TablePlan>> = tables.into_iter().map(Some).collect();
+    Ok((order.into_iter().filter_map(|i| slots[i].take()).collect(), held_back))
 }
 
 /// `rangesync schema`: creates the tables TARGET lacks, leaves the others.
@@ -127,8 +178,27 @@ pub async fn schema(plan: &Plan, run: &TablesPlan) -> Result<SchemaReport, Engin
     let target = reopen_for_writing(plan, target).await?;
     let guard = plan.mode.write_guard();
     let mut actions = Vec::new();
-    for table in &tables {
+    let mut notes = Vec::new();
+    // Parents first: a definition carried over whole (SQLite to SQLite,
+    // MySQL to MySQL) names its parents, which MySQL wants there already.
+    let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
+    let mut parents = HashMap::new();
+    for name in &names {
+        parents.insert(name.clone(), source.referenced_tables(name).await?);
+    }
+    let (order, _) = dependencies::parents_first(&names, &parents);
+    for table in order.into_iter().map(|i| &tables[i]) {
         let name = &table.source.name;
+        if let Some(statements) = &table.create {
+            let parents = &parents[name];
+            let kept = statements.iter().any(|s| s.to_ascii_uppercase().contains("REFERENCES"));
+            if !parents.is_empty() && !kept {
+                notes.push(format!(
+                    "table {name} is created without its foreign keys (to {}): rangesync writes parent tables first either way; add the keys once the data is in",
+                    parents.join(", ")
+                ));
+            }
+        }
         let action = match (&table.create, target.as_deref()) {
             (Some(statements), Some(t)) => {
                 create_checked(&guard, t, table, statements, plan).await?;
@@ -139,7 +209,7 @@ pub async fn schema(plan: &Plan, run: &TablesPlan) -> Result<SchemaReport, Engin
         };
         actions.push(action);
     }
-    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, elapsed_ms: started.elapsed().as_millis() as u64 })
+    Ok(SchemaReport { command: "schema", dry_run: plan.dry_run(), tables: actions, notes, elapsed_ms: started.elapsed().as_millis() as u64 })
 }
 
 async fn open_both(plan: &Plan) -> Result<(Box<dyn Store>, Option<Box<dyn Store>>), EngineError> {

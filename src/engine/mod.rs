@@ -3,6 +3,7 @@
 //! application of the difference. Nothing here imports a connector.
 
 pub mod apply;
+pub mod dependencies;
 pub mod diff;
 pub mod empty;
 pub mod error;

@@ -126,6 +126,9 @@ pub struct SchemaReport {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
     pub tables: Vec<TableAction>,
+    /// What else the run did or left (foreign keys not created).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub elapsed_ms: u64,
 }
 

@@ -166,6 +166,13 @@ pub trait Store: Send + Sync {
     /// The schema of a table, or `None` when it does not exist.
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>>;
 
+    /// The other tables the foreign keys of `table` reference (its
+    /// parents), as the catalog declares them: a sync writes parents
+    /// before children, and deletes from them after.
+    async fn referenced_tables(&self, _table: &str) -> StoreResult<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// The statements that would create `schema` (from a store of any
     /// kind) here, through the type mapping of docs/schema.md; an error
     /// names the column that has no counterpart. Writes nothing.

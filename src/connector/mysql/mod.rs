@@ -205,6 +205,23 @@ impl Store for MyStore {
         self.catalog_texts(&format!("the table list of {}", self.url), sql).await
     }
 
+    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
+        let context = format!("the foreign keys of table {table} in {}", self.url);
+        let table = table.to_string();
+        let rows = pool::read_retried(&self.pool, &context, |c| {
+            sqlx::query(
+                "SELECT DISTINCT referenced_table_name FROM information_schema.key_column_usage \
+                 WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL \
+                 AND referenced_table_name <> table_name ORDER BY 1",
+            )
+            .bind(table.clone())
+            .fetch_all(c)
+            .boxed()
+        })
+        .await?;
+        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e))).collect()
+    }
+
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
         let Some((columns, _, key)) = self.columns(name).await? else { return Ok(None) };
         let context = format!("the definition of table {name} in {}", self.url);

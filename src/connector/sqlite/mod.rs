@@ -224,6 +224,16 @@ impl Store for SqliteStore {
         schema::read(&self.pool, name, &self.url).await
     }
 
+    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?) WHERE \"table\" <> ? ORDER BY 1")
+            .bind(table)
+            .bind(table)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| store_error(false, &format!("the foreign keys of table {table} in {}", self.url), e))?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
     async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {
         typemap::create_statements(&typemap::Engine::Sqlite, schema, &self.url)
     }

@@ -298,3 +298,54 @@ async fn bad_watch_input_gets_one_sentence() {
     let left: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("busy.state")).collect();
     assert!(left.is_empty(), "a refused daemon left {left:?}");
 }
+
+/// A profile mirroring several InfluxDB databases: one failing (its copy
+/// types a field apart) leaves the others mirrored; `sync` exits 2 with
+/// the report of all, and `watch` shows each database's health.
+#[tokio::test]
+async fn one_database_failing_leaves_the_others_mirrored_and_its_health_apart() {
+    use common::ts::*;
+    let (a, b) = ("rs_wdb_a", "rs_wdb_b");
+    for db in [a, b] {
+        fresh_influx(db).await;
+        influx_write(db, &format!("rs_wdb_cpu,host=x v=1.5 {BASE}\nrs_wdb_cpu,host=x v=2.5 {}\n", BASE + HOUR)).await;
+    }
+    drop_influx("rs_wdb_a_copy").await;
+    // b's copy holds v as an integer: no sync can settle that.
+    fresh_influx("rs_wdb_b_copy").await;
+    influx_write("rs_wdb_b_copy", &format!("rs_wdb_cpu,host=x v=1i {BASE}\n")).await;
+    let dir = TempDir::new().unwrap();
+    let server = influx_url("");
+    let port = free_port();
+    let profile = dir.path().join("dbs.toml");
+    std::fs::write(
+        &profile,
+        format!("source = \"{server}\"\ntarget = \"{server}\"\ndatabase = \"^rs_wdb_[ab]$\"\ntarget_db = \"{{db}}_copy\"\n\n[watch]\ninterval = \"1s\"\nlisten = \"127.0.0.1:{port}\"\n"),
+    )
+    .unwrap();
+    let p = profile.display().to_string();
+    let run = rangesync(&["sync", "--profile", &p, "--format", "json"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("database rs_wdb_b: ") && run.stderr.contains("field v"), "{}", run.stderr);
+    let r = run.json();
+    assert_eq!(r["databases"][0], serde_json::json!({"name": "rs_wdb_a"}), "{r}");
+    assert_eq!(r["databases"][1]["name"], "rs_wdb_b");
+    assert_eq!(r["in_sync"], false);
+    assert_eq!(r["datasets"][0]["inserted"], 2, "{r}");
+    assert_eq!(influx_dump("rs_wdb_a_copy").await, influx_dump(a).await, "the database that could be mirrored was");
+
+    let child = daemon(&profile, "t");
+    wait_for("a cycle", 60, async || health(port).is_some_and(|(_, h)| h["cycles"].as_u64() >= Some(1))).await;
+    let (status, h) = health(port).unwrap();
+    assert_eq!((status, h["state"].as_str()), (503, Some("DEGRADED")), "{h}");
+    assert_eq!(h["databases"]["rs_wdb_a"]["state"], "OK", "{h}");
+    assert_eq!(h["databases"]["rs_wdb_b"]["state"], "FAILED", "{h}");
+    assert!(h["databases"]["rs_wdb_b"]["last_error"].as_str().unwrap().contains("field v"), "{h}");
+    let (_, metrics) = http(port, "GET", "/metrics", None).unwrap();
+    assert!(metrics.contains("rangesync_database_ok{database=\"rs_wdb_a\"} 1") && metrics.contains("rangesync_database_ok{database=\"rs_wdb_b\"} 0"), "{metrics}");
+    assert!(metrics.contains("rangesync_state{state=\"DEGRADED\"} 1"), "{metrics}");
+    stop(child);
+    for db in [a, b, "rs_wdb_a_copy", "rs_wdb_b_copy"] {
+        drop_influx(db).await;
+    }
+}

@@ -72,6 +72,13 @@ fn execute(plan: &Plan, quiet: bool) -> Result<ExitCode, EngineError> {
         true => {}
         false => print(&plan.output, plan.format, quiet, &report, || output::text(&report, &target))?,
     }
+    if let Some(code) = report.failure_code() {
+        // The report above holds what the other databases did.
+        for d in report.databases.iter().filter(|d| d.error.is_some()) {
+            eprintln!("rangesync: database {}: {}", d.name, d.error.as_deref().unwrap_or_default());
+        }
+        return Ok(ExitCode::from(code));
+    }
     Ok(ExitCode::from(if plan.mode == Mode::Diff && !report.in_sync { 1 } else { 0 }))
 }
 

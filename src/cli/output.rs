@@ -119,6 +119,11 @@ pub fn text(report: &Report, target: &str) -> String {
     for n in &report.notes {
         writeln!(out, "Note: {n}.").unwrap();
     }
+    for d in &report.databases {
+        if let Some(e) = &d.error {
+            writeln!(out, "Failed: database {}: {e}", d.name).unwrap();
+        }
+    }
     out.push('\n');
     out.push_str(&summary(report, target));
     out.push('\n');

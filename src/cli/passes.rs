@@ -124,7 +124,9 @@ fn combine(mut total: Report, next: Report, found_later: &mut std::collections::
             total.notes.push(note);
         }
     }
-    total.in_sync = total.datasets.iter().all(|d| d.remaining == 0);
+    // The last pass says which databases failed.
+    total.databases = next.databases;
+    total.in_sync = total.datasets.iter().all(|d| d.remaining == 0) && total.failure_code().is_none();
     total
 }
 

@@ -11,7 +11,7 @@ use crate::engine::apply::WriteGuard;
 use crate::engine::error::{EngineError, Side, StoreError};
 use crate::engine::progress::Progress;
 use crate::connector::influxdb::{influxql, InfluxStore};
-use crate::engine::report::{DatasetReport, Report, SchemaReport, TableAction};
+use crate::engine::report::{DatabaseOutcome, DatasetReport, Report, SchemaReport, TableAction};
 use crate::engine::retry::RetryPolicy;
 use crate::engine::state::{SeriesState, StateStore};
 use crate::engine::series::copy::{self, CopyOptions};
@@ -33,16 +33,42 @@ pub async fn execute(plan: &Plan, series: &SeriesPlan, state: Option<Arc<StateSt
     let pairs = pairs(plan, series).await?;
     let several = pairs.len() > 1 || series.maps_databases();
     let mut picked_any = false;
+    let mut databases = Vec::new();
+    let mut first_failure = None;
     for pair in &pairs {
-        picked_any |= compare_pair(plan, series, pair, several, state.clone(), progress, &mut reports, &mut notes).await?;
+        let name = pair.prefix.trim_end_matches('/').to_string();
+        match compare_pair(plan, series, pair, several, state.clone(), progress, &mut reports, &mut notes).await {
+            Ok(picked) => {
+                picked_any |= picked;
+                databases.push(DatabaseOutcome { name, error: None, exit_code: 0 });
+            }
+            // One database failing (a server refusing it, a field typed
+            // apart) leaves the others to be compared; a safety limit
+            // stops the run.
+            Err(e) if several && e.exit_code() != 4 => {
+                tracing::warn!(database = %name, error = %e, "database failed; going on with the others");
+                databases.push(DatabaseOutcome { name, error: Some(e.to_string()), exit_code: e.exit_code() });
+                first_failure.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    if !picked_any {
+    if let Some(e) = first_failure.filter(|_| databases.iter().all(|d| d.error.is_some())) {
+        // Every database failed: the run did nothing but fail.
+        return Err(e);
+    }
+    if !picked_any && databases.iter().all(|d| d.error.is_none()) {
         return Err(EngineError::Usage(match &series.measurement {
             Some(r) => format!("--measurement '{}' matches no measurement of the databases picked in {}", r.as_str(), plan.source),
             None => format!("the databases picked in {} hold no measurement", plan.source),
         }));
     }
-    Ok(Report::finished(plan.command_name(), plan.dry_run(), reports, notes, true, started))
+    let mut report = Report::finished(plan.command_name(), plan.dry_run(), reports, notes, true, started);
+    if several {
+        report.in_sync &= databases.iter().all(|d| d.error.is_none());
+        report.databases = databases;
+    }
+    Ok(report)
 }
 
 /// One source and one target compared: the two URLs, or one database (and

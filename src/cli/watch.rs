@@ -3,6 +3,7 @@
 //! `full_every`-th cycle everything), finding gaps from the data itself;
 //! health, recent cycles and Prometheus metrics are served over HTTP.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use crate::engine::error::{EngineError, Side};
-use crate::engine::report::Report;
+use crate::engine::report::{DatasetReport, Report};
 
 use super::plan::Plan;
 use super::profile::Watch;
@@ -31,6 +32,21 @@ pub enum PairState {
     /// A side is back after being down: the cycle repairing what it missed
     /// is running.
     Recovering,
+    /// The last cycle reconciled some databases and failed on others
+    /// (`databases` in the health says which).
+    Degraded,
+}
+
+/// One database of a profile mirroring several, as its last cycle left it.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DatabaseHealth {
+    /// `OK` or `FAILED`.
+    pub state: &'static str,
+    pub last_healthy: Option<String>,
+    pub last_error: Option<String>,
+    /// Differences its last cycle found, and rows (points) it wrote.
+    pub differing: u64,
+    pub written: u64,
 }
 
 /// What `/api/health` shows, and `/metrics` counts.
@@ -47,6 +63,9 @@ pub struct Health {
     pub cycles: u64,
     /// The latest state changes, oldest first: (when, new state).
     pub transitions: Vec<(String, PairState)>,
+    /// A profile over several databases: each one's own health.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub databases: BTreeMap<String, DatabaseHealth>,
 }
 
 /// One cycle, as `/api/runs` lists it.
@@ -102,6 +121,7 @@ impl Daemon {
                 last_error: None,
                 cycles: 0,
                 transitions: Vec::new(),
+                databases: BTreeMap::new(),
             }),
             runs: Mutex::new(runs),
             totals: Mutex::new(Totals::default()),
@@ -250,7 +270,8 @@ async fn cycle(plan: &Plan, daemon: &Daemon, full: bool) -> serde_json::Value {
             succeeded(daemon, &report, seconds);
             let written: u64 = report.datasets.iter().map(|d| d.inserted + d.updated + d.deleted).sum();
             tracing::info!(full, seconds, written, "cycle done");
-            (PairState::Ok, Some(report), None)
+            let state = if report.failure_code().is_some() { PairState::Degraded } else { PairState::Ok };
+            (state, Some(report), None)
         }
         Err(e) => {
             failed(daemon, &e, started, seconds);
@@ -287,9 +308,27 @@ fn succeeded(daemon: &Daemon, report: &Report, seconds: f64) {
     let now = chrono::Utc::now().to_rfc3339();
     let recovered = daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).take();
     let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+    for d in &report.databases {
+        let prefix = format!("{}/", d.name);
+        let of_it: Vec<&DatasetReport> = report.datasets.iter().filter(|r| r.name.starts_with(&prefix)).collect();
+        let e = h.databases.entry(d.name.clone()).or_default();
+        e.differing = of_it.iter().map(|r| r.differences()).sum();
+        e.written = of_it.iter().map(|r| r.inserted + r.updated + r.deleted).sum();
+        match &d.error {
+            None => {
+                e.state = "OK";
+                e.last_healthy = Some(now.clone());
+                e.last_error = None;
+            }
+            Some(err) => {
+                e.state = "FAILED";
+                e.last_error = Some(err.clone());
+            }
+        }
+    }
+    h.last_error = report.databases.iter().find_map(|d| d.error.as_ref().map(|e| format!("database {}: {e}", d.name)));
     h.source_last_healthy = Some(now.clone());
     h.target_last_healthy = Some(now);
-    h.last_error = None;
     if let Some(since) = recovered {
         h.recoveries += 1;
         h.last_recovery_seconds = Some(since.elapsed().as_secs_f64());
@@ -355,6 +394,20 @@ async fn runs(State(d): State<Arc<Daemon>>) -> Response {
     Json(runs).into_response()
 }
 
+/// Each database of a profile over several: 1 when its last cycle
+/// reconciled it, 0 when it failed.
+fn database_metrics(databases: &BTreeMap<String, DatabaseHealth>) -> String {
+    if databases.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("# HELP rangesync_database_ok Whether a database's last cycle reconciled it (1) or failed (0).\n# TYPE rangesync_database_ok gauge\n");
+    for (name, d) in databases {
+        let escaped = name.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str(&format!("rangesync_database_ok{{database=\"{escaped}\"}} {}\n", u8::from(d.state == "OK")));
+    }
+    out
+}
+
 async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
     let t = d.totals.lock().unwrap_or_else(|p| p.into_inner());
     let h = d.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -386,7 +439,8 @@ async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
          rangesync_state{{state=\"OK\"}} {}\n\
          rangesync_state{{state=\"SOURCE_DOWN\"}} {}\n\
          rangesync_state{{state=\"TARGET_DOWN\"}} {}\n\
-         rangesync_state{{state=\"RECOVERING\"}} {}\n{}",
+         rangesync_state{{state=\"RECOVERING\"}} {}\n\
+         rangesync_state{{state=\"DEGRADED\"}} {}\n{}{}",
         t.compared,
         t.differing,
         t.written,
@@ -398,6 +452,7 @@ async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
         up(PairState::SourceDown),
         up(PairState::TargetDown),
         up(PairState::Recovering),
+        up(PairState::Degraded),
         match t.target_newest {
             Some(newest) => {
                 let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
@@ -410,6 +465,7 @@ async fn metrics(State(d): State<Arc<Daemon>>) -> Response {
             }
             None => String::new(),
         },
+        database_metrics(&h.databases),
     );
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -92,6 +92,23 @@ pub struct Report {
     /// `--until-consistent`).
     #[serde(skip_serializing_if = "is_one")]
     pub passes: u32,
+    /// A run over several databases (`--database`): each, and how it went.
+    /// One that failed does not stop the others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub databases: Vec<DatabaseOutcome>,
+}
+
+/// One database (and policy) of a run over several.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct DatabaseOutcome {
+    /// As datasets are prefixed: `telegraf` or `telegraf/autogen`.
+    pub name: String,
+    /// Why it failed (one sentence), `None` when it was compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The exit code its failure calls for.
+    #[serde(skip)]
+    pub exit_code: u8,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -115,7 +132,13 @@ impl Report {
             notes,
             time_series,
             passes: 1,
+            databases: Vec::new(),
         }
+    }
+
+    /// The exit code a failed database calls for (the first's), if any failed.
+    pub fn failure_code(&self) -> Option<u8> {
+        self.databases.iter().find(|d| d.error.is_some()).map(|d| d.exit_code)
     }
 }
 

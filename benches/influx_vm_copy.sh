@@ -49,10 +49,25 @@ vm_forget() {
   curl -sf "$VM/internal/force_flush" >/dev/null
 }
 
-vm_count() {
+vm_count_once() {
   curl -sf "$VM/internal/force_flush" >/dev/null
   curl -sf "$VM/api/v1/query" --data-urlencode "query=sum(count_over_time({__name__=~\"rs_bench_.*\"}[$((END - START + 60))s]))" \
     -d time=$((END + 30)) -d nocache=1 | python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)'
+}
+
+# The points VictoriaMetrics holds, once it has made them all searchable:
+# under load (series deleted and written again by every step) it can lag
+# by seconds. Asked until two answers a second apart agree (at most 60 s);
+# not timed.
+vm_count() {
+  local last=-1 n
+  for _ in $(seq 60); do
+    n=$(vm_count_once)
+    if [ "$n" = "$last" ] && [ "$n" != 0 ]; then break; fi
+    last=$n
+    sleep 1
+  done
+  echo "$n"
 }
 
 # Generation, skipped when the database already holds POINTS points.

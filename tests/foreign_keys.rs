@@ -38,14 +38,25 @@ const MY_DDL: &str = "CREATE TABLE c_customer (id INTEGER PRIMARY KEY, name TEXT
      CREATE TABLE b_invoice (id INTEGER PRIMARY KEY, customer_id INTEGER NOT NULL, total INTEGER, FOREIGN KEY (customer_id) REFERENCES c_customer (id)) ENGINE=InnoDB;
      CREATE TABLE a_line (id INTEGER PRIMARY KEY, invoice_id INTEGER NOT NULL, qty INTEGER, FOREIGN KEY (invoice_id) REFERENCES b_invoice (id)) ENGINE=InnoDB;";
 
-fn sync(src: &str, tgt: &str) {
-    let mut args = vec!["sync", src, tgt, "--delete", "--format", "json"];
+/// `sync --delete` of the three tables, children named first; with
+/// `--format jsonl` (`listed`) each differing key is listed once.
+fn sync(src: &str, tgt: &str, listed: bool) {
+    let mut args = vec!["sync", src, tgt, "--delete", "--format", if listed { "jsonl" } else { "json" }];
     for t in TABLES {
         args.extend(["--table", t]);
     }
     let run = rangesync(&args);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
-    let r = run.json();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let r: serde_json::Value = match listed {
+        true => serde_json::from_str(lines.last().unwrap()).unwrap(),
+        false => run.json(),
+    };
+    if listed {
+        let keys: std::collections::BTreeSet<&str> = lines[..lines.len() - 1].iter().copied().collect();
+        // 1 + 1 customer, 1 + 1 + 1 invoice, 2 + 1 lines.
+        assert_eq!((keys.len(), lines.len() - 1), (8, 8), "each key once: {}", run.stdout);
+    }
     let d = |name: &str| r["datasets"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap().clone();
     assert_eq!((d("c_customer")["inserted"].as_u64(), d("c_customer")["deleted"].as_u64()), (Some(1), Some(1)), "{r}");
     assert_eq!((d("b_invoice")["inserted"].as_u64(), d("b_invoice")["updated"].as_u64(), d("b_invoice")["deleted"].as_u64()), (Some(1), Some(1), Some(1)), "{r}");
@@ -61,7 +72,7 @@ async fn postgres_parents_are_written_first_and_deleted_last() {
     let tgt = pg::fresh_db("rs_fk_tgt").await;
     pg::exec(&src, &format!("{}{SOURCE_ROWS}", ddl("text"))).await;
     pg::exec(&tgt, &format!("{}{TARGET_ROWS}", ddl("text"))).await;
-    sync(&src, &tgt);
+    sync(&src, &tgt, false);
     for t in TABLES {
         assert_eq!(pg::rows_as_text(&src, t, "id").await, pg::rows_as_text(&tgt, t, "id").await, "{t}");
     }
@@ -76,7 +87,7 @@ async fn mariadb_parents_are_written_first_and_deleted_last() {
     let tgt = my::fresh_db("rs_fk_tgt").await;
     my::exec(&src, &format!("{MY_DDL}{SOURCE_ROWS}")).await;
     my::exec(&tgt, &format!("{MY_DDL}{TARGET_ROWS}")).await;
-    sync(&src, &tgt);
+    sync(&src, &tgt, false);
     for (t, cols) in [("a_line", ["id", "invoice_id", "qty"]), ("b_invoice", ["id", "customer_id", "total"]), ("c_customer", ["id", "name", "id"])] {
         assert_eq!(my::rows_as_text(&src, t, &cols, "id").await, my::rows_as_text(&tgt, t, &cols, "id").await, "{t}");
     }
@@ -88,7 +99,7 @@ async fn sqlite_parents_are_written_first_and_deleted_last() {
     let (s, t) = (dir.path().join("s.db"), dir.path().join("t.db"));
     common::exec(&s, &format!("{}{SOURCE_ROWS}", ddl("TEXT"))).await;
     common::exec(&t, &format!("{}{TARGET_ROWS}", ddl("TEXT"))).await;
-    sync(&common::url(&s), &common::url(&t));
+    sync(&common::url(&s), &common::url(&t), true);
     for table in TABLES {
         assert_eq!(common::independent_diff(&s, &t, table).await, (0, 0), "{table}");
     }
@@ -119,7 +130,7 @@ async fn mariadb_tables_with_their_keys_are_created_and_filled_parents_first() {
     let src = my::fresh_db("rs_fk_create_src").await;
     let tgt = my::fresh_db("rs_fk_create_tgt").await;
     my::exec(&src, &format!("{MY_DDL}{SOURCE_ROWS}")).await;
-    let run = rangesync(&["sync", &src, &tgt, "--create-tables", "--format", "json"]);
+    let run = rangesync(&["sync", &src, &tgt, "--create-tables", "--delete", "--format", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("without its foreign keys"), "{}", run.stdout);
     let schema = rangesync(&["schema", &src, &my::fresh_db("rs_fk_create_tgt2").await, "--format", "json"]);

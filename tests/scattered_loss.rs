@@ -66,10 +66,11 @@ async fn one_percent_lost_at_random_is_repaired_reading_under_a_quarter_of_the_p
     assert_eq!(fix.code, 0, "{}", fix.stderr);
     let d = &fix.json()["datasets"][0];
     assert_eq!(d["inserted"].as_u64(), Some(lost.len() as u64), "{d}");
-    assert!(share_read(d) <= 0.25, "a scattered loss costs a share of the points, not all: {d}");
+    // 13% when written; the bound is a quarter.
+    assert!(share_read(d) <= 0.2, "a scattered loss costs a share of the points, not all: {d}");
     assert_eq!(influx_dump(src).await, influx_dump(tgt).await, "InfluxDB's own rendering of both agrees");
 
-    // Into VictoriaMetrics, which counts but gives no sums.
+    // Into VictoriaMetrics (counts and sum_over_time).
     let m = "rs_scatter_cpu";
     vm_forget("rs_scatter_cpu_.*").await;
     influx_write(src, &lines(m, &Default::default())).await;
@@ -86,7 +87,7 @@ async fn one_percent_lost_at_random_is_repaired_reading_under_a_quarter_of_the_p
     assert_eq!(fix.code, 0, "{}", fix.stderr);
     let d = &fix.json()["datasets"][0];
     assert_eq!(d["inserted"].as_u64(), Some(lost.len() as u64), "{d}");
-    assert!(share_read(d) <= 0.25, "{d}");
+    assert!(share_read(d) <= 0.2, "{d}");
     assert_eq!(influx_as_vm(src, m).await, vm_dump("rs_scatter_cpu_.*").await, "VictoriaMetrics' export equals InfluxDB's points");
 
     // A value changed in place, counts unchanged: VictoriaMetrics'

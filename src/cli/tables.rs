@@ -47,6 +47,9 @@ struct TablePlan {
     lite_column: Option<String>,
     /// The rule's `target_query`: what TARGET reads in place of its table.
     target_query: Option<String>,
+    /// `--format jsonl` lists this comparison's keys (not the second,
+    /// deletes-only comparison of a table other tables reference).
+    listed: bool,
 }
 
 impl TablePlan {
@@ -130,7 +133,9 @@ pub async fn execute(plan: &Plan, run: &TablesPlan, state: Option<Arc<StateStore
     // state store (the first pass marked its ranges done).
     for (i, table) in tables.iter().enumerate().rev().filter(|(_, t)| held_back.contains(&t.source.name)) {
         tracing::info!(table = %table.source.name, "deleting after its children");
-        let deleted = run_table(plan, run, table, None, source.as_ref(), target.as_deref(), None, progress, &mut notes).await?;
+        // Its keys were listed by the first comparison.
+        let again = TablePlan { listed: false, ..table.clone() };
+        let deleted = run_table(plan, run, &again, None, source.as_ref(), target.as_deref(), None, progress, &mut notes).await?;
         let first = &mut reports[i];
         first.add_work(&deleted);
         first.remaining = deleted.remaining;
@@ -149,7 +154,8 @@ async fn in_dependency_order(
     target: Option<&dyn Store>,
     notes: &mut Vec<String>,
 ) -> Result<(Vec<TablePlan>, BTreeSet<String>), EngineError> {
-    let Some(target) = target.filter(|_| plan.writes()) else { return Ok((tables, BTreeSet::new())) };
+    // A printed script runs in this order too.
+    let Some(target) = target.filter(|_| plan.writes() || plan.print) else { return Ok((tables, BTreeSet::new())) };
     let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
     let mut parents = HashMap::new();
     for t in &tables {
@@ -165,7 +171,14 @@ async fn in_dependency_order(
     }
     // --lite never deletes.
     let deletes = matches!(plan.mode, Mode::Sync { delete: true, dry_run: false, .. }) && !plan.lite;
-    let held_back = if deletes { dependencies::referenced(&names, &parents) } else { BTreeSet::new() };
+    // Only a table that exists can hold rows to delete (one the run
+    // creates is created by the first comparison), and only one its rule
+    // lets delete.
+    let can_delete: BTreeSet<&str> = tables.iter().filter(|t| t.target.is_some() && t.guard.allows_delete()).map(|t| t.source.name.as_str()).collect();
+    let held_back = match deletes {
+        true => dependencies::referenced(&names, &parents).into_iter().filter(|t| can_delete.contains(t.as_str())).collect(),
+        false => BTreeSet::new(),
+    };
     let mut slots: Vec<Option<TablePlan>> = tables.into_iter().map(Some).collect();
     Ok((order.into_iter().filter_map(|i| slots[i].take()).collect(), held_back))
 }
@@ -330,6 +343,7 @@ async fn resolve_table(plan: &Plan, run: &TablesPlan, name: &str, source: &dyn S
         guard: plan.mode.write_guard().deletes_only_if(rule.and_then(|r| r.delete) != Some(false)),
         lite_column: rule.and_then(|r| r.lite_column.clone()).or_else(|| run.lite_column.clone()),
         target_query: rule.and_then(|r| r.target_query.clone()),
+        listed: true,
     })
 }
 
@@ -584,7 +598,7 @@ fn sink<'a>(
     };
     // --format jsonl lists each key before the sink acts on it.
     match plan.format {
-        Format::Jsonl => Box::new(Streamed { dataset: table.source.name.clone(), out: plan.output.clone(), inner }),
+        Format::Jsonl if table.listed => Box::new(Streamed { dataset: table.source.name.clone(), out: plan.output.clone(), inner }),
         _ => inner,
     }
 }

@@ -343,7 +343,13 @@ fn failed(daemon: &Daemon, e: &EngineError, started: Instant, seconds: f64) {
         t.last_cycle_seconds = seconds;
     }
     daemon.down_since.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(started);
-    daemon.health.lock().unwrap_or_else(|p| p.into_inner()).last_error = Some(e.to_string());
+    let mut h = daemon.health.lock().unwrap_or_else(|p| p.into_inner());
+    h.last_error = Some(e.to_string());
+    // The whole cycle failed: no database was reconciled.
+    for d in h.databases.values_mut() {
+        d.state = "FAILED";
+        d.last_error = Some(e.to_string());
+    }
 }
 
 /// Whether a side answers again: it is opened (and closed) for reading.

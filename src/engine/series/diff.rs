@@ -269,17 +269,24 @@ fn compare_counts(
                 equal.insert(s);
             }
         }
+        let mut read = (BTreeSet::new(), 0);
         if !differing.is_empty() {
             let known = Differing { length: window.end.saturating_sub(window.start), series: differing.len() as u64, rows: differing_rows, apart };
             match step.and_then(|cut| level.narrowing.next_step(cut, known)) {
                 Some(finer) => {
                     next.insert(window, Pend { series: differing, step: Some(finer) });
                 }
-                None => fetch.push((window, differing, differing_rows)),
+                None => read = (differing, differing_rows),
             }
         }
-        if level.exact && !equal.is_empty() {
-            fetch.push((window, equal, equal_rows));
+        if level.exact {
+            // One entry per window: the equal series read with the
+            // differing ones, never the same samples twice.
+            read.0.extend(equal);
+            read.1 += equal_rows;
+        }
+        if !read.0.is_empty() {
+            fetch.push((window, read.0, read.1));
         }
     }
 }

@@ -115,24 +115,37 @@ pub async fn compare(
         first = false;
     }
     fetch.sort_by_key(|(w, _, _)| *w);
-    // Both stores read each window at once. The next window is not read
-    // ahead while this one is repaired: the repair's writes need the
-    // target's permits, which a parked read-ahead could hold.
     let reads = batch_reads(fetch, options.max_rows, precision);
+    let asked: Vec<Vec<(Window, Vec<Series>)>> = reads.iter().map(|r| r.requests()).collect();
+    let read_source = |k: usize| {
+        let asked = &asked;
+        async move {
+            match asked.get(k) {
+                Some(a) => retry.run("reading source samples", || source.samples_of(m, a)).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    };
     // Every window before the next read's start is compared and repaired
-    // once a read is applied (reads are sorted; a window may be read twice
-    // under --verify exact, so not before the end of the last one read).
+    // once a read is applied (reads are sorted and never overlap).
     let finished: Vec<i64> = reads.iter().skip(1).map(|r| r.window.start).chain([options.span.end]).collect();
-    for (read, until) in reads.into_iter().zip(finished) {
-        let asked = read.requests();
-        let (s, t) = tokio::try_join!(
-            retry.run("reading source samples", || source.samples_of(m, &asked)),
-            retry.run("reading target samples", || target.samples_of(m, &asked))
-        )?;
-        // Counted as the stores returned them: what the reads cost.
-        findings.report.rows_fetched += points(&s) + points(&t);
-        let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
-        apply(&mut findings, outcome, m, sink).await?;
+    // SOURCE's next window is read while this one is compared and
+    // repaired (SOURCE is only read: its read-ahead holds none of the
+    // permits TARGET's writes need); TARGET is read as its window's turn
+    // comes, after the writes before it.
+    let mut next_source = read_source(0).await?;
+    for (k, (read, until)) in reads.into_iter().zip(finished).enumerate() {
+        let s = next_source.take().unwrap_or_default();
+        let this = async {
+            let t = retry.run("reading target samples", || target.samples_of(m, &asked[k])).await?;
+            // Counted as the stores returned them: what the reads cost.
+            findings.report.rows_fetched += points(&s) + points(&t);
+            let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
+            apply(&mut findings, outcome, m, sink).await
+        };
+        let (applied, ahead) = tokio::join!(this, read_source(k + 1));
+        applied?;
+        next_source = ahead?;
         if let Some(p) = &options.progressed {
             p.finished_until(until).await?;
         }

@@ -279,26 +279,42 @@ impl SeriesStore for InfluxStore {
         Some(if t == FieldType::Unsigned { FieldType::Integer } else { t })
     }
 
-    async fn measurements(&self, _pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
+    async fn measurements(&self, pick: Option<&regex::Regex>) -> StoreResult<Vec<Measurement>> {
         // Without FROM, InfluxDB lists the default policy's measurements
         // only: a policy of the URL's rp= is asked by name.
+        let from = |m: &str| match &self.retention_policy {
+            Some(rp) => format!("{}.{}", influxql::ident(rp), m),
+            None => m.to_string(),
+        };
         let q = match &self.retention_policy {
-            Some(rp) => format!("SHOW FIELD KEYS FROM {}./.*/", influxql::ident(rp)),
+            Some(_) => format!("SHOW FIELD KEYS FROM {}", from("/.*/")),
             None => "SHOW FIELD KEYS".to_string(),
         };
-        let series = self.select(&q, "listing measurements and fields").await?;
         let mut out: BTreeMap<String, Vec<(String, FieldType)>> = BTreeMap::new();
-        for s in &series {
-            let fields = out.entry(s.name.clone()).or_default();
-            for row in &s.values {
-                let (Some(name), Some(kind)) = (row.first().and_then(|v| v.as_str()), row.get(1).and_then(|v| v.as_str())) else { continue };
-                let Some(kind) = response::field_type(kind) else { continue };
-                // A field with two types (in different shards) keeps the
-                // first; the comparison then reports its other values.
-                if !fields.iter().any(|(f, _)| f == name) {
-                    fields.push((name.to_string(), kind));
-                }
+        add_field_keys(&self.select(&q, "listing measurements and fields").await?, &mut out);
+        // The bulk answer can miss measurements the index holds (seen on
+        // InfluxDB 1.x, influxdb#22420): each one SHOW MEASUREMENTS names
+        // that it lacks (and the run picks) is asked for by name, many to
+        // a request. A measurement only another policy holds stays absent.
+        // A server that cannot list measurements so is taken at its bulk
+        // answer.
+        let index = self.select("SHOW MEASUREMENTS", "listing measurements").await.unwrap_or_else(|e| {
+            tracing::debug!("SHOW MEASUREMENTS failed ({e}); taking SHOW FIELD KEYS as complete");
+            Vec::new()
+        });
+        let missed: Vec<String> = index
+            .iter()
+            .flat_map(|s| &s.values)
+            .filter_map(|row| row.first()?.as_str().map(str::to_string))
+            .filter(|m| !out.contains_key(m) && pick.is_none_or(|p| p.is_match(m)))
+            .collect();
+        for batch in missed.chunks(100) {
+            let statements: Vec<String> = batch.iter().map(|m| format!("SHOW FIELD KEYS FROM {}", from(&influxql::ident(m)))).collect();
+            let answer = self.select(&statements.join("; "), "listing the fields of measurements one by one").await?;
+            if !answer.is_empty() {
+                tracing::info!("{} listed {} measurement(s) only when asked by name", self.http.shown, answer.len());
             }
+            add_field_keys(&answer, &mut out);
         }
         let listed: Vec<Measurement> = out.into_iter().map(|(name, fields)| Measurement::new(name, fields)).collect();
         let mut stored = self.stored_types.lock().unwrap_or_else(|p| p.into_inner());
@@ -425,6 +441,22 @@ impl SeriesStore for InfluxStore {
         }
         Ok(out)
     }}
+
+/// The fields of each measurement in an answer to `SHOW FIELD KEYS`.
+fn add_field_keys(answer: &[ResultSeries], out: &mut BTreeMap<String, Vec<(String, FieldType)>>) {
+    for s in answer {
+        let fields = out.entry(s.name.clone()).or_default();
+        for row in &s.values {
+            let (Some(name), Some(kind)) = (row.first().and_then(|v| v.as_str()), row.get(1).and_then(|v| v.as_str())) else { continue };
+            let Some(kind) = response::field_type(kind) else { continue };
+            // A field with two types (in different shards) keeps the
+            // first; the comparison then reports its other values.
+            if !fields.iter().any(|(f, _)| f == name) {
+                fields.push((name.to_string(), kind));
+            }
+        }
+    }
+}
 
 /// Samples of `m` in InfluxDB's answer to `SELECT fields ... GROUP BY *`.
 fn decode_samples(m: &Measurement, result: &[ResultSeries], out: &mut Vec<Sample>) {

@@ -84,9 +84,31 @@ pub async fn compare(
     progress: &dyn Progress,
 ) -> Result<Findings, EngineError> {
     let mut findings = Findings { report: DatasetReport { name: m.name.clone(), ..Default::default() }, ..Default::default() };
-    let retry = options.retry;
     progress.begin(&m.name, 1);
-    let level = Level { narrowing: Narrowing::new(options.zoom.steps(), precision.nanos()), exact: options.exact };
+    let pair = Pair { m, precision, source, target, retry: options.retry };
+    let fetch = narrow(&pair, options, &mut findings.report).await?;
+    read_and_repair(&pair, options, fetch, &mut findings, sink, progress).await?;
+    if let Some(p) = &options.progressed {
+        p.finished_until(options.span.end).await?;
+    }
+    progress.finish();
+    Ok(findings)
+}
+
+/// One measurement on both sides, as the two phases see it.
+struct Pair<'a> {
+    m: &'a Measurement,
+    precision: Precision,
+    source: &'a dyn SeriesStore,
+    target: &'a dyn SeriesStore,
+    retry: RetryPolicy,
+}
+
+/// Counts windows in both stores, finer only where they differ, until
+/// every differing window is one to read: those windows, sorted, each with
+/// its series and the most samples either side holds of them.
+async fn narrow(pair: &Pair<'_>, options: &SeriesOptions, report: &mut DatasetReport) -> Result<Vec<(Window, BTreeSet<Series>, u64)>, EngineError> {
+    let level = Level { narrowing: Narrowing::new(options.zoom.steps(), pair.precision.nanos()), exact: options.exact };
     let mut fetch: Vec<(Window, BTreeSet<Series>, u64)> = Vec::new();
     // The whole span is counted at the first zoom step at once (its totals
     // are the sums): a span holding a difference is scanned once, not once
@@ -103,18 +125,35 @@ pub async fn compare(
         for (step, parents) in &by_step {
             for group in coalesce(parents, *step) {
                 let named = named_series(parents, group);
-                let (src, tgt) = counts_of_both(source, target, m, group, *step, &named, retry).await?;
+                let (src, tgt) = counts_of_both(pair.source, pair.target, pair.m, group, *step, &named, pair.retry).await?;
                 if first {
-                    findings.report.source_rows += points_by_window(&src);
-                    findings.report.target_rows += points_by_window(&tgt);
+                    report.source_rows += points_by_window(&src);
+                    report.target_rows += points_by_window(&tgt);
                 }
-                compare_counts(&src, &tgt, parents, *step, &level, &mut findings.report, &mut next, &mut fetch);
+                compare_counts(&src, &tgt, parents, *step, &level, report, &mut next, &mut fetch);
             }
         }
         pending = next;
         first = false;
     }
     fetch.sort_by_key(|(w, _, _)| *w);
+    Ok(fetch)
+}
+
+/// Reads the windows `narrow` chose from both sides, merges them and hands
+/// each outcome to the sink, in time order. SOURCE's next window is read
+/// while this one is compared and repaired (SOURCE is only read: its
+/// read-ahead holds none of the permits TARGET's writes need); TARGET is
+/// read as its window's turn comes, after the writes before it.
+async fn read_and_repair(
+    pair: &Pair<'_>,
+    options: &SeriesOptions,
+    fetch: Vec<(Window, BTreeSet<Series>, u64)>,
+    findings: &mut Findings,
+    sink: &dyn SeriesSink,
+    progress: &dyn Progress,
+) -> Result<(), EngineError> {
+    let Pair { m, precision, source, target, retry } = *pair;
     let reads = batch_reads(fetch, options.max_rows, precision);
     let asked: Vec<Vec<(Window, Vec<Series>)>> = reads.iter().map(|r| r.requests()).collect();
     let read_source = |k: usize| {
@@ -129,10 +168,6 @@ pub async fn compare(
     // Every window before the next read's start is compared and repaired
     // once a read is applied (reads are sorted and never overlap).
     let finished: Vec<i64> = reads.iter().skip(1).map(|r| r.window.start).chain([options.span.end]).collect();
-    // SOURCE's next window is read while this one is compared and
-    // repaired (SOURCE is only read: its read-ahead holds none of the
-    // permits TARGET's writes need); TARGET is read as its window's turn
-    // comes, after the writes before it.
     let mut next_source = read_source(0).await?;
     for (k, (read, until)) in reads.into_iter().zip(finished).enumerate() {
         let s = next_source.take().unwrap_or_default();
@@ -141,7 +176,7 @@ pub async fn compare(
             // Counted as the stores returned them: what the reads cost.
             findings.report.rows_fetched += points(&s) + points(&t);
             let outcome = merge::merge(m, precision, read.wanted(s), read.wanted(t));
-            apply(&mut findings, outcome, m, sink).await
+            apply(findings, outcome, m, sink).await
         };
         let (applied, ahead) = tokio::join!(this, read_source(k + 1));
         applied?;
@@ -151,11 +186,7 @@ pub async fn compare(
         }
         progress.advance(0, findings.report.differences());
     }
-    if let Some(p) = &options.progressed {
-        p.finished_until(options.span.end).await?;
-    }
-    progress.finish();
-    Ok(findings)
+    Ok(())
 }
 
 /// The series differing in a group's windows, when few enough to name

@@ -140,3 +140,19 @@ async fn mariadb_tables_with_their_keys_are_created_and_filled_parents_first() {
         assert_eq!(my::rows_as_text(&src, t, &cols, "id").await, my::rows_as_text(&tgt, t, &cols, "id").await, "{t}");
     }
 }
+
+/// Into a SQLite file that does not exist yet: every table is created from
+/// SOURCE's definition (its keys with it, enforced) and filled parents
+/// first, by SOURCE's keys.
+#[tokio::test]
+async fn sqlite_into_a_new_file_is_created_and_filled_parents_first() {
+    let dir = TempDir::new().unwrap();
+    let (s, t) = (dir.path().join("s.db"), dir.path().join("new.db"));
+    common::exec(&s, &format!("{}{SOURCE_ROWS}", ddl("TEXT"))).await;
+    let run = rangesync(&["sync", &common::url(&s), &common::url(&t), "--create-tables", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    for table in TABLES {
+        assert_eq!(common::independent_diff(&s, &t, table).await, (0, 0), "{table}");
+    }
+    assert_eq!(common::scalar(&t, "SELECT count(*) FROM pragma_foreign_key_list('a_line')").await, 1, "the key came with the definition");
+}

@@ -155,11 +155,18 @@ async fn in_dependency_order(
     notes: &mut Vec<String>,
 ) -> Result<(Vec<TablePlan>, BTreeSet<String>), EngineError> {
     // A printed script runs in this order too.
-    let Some(target) = target.filter(|_| plan.writes() || plan.print) else { return Ok((tables, BTreeSet::new())) };
+    if !(plan.writes() || plan.print) {
+        return Ok((tables, BTreeSet::new()));
+    }
     let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
     let mut parents = HashMap::new();
     for t in &tables {
-        let declared_by = if t.target.is_some() { target } else { source };
+        // A table TARGET lacks (or a TARGET not there yet: a new SQLite
+        // file) is created from SOURCE's definition.
+        let declared_by = match (&t.target, target) {
+            (Some(_), Some(target)) => target,
+            _ => source,
+        };
         parents.insert(t.source.name.clone(), declared_by.referenced_tables(&t.source.name).await?);
     }
     let (order, cyclic) = dependencies::parents_first(&names, &parents);

@@ -15,16 +15,18 @@ use crate::engine::report::{Report, SchemaReport};
 pub struct Output {
     out: Arc<Mutex<dyn std::io::Write + Send>>,
     shown: String,
+    /// A file, whose write errors stop the run (stdout's do not).
+    file: bool,
 }
 
 impl Output {
     pub fn stdout() -> Output {
-        Output { out: Arc::new(Mutex::new(std::io::stdout())), shown: "stdout".into() }
+        Output { out: Arc::new(Mutex::new(std::io::stdout())), shown: "stdout".into(), file: false }
     }
 
     pub fn create(path: &Path) -> Result<Output, EngineError> {
         let file = std::fs::File::create(path).map_err(|e| EngineError::Usage(format!("--output {}: cannot write there ({e})", path.display())))?;
-        Ok(Output { out: Arc::new(Mutex::new(std::io::LineWriter::new(file))), shown: path.display().to_string() })
+        Ok(Output { out: Arc::new(Mutex::new(std::io::LineWriter::new(file))), shown: path.display().to_string(), file: true })
     }
 
     /// One line. On stdout a closed pipe (`| head`) ends the listing, not
@@ -32,7 +34,7 @@ impl Output {
     pub fn line(&self, text: &str) -> Result<(), EngineError> {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         match writeln!(out, "{text}") {
-            Err(e) if self.shown != "stdout" => Err(EngineError::Usage(format!("cannot write to {}: {e}", self.shown))),
+            Err(e) if self.file => Err(EngineError::Usage(format!("cannot write to {}: {e}", self.shown))),
             _ => Ok(()),
         }
     }
@@ -40,10 +42,6 @@ impl Output {
     /// The writer, for code that writes line by line itself.
     pub fn writer(&self) -> Arc<Mutex<dyn std::io::Write + Send>> {
         self.out.clone()
-    }
-
-    pub fn is_stdout(&self) -> bool {
-        self.shown == "stdout"
     }
 }
 

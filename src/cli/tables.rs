@@ -159,16 +159,23 @@ async fn in_dependency_order(
         return Ok((tables, BTreeSet::new()));
     }
     let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
-    let mut parents = HashMap::new();
-    for t in &tables {
-        // A table TARGET lacks (or a TARGET not there yet: a new SQLite
-        // file) is created from SOURCE's definition.
-        let declared_by = match (&t.target, target) {
-            (Some(_), Some(target)) => target,
-            _ => source,
-        };
-        parents.insert(t.source.name.clone(), declared_by.referenced_tables(&t.source.name).await?);
-    }
+    // A table TARGET lacks (or a TARGET not there yet: a new SQLite file)
+    // is created from SOURCE's definition, keys and all.
+    let on_target = match target {
+        Some(t) => t.foreign_keys().await?,
+        None => HashMap::new(),
+    };
+    let on_source = match tables.iter().any(|t| t.target.is_none() || target.is_none()) {
+        true => source.foreign_keys().await?,
+        false => HashMap::new(),
+    };
+    let parents: HashMap<String, Vec<String>> = tables
+        .iter()
+        .map(|t| {
+            let declared = if t.target.is_some() && target.is_some() { &on_target } else { &on_source };
+            (t.source.name.clone(), declared.get(&t.source.name).cloned().unwrap_or_default())
+        })
+        .collect();
     let (order, cyclic) = dependencies::parents_first(&names, &parents);
     if !cyclic.is_empty() {
         notes.push(format!(
@@ -202,15 +209,12 @@ pub async fn schema(plan: &Plan, run: &TablesPlan) -> Result<SchemaReport, Engin
     // Parents first: a definition carried over whole (SQLite to SQLite,
     // MySQL to MySQL) names its parents, which MySQL wants there already.
     let names: Vec<String> = tables.iter().map(|t| t.source.name.clone()).collect();
-    let mut parents = HashMap::new();
-    for name in &names {
-        parents.insert(name.clone(), source.referenced_tables(name).await?);
-    }
+    let parents = source.foreign_keys().await?;
     let (order, _) = dependencies::parents_first(&names, &parents);
     for table in order.into_iter().map(|i| &tables[i]) {
         let name = &table.source.name;
         if let Some(statements) = &table.create {
-            let parents = &parents[name];
+            let parents = parents.get(name).map_or(&[][..], Vec::as_slice);
             let kept = statements.iter().any(|s| s.to_ascii_uppercase().contains("REFERENCES"));
             if !parents.is_empty() && !kept {
                 notes.push(format!(

@@ -105,3 +105,12 @@ pub fn create_statements_offline(endpoint: &Endpoint, schema: &TableSchema) -> S
         _ => Err(StoreError::Invalid(format!("{} must be reachable to plan the creation of table {}", endpoint.redacted(), schema.name))),
     }
 }
+
+/// (child, parent) rows of a catalog, as each table's parents.
+pub(crate) fn parents_by_table(edges: Vec<(String, String)>) -> std::collections::HashMap<String, Vec<String>> {
+    let mut out: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for (child, parent) in edges {
+        out.entry(child).or_default().push(parent);
+    }
+    out
+}

@@ -45,8 +45,8 @@ impl Store for Sided<dyn Store> {
     async fn list_tables(&self) -> StoreResult<Vec<String>> {
         self.tag(self.inner.list_tables().await)
     }
-    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
-        self.tag(self.inner.referenced_tables(table).await)
+    async fn foreign_keys(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+        self.tag(self.inner.foreign_keys().await)
     }
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {
         self.tag(self.inner.table_schema(name).await)

@@ -166,11 +166,11 @@ pub trait Store: Send + Sync {
     /// The schema of a table, or `None` when it does not exist.
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>>;
 
-    /// The other tables the foreign keys of `table` reference (its
-    /// parents), as the catalog declares them: a sync writes parents
-    /// before children, and deletes from them after.
-    async fn referenced_tables(&self, _table: &str) -> StoreResult<Vec<String>> {
-        Ok(Vec::new())
+    /// Each table's parents: the other tables its foreign keys reference,
+    /// as the catalog declares them, for every table at once (one query).
+    /// A sync writes parents before children, and deletes from them after.
+    async fn foreign_keys(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+        Ok(Default::default())
     }
 
     /// The statements that would create `schema` (from a store of any

@@ -205,21 +205,20 @@ impl Store for MyStore {
         self.catalog_texts(&format!("the table list of {}", self.url), sql).await
     }
 
-    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
-        let context = format!("the foreign keys of table {table} in {}", self.url);
-        let table = table.to_string();
+    async fn foreign_keys(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+        let context = format!("the foreign keys of {}", self.url);
         let rows = pool::read_retried(&self.pool, &context, |c| {
             sqlx::query(
-                "SELECT DISTINCT referenced_table_name FROM information_schema.key_column_usage \
-                 WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL \
-                 AND referenced_table_name <> table_name ORDER BY 1",
+                "SELECT DISTINCT table_name, referenced_table_name FROM information_schema.key_column_usage \
+                 WHERE table_schema = DATABASE() AND referenced_table_name IS NOT NULL \
+                 AND referenced_table_name <> table_name ORDER BY 1, 2",
             )
-            .bind(table.clone())
             .fetch_all(c)
             .boxed()
         })
         .await?;
-        rows.iter().map(|r| text(r, 0).map_err(|e| pool::read_error(&context, e))).collect()
+        let pairs = rows.iter().map(|r| Ok((text(r, 0)?, text(r, 1)?))).collect::<Result<Vec<_>, sqlx::Error>>().map_err(|e| pool::read_error(&context, e))?;
+        Ok(crate::connector::parents_by_table(pairs))
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {

@@ -168,22 +168,20 @@ impl Store for PgStore {
         Ok(rows.into_iter().map(|r| r.0).collect())
     }
 
-    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
-        let context = format!("the foreign keys of table {table} in {}", self.url);
-        let table = table.to_string();
-        let rows: Vec<(String,)> = pool::read_retried(&self.pool, &context, |c| {
+    async fn foreign_keys(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+        let context = format!("the foreign keys of {}", self.url);
+        let rows: Vec<(String, String)> = pool::read_retried(&self.pool, &context, |c| {
             sqlx::query_as(
-                "SELECT DISTINCT p.relname::text FROM pg_constraint k \
+                "SELECT DISTINCT c.relname::text, p.relname::text FROM pg_constraint k \
                  JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace \
                  JOIN pg_class p ON p.oid = k.confrelid \
-                 WHERE k.contype = 'f' AND n.nspname = current_schema() AND c.relname = $1 AND p.oid <> c.oid ORDER BY 1",
+                 WHERE k.contype = 'f' AND n.nspname = current_schema() AND p.oid <> c.oid ORDER BY 1, 2",
             )
-            .bind(table.clone())
             .fetch_all(c)
             .boxed()
         })
         .await?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+        Ok(crate::connector::parents_by_table(rows))
     }
 
     async fn table_schema(&self, name: &str) -> StoreResult<Option<TableSchema>> {

@@ -224,14 +224,15 @@ impl Store for SqliteStore {
         schema::read(&self.pool, name, &self.url).await
     }
 
-    async fn referenced_tables(&self, table: &str) -> StoreResult<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?) WHERE \"table\" <> ? ORDER BY 1")
-            .bind(table)
-            .bind(table)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| store_error(false, &format!("the foreign keys of table {table} in {}", self.url), e))?;
-        Ok(rows.into_iter().map(|r| r.0).collect())
+    async fn foreign_keys(&self) -> StoreResult<std::collections::HashMap<String, Vec<String>>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT m.name, f.\"table\" FROM sqlite_schema m, pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' AND f.\"table\" <> m.name ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| store_error(false, &format!("the foreign keys of {}", self.url), e))?;
+        Ok(crate::connector::parents_by_table(rows))
     }
 
     async fn create_statements(&self, schema: &TableSchema) -> StoreResult<Vec<String>> {

@@ -166,7 +166,7 @@ async fn read_and_repair(
         }
     };
     // Every window before the next read's start is compared and repaired
-    // once a read is applied (reads are sorted and never overlap).
+    // once a read is applied (reads are in order of their starts).
     let finished: Vec<i64> = reads.iter().skip(1).map(|r| r.window.start).chain([options.span.end]).collect();
     let mut next_source = read_source(0).await?;
     for (k, (read, until)) in reads.into_iter().zip(finished).enumerate() {

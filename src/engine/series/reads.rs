@@ -18,12 +18,13 @@ pub const SERIES_FILTER_LIMIT: usize = 1_000;
 const MAX_PARTS: usize = 200;
 
 /// One request's worth of reading: the (window, series) entries it serves.
-/// Entries never overlap, so a sample is compared once, by the entry
-/// holding it.
+/// No two entries hold one sample (under `--verify exact` a window's equal
+/// series and a finer window's differing ones overlap in time, never in
+/// series), so a sample is compared once, by the entry holding it.
 #[derive(Debug)]
 pub struct Read {
     /// From the first entry's start to the last one's end (reads are in
-    /// time order and never overlap).
+    /// order of their starts).
     pub window: Window,
     parts: Vec<(Window, BTreeSet<Series>)>,
     rows: u64,
@@ -56,6 +57,8 @@ impl Read {
     }
 
     /// Keeps the samples an entry asked for: stores may return more.
+    /// (Under `--verify exact` a window's equal series and a finer window's
+    /// differing ones overlap in time, so each entry is asked.)
     pub fn wanted(&self, samples: Vec<Sample>) -> Vec<Sample> {
         samples
             .into_iter()

@@ -143,7 +143,7 @@ pub trait SeriesStore: Send + Sync {
     /// The samples of several windows, each of the series given with it
     /// (none: every series), in one request where the store takes several
     /// queries at once; by default one [`samples`](Self::samples) each.
-    /// The windows never overlap.
+    /// No sample is asked for twice.
     async fn samples_of(&self, m: &Measurement, parts: &[(Window, Vec<Series>)]) -> StoreResult<Vec<Sample>> {
         let mut out = Vec::new();
         for (window, series) in parts {
